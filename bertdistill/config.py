@@ -1,0 +1,246 @@
+"""Typed, validated views of ``params.yaml``: one frozen dataclass per section."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from bertdistill.errors import UserError
+
+Section = TypeVar("Section")
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareParams:
+    source: str
+    train_size: int
+    val_size: int
+    test_size: int | None
+    unlabeled_size: int
+    min_chars: int = 1
+
+    def __post_init__(self) -> None:
+        _positive("prepare", train_size=self.train_size, val_size=self.val_size)
+        _non_negative("prepare", unlabeled_size=self.unlabeled_size, min_chars=self.min_chars)
+        if self.test_size is not None:
+            _positive("prepare", test_size=self.test_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceParams:
+    batch_tokens: int
+    max_batch_size: int
+
+    def __post_init__(self) -> None:
+        _positive("inference", batch_tokens=self.batch_tokens, max_batch_size=self.max_batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherParams:
+    model: str
+    pooling: str
+    max_len: int
+    truncation: str
+    head_tokens: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_ratio: float
+    dropout: float
+    max_grad_norm: float
+    length_group_size: int
+
+    def __post_init__(self) -> None:
+        _choice("finetune_teacher", "pooling", self.pooling, ("pooler", "cls", "mean"))
+        _choice("finetune_teacher", "truncation", self.truncation, ("head", "tail", "head_tail"))
+        _positive(
+            "finetune_teacher",
+            max_len=self.max_len,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            length_group_size=self.length_group_size,
+        )
+        _non_negative(
+            "finetune_teacher",
+            weight_decay=self.weight_decay,
+            max_grad_norm=self.max_grad_norm,
+            head_tokens=self.head_tokens,
+        )
+        if self.max_len < 8:
+            raise UserError(f"finetune_teacher.max_len={self.max_len} is too small: use 8 or more")
+        if self.truncation == "head_tail" and self.head_tokens > self.max_len - 2:
+            raise UserError(
+                f"finetune_teacher.head_tokens={self.head_tokens} leaves no room for the tail: "
+                f"use at most max_len - 2 = {self.max_len - 2}"
+            )
+        if not 0 <= self.warmup_ratio < 1:
+            raise UserError(f"finetune_teacher.warmup_ratio={self.warmup_ratio} must be in [0, 1)")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"finetune_teacher.dropout={self.dropout} must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TfidfParams:
+    ngram_max: int
+    min_df: int
+    max_df: float
+    max_features: int | None
+    sublinear_tf: bool
+
+    def __post_init__(self) -> None:
+        _positive("distill_students.tfidf", ngram_max=self.ngram_max, min_df=self.min_df)
+        if not 0 < self.max_df <= 1:
+            raise UserError(f"distill_students.tfidf.max_df={self.max_df} must be in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentParams:
+    tfidf: TfidfParams
+    target: str
+    temperature: float
+    lr_C: float
+    svm_C: float
+    tree_max_depth: int
+    tree_min_samples_leaf: int
+    ridge_alpha: float
+    svr_C: float
+    svr_epsilon: float
+    max_iter: int
+
+    def __post_init__(self) -> None:
+        _choice("distill_students", "target", self.target, ("logits", "probabilities"))
+        _positive(
+            "distill_students",
+            temperature=self.temperature,
+            lr_C=self.lr_C,
+            svm_C=self.svm_C,
+            tree_max_depth=self.tree_max_depth,
+            tree_min_samples_leaf=self.tree_min_samples_leaf,
+            ridge_alpha=self.ridge_alpha,
+            svr_C=self.svr_C,
+            max_iter=self.max_iter,
+        )
+        _non_negative("distill_students", svr_epsilon=self.svr_epsilon)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateParams:
+    throughput_texts: int
+    throughput_repeats: int
+
+    def __post_init__(self) -> None:
+        _positive(
+            "evaluate",
+            throughput_texts=self.throughput_texts,
+            throughput_repeats=self.throughput_repeats,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainParams:
+    num_reviews: int
+    num_samples: int
+    num_features: int
+    top_k: int
+
+    def __post_init__(self) -> None:
+        _positive(
+            "explain",
+            num_reviews=self.num_reviews,
+            num_samples=self.num_samples,
+            num_features=self.num_features,
+            top_k=self.top_k,
+        )
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Read ``params.yaml``; a missing or malformed file is a one-line user error."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"params file {path} not found: run from the project root or pass --params")
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(params, dict):
+        raise UserError(f"{path} must be a mapping of sections, got {type(params).__name__}")
+    return params
+
+
+def load_seed(params: dict[str, Any]) -> int:
+    seed = params.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UserError(f"params key 'seed' must be a non-negative integer, got {seed!r}")
+    return seed
+
+
+def load_section(params: dict[str, Any], name: str, cls: type[Section]) -> Section:
+    """Build section ``name`` as ``cls``; unknown (typo), missing and mistyped keys fail."""
+    if name not in params:
+        raise UserError(f"params section '{name}' is missing from params.yaml")
+    return _build(params[name], name, cls)
+
+
+def _build(raw: Any, name: str, cls: type[Section]) -> Section:
+    if not isinstance(raw, dict):
+        raise UserError(f"params section '{name}' must be a mapping, got {raw!r}")
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UserError(
+            f"unknown params key '{name}.{unknown[0]}': valid keys are {', '.join(sorted(fields))}"
+        )
+    values = {}
+    for key, field in fields.items():
+        if key not in raw:
+            if field.default is dataclasses.MISSING:
+                raise UserError(f"params key '{name}.{key}' is missing: add it to params.yaml")
+            continue
+        values[key] = _coerce(raw[key], hints[key], f"{name}.{key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(value, key, hint)
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for kind in allowed:
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+    names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
+    raise UserError(f"params key '{key}' must be {names}, got {value!r}")
+
+
+def _positive(section: str, **values: float) -> None:
+    for key, value in values.items():
+        if value <= 0:
+            raise UserError(f"params key '{section}.{key}' must be positive, got {value}")
+
+
+def _non_negative(section: str, **values: float) -> None:
+    for key, value in values.items():
+        if value < 0:
+            raise UserError(f"params key '{section}.{key}' must not be negative, got {value}")
+
+
+def _choice(section: str, key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(
+            f"params key '{section}.{key}' must be one of {', '.join(choices)}, got {value!r}"
+        )

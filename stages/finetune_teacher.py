@@ -1,0 +1,87 @@
+"""DVC stage `finetune_teacher`: fine-tune the BERT teacher, keep its best validation epoch."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from bertdistill.config import InferenceParams, TeacherParams, load_section
+from bertdistill.errors import run_cli
+from bertdistill.io import write_csv, write_json
+from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.teacher import (
+    EncodingSpec,
+    encode_texts,
+    load_pretrained,
+    pick_device,
+    save_teacher,
+    train,
+)
+
+logger = logging.getLogger("finetune_teacher")
+
+
+def main() -> None:
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--train", required=True, help="labelled training parquet")
+    args_parser.add_argument("--validation", required=True, help="validation parquet")
+    args_parser.add_argument("--out", required=True, help="folder for the fine-tuned teacher")
+    args_parser.add_argument("--metrics", required=True, help="teacher metrics JSON")
+    args_parser.add_argument("--plots-dir", required=True, help="folder for training-curve CSVs")
+    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
+    args = args_parser.parse_args()
+    params, seed, started = begin(args)
+    config = load_section(params, "finetune_teacher", TeacherParams)
+    inference = load_section(params, "inference", InferenceParams)
+    logger.info("config: %s", config)
+
+    train_frame, val_frame = read_frame(args.train), read_frame(args.validation)
+    model, tokenizer = load_pretrained(config)
+    spec = EncodingSpec(config.max_len, config.truncation, config.head_tokens, config.pooling)
+    train_encoded = encode_texts(tokenizer, train_frame["text"].tolist(), spec)
+    val_encoded = encode_texts(tokenizer, val_frame["text"].tolist(), spec)
+    device = pick_device()
+    logger.info(
+        "fine-tuning on %d texts (validation %d) on %s",
+        len(train_encoded),
+        len(val_encoded),
+        device,
+    )
+    result = train(
+        model,
+        train_encoded,
+        train_frame["label"].to_numpy(),
+        val_encoded,
+        val_frame["label"].to_numpy(),
+        tokenizer.pad_token_id,
+        config,
+        inference,
+        seed,
+        device,
+    )
+    save_teacher(args.out, model, tokenizer, spec)
+    logger.info("saved teacher (best epoch %d) to %s", result.best_epoch, args.out)
+    write_csv(f"{args.plots_dir}/train_loss.csv", pd.DataFrame(result.steps))
+    write_csv(f"{args.plots_dir}/val_accuracy.csv", pd.DataFrame(result.epochs))
+    write_json(
+        args.metrics,
+        {
+            "best_epoch": result.best_epoch,
+            "val_accuracy": round(result.best_val_accuracy, 6),
+            "final_train_loss": result.epochs[-1]["train_loss"],
+            "train_size": len(train_encoded),
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+    )
+    sequences = len(train_encoded) * config.epochs
+    write_timing(
+        args.timing,
+        started,
+        train_seconds=round(result.seconds, 2),
+        train_sequences_per_second=round(sequences / result.seconds, 2),
+    )
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,49 @@
+"""DVC stage `prepare`: raw IMDB copy -> cleaned, seeded train/validation/test/unlabeled splits."""
+
+from __future__ import annotations
+
+import logging
+
+from bertdistill.config import PrepareParams, load_section
+from bertdistill.data import load_raw, make_splits
+from bertdistill.errors import run_cli
+from bertdistill.io import write_json, write_parquet
+from bertdistill.stage import begin, parser, write_timing
+
+logger = logging.getLogger("prepare")
+
+
+def main() -> None:
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--out-dir", required=True, help="folder for the split parquet files")
+    args_parser.add_argument("--metrics", required=True, help="JSON file for split sizes")
+    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
+    args = args_parser.parse_args()
+    params, seed, started = begin(args)
+    config = load_section(params, "prepare", PrepareParams)
+    logger.info("config: %s", config)
+
+    raw = load_raw(config.source)
+    logger.info("raw sizes: %s", {split: len(frame) for split, frame in raw.items()})
+    splits = make_splits(
+        raw,
+        train_size=config.train_size,
+        val_size=config.val_size,
+        test_size=config.test_size,
+        unlabeled_size=config.unlabeled_size,
+        seed=seed,
+        min_chars=config.min_chars,
+    )
+    metrics = {}
+    for name, frame in splits.items():
+        write_parquet(f"{args.out_dir}/{name}.parquet", frame)
+        metrics[f"{name}_size"] = len(frame)
+        if name != "unlabeled":
+            metrics[f"{name}_positive_share"] = round(float(frame["label"].mean()), 6)
+        logger.info("wrote %s/%s.parquet: %d rows", args.out_dir, name, len(frame))
+    write_json(args.metrics, metrics)
+    write_timing(args.timing, started)
+
+
+if __name__ == "__main__":
+    run_cli(main)
