@@ -17,12 +17,22 @@ import pandas as pd
 
 
 def setup_logging() -> None:
-    """Configure stdlib logging once, from a stage's ``main``."""
+    """Configure logging once, from a stage's ``main``.
+
+    transformers is turned down to errors: its load report would flag the pooler weights that a
+    mean- or cls-pooled encoder deliberately leaves out, and its progress bars add nothing.
+    """
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
 
 def seed_everything(seed: int) -> None:

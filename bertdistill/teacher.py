@@ -25,7 +25,6 @@ from transformers import (
     PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
 )
-from transformers import logging as transformers_logging
 
 from bertdistill.config import InferenceParams, TeacherParams
 from bertdistill.errors import UserError
@@ -91,8 +90,6 @@ def resolve_model_source(model: str) -> str:
 def load_pretrained(params: TeacherParams) -> tuple[BertBinaryClassifier, PreTrainedTokenizerBase]:
     """Build the classifier around a pre-trained encoder named by ``params.model``."""
     source = resolve_model_source(params.model)
-    # The encoder is loaded without its pooler unless it is used; do not report that as a problem.
-    transformers_logging.set_verbosity_error()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         encoder = AutoModel.from_pretrained(source, add_pooling_layer=params.pooling == "pooler")

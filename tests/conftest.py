@@ -1,0 +1,70 @@
+"""Shared fixtures: a tiny random BERT with a tiny vocabulary, and a tiny IMDB-shaped dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+POSITIVE = ["great", "excellent", "wonderful", "loved", "best", "superb"]
+NEGATIVE = ["awful", "terrible", "boring", "worst", "hated", "dull"]
+NEUTRAL = ["the", "movie", "film", "plot", "acting", "was", "a", "and", "story", "it"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def synthetic_reviews(count: int, seed: int, labeled: bool = True) -> pd.DataFrame:
+    """Reviews whose label is carried by a few sentiment words among neutral filler."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(count):
+        label = index % 2
+        sentiment = POSITIVE if label else NEGATIVE
+        words = list(rng.choice(NEUTRAL, size=int(rng.integers(6, 30))))
+        for _ in range(int(rng.integers(1, 4))):
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(sentiment)))
+        text = " ".join(words).capitalize() + ".<br /><br />" + " ".join(rng.choice(NEUTRAL, 3))
+        rows.append((text, label if labeled else -1))
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def write_tiny_imdb(folder: Path, sizes=(60, 40, 60)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, size, seed in zip(("train", "test", "unsup"), sizes, (1, 2, 3), strict=True):
+        synthetic_reviews(size, seed, labeled=split != "unsup").to_parquet(
+            folder / f"{split}.parquet"
+        )
+    return folder
+
+
+def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """Save a random 2-layer BERT and a word-level tokenizer where from_pretrained reads them."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    words = SPECIAL + sorted(set(POSITIVE + NEGATIVE + NEUTRAL)) + [".", ","]
+    tokenizer = BertTokenizer(vocab={word: index for index, word in enumerate(words)})
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_imdb(tmp_path_factory) -> Path:
+    return write_tiny_imdb(tmp_path_factory.mktemp("tiny_imdb"))

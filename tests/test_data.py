@@ -1,0 +1,135 @@
+import io
+import tarfile
+import urllib.error
+
+import pandas as pd
+import pytest
+from conftest import synthetic_reviews
+
+from bertdistill import data
+from bertdistill.data import clean_text, load_raw, make_splits
+from bertdistill.errors import UserError
+
+
+def test_clean_text_removes_break_tags_and_extra_space():
+    assert clean_text("  Great.<br /><br />Really<br/>good<BR>fun  ") == "Great. Really good fun"
+    assert clean_text("<br />") == ""
+
+
+def test_parquet_folder_is_read(tiny_imdb):
+    raw = load_raw(tiny_imdb)
+    assert {split: len(frame) for split, frame in raw.items()} == {
+        "train": 60,
+        "test": 40,
+        "unsup": 60,
+    }
+    assert set(raw["train"]["label"]) == {0, 1}
+    assert set(raw["unsup"]["label"]) == {-1}
+
+
+def test_csv_folder_with_string_labels_is_mapped(tmp_path):
+    frame = synthetic_reviews(10, seed=0)
+    frame.assign(label=frame["label"].map({0: "neg", 1: "Positive"})).to_csv(tmp_path / "train.csv")
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    raw = load_raw(tmp_path)
+    assert raw["train"]["label"].tolist() == frame["label"].tolist()
+    assert "unsup" not in raw
+
+
+def _acl_files(root):
+    files = {}
+    for split in ("train", "test"):
+        for kind, word in (("pos", "great"), ("neg", "awful")):
+            for index in range(3):
+                files[f"aclImdb/{split}/{kind}/{index}_{7 if kind == 'pos' else 2}.txt"] = (
+                    f"{split} {word} review {index}"
+                )
+    files["aclImdb/train/unsup/0_0.txt"] = "unlabelled review"
+    return files
+
+
+def test_aclimdb_folder_and_tarball_read_the_same(tmp_path):
+    tar_path = tmp_path / "aclImdb_v1.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        for name, text in _acl_files(tmp_path).items():
+            payload = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+    from_dir, from_tar = load_raw(tmp_path), load_raw(tar_path)
+    for split in ("train", "test", "unsup"):
+        pd.testing.assert_frame_equal(from_dir[split], from_tar[split])
+    assert from_dir["train"]["label"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert from_dir["train"]["text"].iloc[0] == "train awful review 0"
+    assert load_raw(tmp_path / "aclImdb")["test"].shape == (6, 2)
+
+
+def test_missing_tarball_is_downloaded_and_offline_fails_clearly(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    target = tmp_path / "raw" / "aclImdb_v1.tar.gz"
+    with pytest.raises(UserError, match="could not download .*set prepare.source"):
+        load_raw(target)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"review": ["a"], "label": [1]}), "no 'text' column"),
+        (pd.DataFrame({"text": ["a"], "sentiment": [1]}), "no 'label' column"),
+        (pd.DataFrame({"text": ["a", "b"], "label": [1, 3]}), "labels outside 0/1"),
+        (pd.DataFrame({"text": ["a", "b"], "label": ["pos", "meh"]}), "first: 'meh'"),
+    ],
+)
+def test_bad_tables_name_the_file(tmp_path, frame, message):
+    frame.to_parquet(tmp_path / "train.parquet")
+    synthetic_reviews(4, 0).to_parquet(tmp_path / "test.parquet")
+    with pytest.raises(UserError, match=message) as raised:
+        load_raw(tmp_path)
+    assert "train.parquet" in str(raised.value)
+
+
+def test_non_utf8_csv_and_missing_paths(tmp_path):
+    (tmp_path / "train.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(UserError, match="not UTF-8"):
+        load_raw(tmp_path)
+    with pytest.raises(UserError, match="does not exist"):
+        load_raw(tmp_path / "nowhere")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="has no train.parquet or train.csv"):
+        load_raw(empty)
+
+
+def test_splits_are_stratified_disjoint_and_seeded(tiny_imdb):
+    raw = load_raw(tiny_imdb)
+    splits = make_splits(raw, 20, 10, 20, 30, seed=7)
+    sizes = {name: len(frame) for name, frame in splits.items()}
+    assert sizes == {"train": 20, "validation": 10, "test": 20, "unlabeled": 30}
+    assert splits.train["label"].mean() == 0.5
+    assert splits.validation["label"].mean() == 0.5
+    assert set(splits.train["id"]).isdisjoint(splits.validation["id"])
+    assert all(splits.train["id"].str.startswith("train-"))
+    assert all(splits.validation["id"].str.startswith("train-"))
+    assert all(splits.test["id"].str.startswith("test-"))
+    assert set(splits.unlabeled["label"]) == {-1}
+    assert not splits.train["text"].str.contains("<br").any()
+    again = make_splits(raw, 20, 10, 20, 30, seed=7)
+    other = make_splits(raw, 20, 10, 20, 30, seed=8)
+    pd.testing.assert_frame_equal(splits.train, again.train)
+    assert splits.train["id"].tolist() != other.train["id"].tolist()
+    assert len(make_splits(raw, 20, 10, None, 0, seed=7).test) == 40
+
+
+def test_sizes_larger_than_the_data_name_the_param(tiny_imdb):
+    raw = load_raw(tiny_imdb)
+    with pytest.raises(UserError, match="prepare.train_size \\+ prepare.val_size"):
+        make_splits(raw, 50, 20, 10, 10, seed=0)
+    with pytest.raises(UserError, match="prepare.unlabeled_size"):
+        make_splits(raw, 10, 10, 10, 1000, seed=0)

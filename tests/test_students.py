@@ -1,0 +1,122 @@
+import pickle
+
+import numpy as np
+import pytest
+from conftest import synthetic_reviews
+
+from bertdistill.config import StudentParams, TfidfParams
+from bertdistill.errors import UserError
+from bertdistill.students import (
+    distillation_targets,
+    fit_students,
+    load_skops,
+    load_students,
+    model_names,
+    save_students,
+)
+
+
+def student_params(**overrides) -> StudentParams:
+    values = dict(
+        tfidf=TfidfParams(ngram_max=2, min_df=1, max_df=1.0, max_features=None, sublinear_tf=True),
+        target="logits",
+        temperature=1.0,
+        lr_C=4.0,
+        svm_C=0.5,
+        tree_max_depth=6,
+        tree_min_samples_leaf=1,
+        ridge_alpha=1.0,
+        svr_C=0.5,
+        svr_epsilon=0.0,
+        max_iter=2000,
+    )
+    return StudentParams(**(values | overrides))
+
+
+def fake_teacher_logits(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A confident teacher that is right on every text, with some spread in its confidence."""
+    spread = np.random.default_rng(seed).uniform(1.0, 4.0, size=len(labels))
+    return np.where(labels == 1, spread, -spread)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    train, unlabeled = synthetic_reviews(80, seed=1), synthetic_reviews(120, seed=2)
+    students = fit_students(
+        train["text"].tolist(),
+        train["label"].to_numpy(),
+        fake_teacher_logits(train["label"].to_numpy(), 0),
+        unlabeled["text"].tolist(),
+        fake_teacher_logits(unlabeled["label"].to_numpy(), 1),
+        student_params(),
+        seed=0,
+    )
+    return students
+
+
+def test_distillation_targets():
+    logits = np.array([-2.0, 0.0, 4.0])
+    np.testing.assert_allclose(distillation_targets(logits, "logits", 2.0), [-1.0, 0.0, 2.0])
+    probabilities = distillation_targets(logits, "probabilities", 1.0)
+    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-logits)))
+
+
+def test_all_six_students_learn_the_task(fitted):
+    test = synthetic_reviews(60, seed=3)
+    assert sorted(fitted.models) == sorted(model_names())
+    for name in model_names():
+        accuracy = np.mean((fitted.logits(name, test["text"].tolist()) > 0) == test["label"])
+        assert accuracy >= 0.8, name
+
+
+def test_distilled_regressors_fit_the_teacher_scale(fitted):
+    texts = synthetic_reviews(40, seed=1)["text"].tolist()
+    ridge_logits = fitted.logits("lr_distilled", texts)
+    assert 1.0 < np.abs(ridge_logits).mean() < 5.0
+    probabilities = fitted.proba_function("lr_distilled")(texts)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_probability_targets_are_mapped_back_to_logits():
+    train = synthetic_reviews(40, seed=1)
+    labels = train["label"].to_numpy()
+    students = fit_students(
+        train["text"].tolist(),
+        labels,
+        fake_teacher_logits(labels, 0),
+        [],
+        np.zeros(0),
+        student_params(target="probabilities", temperature=2.0),
+        seed=0,
+    )
+    logits = students.logits("lr_distilled", train["text"].tolist())
+    assert np.mean((logits > 0) == labels) >= 0.9
+
+
+def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
+    save_students(tmp_path / "students", fitted)
+    loaded = load_students(tmp_path / "students")
+    texts = synthetic_reviews(10, seed=4)["text"].tolist()
+    for name in model_names():
+        np.testing.assert_array_equal(loaded.logits(name, texts), fitted.logits(name, texts))
+
+
+def test_a_pickle_in_place_of_a_student_is_refused(fitted, tmp_path):
+    save_students(tmp_path / "students", fitted)
+    target = tmp_path / "students" / "lr_baseline.skops"
+    target.write_bytes(pickle.dumps(fitted.models["lr_baseline"]))
+    with pytest.raises(UserError, match="not a skops file.*Pickles are never loaded"):
+        load_skops(target)
+    with pytest.raises(UserError, match="holds no trained students"):
+        load_students(tmp_path)
+
+
+def test_a_skops_file_with_foreign_types_is_refused(tmp_path):
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "evil.skops"
+    sio.dump(Pipeline([("f", FunctionTransformer(np.exp))]), path)
+    with pytest.raises(UserError, match="outside this project's allow-list"):
+        load_skops(path)

@@ -1,0 +1,183 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_reviews
+
+from bertdistill.config import InferenceParams, TeacherParams
+from bertdistill.errors import UserError
+from bertdistill.teacher import (
+    EncodingSpec,
+    encode_texts,
+    length_grouped_batches,
+    load_pretrained,
+    load_teacher,
+    predict_logits,
+    save_teacher,
+    token_budget_batches,
+    train,
+    truncate_ids,
+)
+
+INFERENCE = InferenceParams(batch_tokens=256, max_batch_size=8)
+
+
+def teacher_params(model, **overrides) -> TeacherParams:
+    values = dict(
+        model=str(model),
+        pooling="mean",
+        max_len=64,
+        truncation="head_tail",
+        head_tokens=8,
+        epochs=3,
+        batch_size=8,
+        lr=3e-3,
+        weight_decay=0.01,
+        warmup_ratio=0.1,
+        dropout=0.0,
+        max_grad_norm=1.0,
+        length_group_size=4,
+    )
+    return TeacherParams(**(values | overrides))
+
+
+def spec_of(params: TeacherParams) -> EncodingSpec:
+    return EncodingSpec(params.max_len, params.truncation, params.head_tokens, params.pooling)
+
+
+@pytest.mark.parametrize(
+    ("truncation", "expected"),
+    [
+        ("head", [0, 1, 2, 3, 4]),
+        ("tail", [5, 6, 7, 8, 9]),
+        ("head_tail", [0, 1, 7, 8, 9]),
+    ],
+)
+def test_truncation_strategies(truncation, expected):
+    assert truncate_ids(range(10), 5, truncation, head_tokens=2) == expected
+    assert truncate_ids(range(4), 5, truncation, head_tokens=2) == [0, 1, 2, 3]
+
+
+def test_encode_texts_adds_special_tokens_within_max_len(tiny_bert):
+    params = teacher_params(tiny_bert, max_len=10, head_tokens=3)
+    _, tokenizer = load_pretrained(params)
+    text = " ".join(["great"] * 3 + ["movie"] * 20 + ["awful"] * 5)
+    (ids,) = encode_texts(tokenizer, [text], spec_of(params))
+    great, awful = tokenizer.convert_tokens_to_ids(["great", "awful"])
+    assert ids == [tokenizer.cls_token_id, great, great, great] + [awful] * 5 + [
+        tokenizer.sep_token_id
+    ]
+
+
+def test_token_budget_batches_cover_everything_once_within_budget():
+    lengths = [5, 40, 12, 12, 3, 40, 7, 25]
+    batches = token_budget_batches(lengths, batch_tokens=50, max_batch_size=3)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= 50
+
+
+def test_length_grouped_batches_are_seeded_permutations():
+    lengths = list(np.random.default_rng(0).integers(5, 100, size=53))
+    first = length_grouped_batches(lengths, 4, 3, np.random.default_rng(1))
+    again = length_grouped_batches(lengths, 4, 3, np.random.default_rng(1))
+    other = length_grouped_batches(lengths, 4, 3, np.random.default_rng(2))
+    assert sorted(np.concatenate(first).tolist()) == list(range(53))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=False))
+    spread = np.mean([np.ptp([lengths[i] for i in batch]) for batch in first])
+    shuffled = np.random.default_rng(3).permutation(53)
+    random_spread = np.mean(
+        [np.ptp([lengths[i] for i in shuffled[j : j + 4]]) for j in range(0, 52, 4)]
+    )
+    assert spread < random_spread / 2
+
+
+@pytest.mark.parametrize("pooling", ["pooler", "cls", "mean"])
+def test_batched_prediction_matches_one_by_one_in_input_order(tiny_bert, pooling):
+    params = teacher_params(tiny_bert, pooling=pooling)
+    torch.manual_seed(0)
+    model, tokenizer = load_pretrained(params)
+    texts = synthetic_reviews(12, seed=5)["text"].tolist()
+    encoded = encode_texts(tokenizer, texts, spec_of(params))
+    device = torch.device("cpu")
+    batched = predict_logits(model, encoded, tokenizer.pad_token_id, INFERENCE, device, False)
+    single = InferenceParams(batch_tokens=1, max_batch_size=1)
+    one_by_one = predict_logits(model, encoded, tokenizer.pad_token_id, single, device, False)
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    assert len(set(np.round(batched, 5))) > 1
+
+
+def test_pooler_pooling_needs_a_pooler(tiny_bert):
+    params = teacher_params(tiny_bert, pooling="cls")
+    model, _ = load_pretrained(params)
+    from bertdistill.teacher import BertBinaryClassifier
+
+    with pytest.raises(UserError, match="no pooler"):
+        BertBinaryClassifier(model.encoder, "pooler", 0.0)
+
+
+def test_training_learns_the_tiny_task_and_keeps_the_best_epoch(tiny_bert):
+    params = teacher_params(tiny_bert, epochs=6, lr=5e-3)
+    torch.manual_seed(0)
+    model, tokenizer = load_pretrained(params)
+    train_frame, val_frame = synthetic_reviews(64, seed=1), synthetic_reviews(32, seed=2)
+    spec = spec_of(params)
+    result = train(
+        model,
+        encode_texts(tokenizer, train_frame["text"].tolist(), spec),
+        train_frame["label"].to_numpy(),
+        encode_texts(tokenizer, val_frame["text"].tolist(), spec),
+        val_frame["label"].to_numpy(),
+        tokenizer.pad_token_id,
+        params,
+        INFERENCE,
+        seed=0,
+        device=torch.device("cpu"),
+    )
+    assert len(result.steps) == 6 * 8
+    assert result.best_val_accuracy >= 0.9
+    assert result.best_val_accuracy == max(epoch["val_accuracy"] for epoch in result.epochs)
+    assert result.epochs[result.best_epoch - 1]["val_accuracy"] == result.best_val_accuracy
+    first, last = result.epochs[0]["train_loss"], result.epochs[-1]["train_loss"]
+    assert last < first
+
+
+def test_save_and_load_round_trip(tiny_bert, tmp_path):
+    params = teacher_params(tiny_bert)
+    torch.manual_seed(0)
+    model, tokenizer = load_pretrained(params)
+    save_teacher(tmp_path / "teacher", model, tokenizer, spec_of(params))
+    texts = synthetic_reviews(6, seed=3)["text"].tolist()
+    encoded = encode_texts(tokenizer, texts, spec_of(params))
+    expected = predict_logits(model, encoded, 0, INFERENCE, torch.device("cpu"), False)
+    teacher = load_teacher(tmp_path / "teacher", torch.device("cpu"))
+    np.testing.assert_allclose(
+        teacher.logits(texts, INFERENCE, progress=False), expected, atol=1e-6
+    )
+    probabilities = teacher.proba_function(INFERENCE)(texts)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert dataclasses.asdict(teacher.spec) == dataclasses.asdict(spec_of(params))
+
+
+def test_corrupt_or_missing_checkpoint_is_a_user_error(tiny_bert, tmp_path):
+    params = teacher_params(tiny_bert)
+    model, tokenizer = load_pretrained(params)
+    folder = tmp_path / "teacher"
+    save_teacher(folder, model, tokenizer, spec_of(params))
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(UserError, match="corrupted or incomplete"):
+        load_teacher(folder)
+    with pytest.raises(UserError, match="is not a saved teacher"):
+        load_teacher(tmp_path / "nothing")
+
+
+def test_unknown_model_and_too_long_max_len(tiny_bert, tmp_path):
+    with pytest.raises(UserError, match="could not be loaded"):
+        load_pretrained(teacher_params(tmp_path / "no-such-model"))
+    with pytest.raises(UserError, match="exceeds the model's limit of 128"):
+        load_pretrained(teacher_params(tiny_bert, max_len=512))
