@@ -68,3 +68,32 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_imdb(tmp_path_factory) -> Path:
     return write_tiny_imdb(tmp_path_factory.mktemp("tiny_imdb"))
+
+
+def tiny_params(source: Path, model: Path) -> dict:
+    """The committed params.yaml, shrunk to run the whole pipeline in well under a minute."""
+    import yaml
+
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["prepare"] |= {
+        "source": str(source),
+        "train_size": 24,
+        "val_size": 16,
+        "test_size": 20,
+        "unlabeled_size": 40,
+    }
+    params["finetune_teacher"] |= {
+        "model": str(model),
+        "max_len": 32,
+        "head_tokens": 8,
+        "epochs": 2,
+        "batch_size": 8,
+        "lr": 5e-3,
+        "length_group_size": 2,
+    }
+    params["inference"] |= {"batch_tokens": 256, "max_batch_size": 16}
+    params["distill_students"]["tfidf"] |= {"min_df": 1, "max_df": 1.0}
+    params["distill_students"] |= {"tree_max_depth": 4, "tree_min_samples_leaf": 1}
+    params["evaluate"] |= {"throughput_texts": 10, "throughput_repeats": 1}
+    params["explain"] |= {"num_reviews": 2, "num_samples": 40, "num_features": 5, "top_k": 3}
+    return params

@@ -1,0 +1,102 @@
+"""End to end: `dvc repro` of the real dvc.yaml on tiny params, in a temp copy of the repo."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import tiny_params
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = {
+    "metrics/prepare.json": ["train_size", "validation_size", "test_size", "unlabeled_size"],
+    "metrics/teacher.json": ["best_epoch", "val_accuracy"],
+    "metrics/students.json": ["transfer_size", "tfidf_features"],
+    "metrics/evaluate.json": [
+        f"{model}_{key}"
+        for model in (
+            "teacher",
+            "lr_baseline",
+            "lr_distilled",
+            "svm_baseline",
+            "svm_distilled",
+            "tree_baseline",
+            "tree_distilled",
+        )
+        for key in ("accuracy", "f1", "roc_auc", "agreement", "size_bytes")
+    ],
+    "metrics/explain.json": ["lr_distilled_top3_overlap", "teacher_local_fit"],
+}
+
+
+def run(*command: str, cwd: Path) -> str:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
+    """A fresh git + DVC repo holding the project's tracked files and tiny params."""
+    repo = tmp_path_factory.mktemp("repo")
+    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
+    for name in tracked:
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("metrics/", "plots/", "dvc.lock")):
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_imdb, tiny_bert)))
+    run("git", "init", "-q", cwd=repo)
+    run("dvc", "repro", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    git_user = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    run("git", *git_user, "commit", "-qm", "tiny run", cwd=repo)
+    return repo
+
+
+def test_repro_writes_every_metrics_file_with_finite_values(repo):
+    for path, keys in METRICS.items():
+        metrics = json.loads((repo / path).read_text())
+        for key in keys:
+            assert math.isfinite(metrics[key]), f"{path}: {key}"
+    report = (repo / "metrics/report.md").read_text()
+    assert "Decision tree, distilled" in report
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert list(lock["stages"]) == [
+        "prepare",
+        "finetune_teacher",
+        "label_with_teacher",
+        "distill_students",
+        "evaluate",
+        "explain",
+    ]
+
+
+def test_second_repro_is_up_to_date(repo):
+    assert "Data and pipelines are up to date" in run("dvc", "status", cwd=repo)
+    output = run("dvc", "repro", cwd=repo)
+    assert "Running stage" not in output
+
+
+def test_student_param_change_reruns_only_downstream_stages(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["distill_students"]["lr_C"] = 0.01
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    output = run("dvc", "repro", cwd=repo)
+    for stage in ("distill_students", "evaluate", "explain"):
+        assert f"Running stage '{stage}'" in output
+    for stage in ("prepare", "finetune_teacher", "label_with_teacher"):
+        assert f"Stage '{stage}' didn't change, skipping" in output
+    diff = json.loads(run("dvc", "metrics", "diff", "--all", "--json", cwd=repo))
+    assert "lr_baseline_accuracy" in diff["metrics/evaluate.json"]
+    params_diff = json.loads(run("dvc", "params", "diff", "--json", cwd=repo))
+    assert params_diff["params.yaml"]["distill_students.lr_C"]["new"] == 0.01

@@ -1,0 +1,185 @@
+"""Each stage script run as DVC runs it (a subprocess), on temp paths and tiny params."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import tiny_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_stage(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / f"{name}.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{name} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
+    """Run the six stages in order, as dvc.yaml wires them, in a temp folder."""
+    work = tmp_path_factory.mktemp("stages")
+    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_imdb, tiny_bert)))
+    splits = ("train", "validation", "test", "unlabeled")
+    run_stage(
+        "prepare",
+        "--out-dir", "data/prepared", "--metrics", "metrics/prepare.json",
+        "--timing", "metrics/timings/prepare.json",
+        cwd=work,
+    )  # fmt: skip
+    run_stage(
+        "finetune_teacher",
+        "--train", "data/prepared/train.parquet",
+        "--validation", "data/prepared/validation.parquet",
+        "--out", "models/teacher", "--metrics", "metrics/teacher.json",
+        "--plots-dir", "plots/teacher",
+        "--timing", "metrics/timings/finetune_teacher.json",
+        cwd=work,
+    )  # fmt: skip
+    label_args = []
+    for split in splits:
+        label_args += ["--split", f"data/prepared/{split}.parquet", f"data/logits/{split}.parquet"]
+    run_stage(
+        "label_with_teacher", "--teacher", "models/teacher", *label_args,
+        "--timing", "metrics/timings/label_with_teacher.json",
+        cwd=work,
+    )  # fmt: skip
+    run_stage(
+        "distill_students",
+        "--train", "data/prepared/train.parquet", "data/logits/train.parquet",
+        "--unlabeled", "data/prepared/unlabeled.parquet", "data/logits/unlabeled.parquet",
+        "--out", "models/students", "--metrics", "metrics/students.json",
+        "--timing", "metrics/timings/distill_students.json",
+        cwd=work,
+    )  # fmt: skip
+    run_stage(
+        "evaluate",
+        "--test", "data/prepared/test.parquet", "data/logits/test.parquet",
+        "--teacher", "models/teacher", "--students", "models/students",
+        "--metrics", "metrics/evaluate.json", "--report", "metrics/report.md",
+        "--plots-dir", "plots/evaluate", "--timing", "metrics/timings/evaluate.json",
+        cwd=work,
+    )  # fmt: skip
+    run_stage(
+        "explain",
+        "--test", "data/prepared/test.parquet", "--teacher", "models/teacher",
+        "--students", "models/students", "--out", "reports/explain",
+        "--metrics", "metrics/explain.json", "--timing", "metrics/timings/explain.json",
+        cwd=work,
+    )  # fmt: skip
+    return work
+
+
+def test_prepare_writes_the_four_splits(workdir):
+    metrics = read_json(workdir / "metrics/prepare.json")
+    assert metrics["train_size"] == 24 and metrics["test_size"] == 20
+    for split in ("train", "validation", "test", "unlabeled"):
+        frame = pd.read_parquet(workdir / f"data/prepared/{split}.parquet")
+        assert list(frame.columns) == ["id", "text", "label"]
+        assert len(frame) == metrics[f"{split}_size"]
+
+
+def test_finetune_teacher_saves_safetensors_and_curves(workdir):
+    teacher = workdir / "models/teacher"
+    assert {"model.safetensors", "config.json", "teacher.json", "tokenizer.json"} <= {
+        path.name for path in teacher.iterdir()
+    }
+    metrics = read_json(workdir / "metrics/teacher.json")
+    assert metrics["best_epoch"] in (1, 2) and 0 <= metrics["val_accuracy"] <= 1
+    curve = pd.read_csv(workdir / "plots/teacher/train_loss.csv")
+    assert list(curve["step"]) == list(range(1, len(curve) + 1))
+    assert len(pd.read_csv(workdir / "plots/teacher/val_accuracy.csv")) == 2
+
+
+def test_label_with_teacher_keys_logits_by_row_id(workdir):
+    for split in ("train", "validation", "test", "unlabeled"):
+        texts = pd.read_parquet(workdir / f"data/prepared/{split}.parquet")
+        logits = pd.read_parquet(workdir / f"data/logits/{split}.parquet")
+        assert logits["id"].tolist() == texts["id"].tolist()
+        assert logits["teacher_logit"].notna().all()
+
+
+def test_distill_students_saves_six_skops_models(workdir):
+    names = {path.name for path in (workdir / "models/students").iterdir()}
+    assert len([name for name in names if name.endswith(".skops")]) == 7
+    assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40
+
+
+def test_evaluate_writes_metrics_report_and_plots(workdir):
+    metrics = read_json(workdir / "metrics/evaluate.json")
+    for model in ("teacher", "lr_baseline", "lr_distilled", "svm_distilled", "tree_baseline"):
+        for key in ("accuracy", "f1", "roc_auc", "agreement", "size_bytes"):
+            assert math.isfinite(metrics[f"{model}_{key}"])
+    assert metrics["teacher_agreement"] == 1.0
+    assert "| Teacher (BERT) | 0.93 |" in (workdir / "metrics/report.md").read_text()
+    assert len(list((workdir / "plots/evaluate/roc").glob("*.csv"))) == 7
+    timing = read_json(workdir / "metrics/timings/evaluate.json")
+    assert timing["lr_distilled_texts_per_second"] > 0
+    assert "accuracy" not in json.dumps(timing)
+
+
+def test_explain_writes_explanations_for_every_model(workdir):
+    records = read_json(workdir / "reports/explain/explanations.json")
+    assert len(records) == 2
+    assert len(records[0]["models"]) == 7
+    assert len(list((workdir / "reports/explain").glob("*.html"))) == 14
+    metrics = read_json(workdir / "metrics/explain.json")
+    assert 0 <= metrics["lr_distilled_top3_overlap"] <= 1
+    assert math.isfinite(metrics["teacher_local_fit"])
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("prepare", "train_size", -1, "params key 'prepare.train_size' must be positive"),
+        ("prepare", "unlabeled_size", 10**6, "params key 'prepare.unlabeled_size' asks for"),
+        ("prepare", "trainsize", 5, "unknown params key 'prepare.trainsize'"),
+        ("prepare", "source", "/no/such/folder", "prepare.source /no/such/folder does not exist"),
+    ],
+)
+def test_bad_input_fails_with_one_line_and_no_traceback(
+    tmp_path, tiny_imdb, tiny_bert, section, key, value, message
+):
+    params = tiny_params(tiny_imdb, tiny_bert)
+    params[section][key] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_stage(
+        "prepare", "--out-dir", "out", "--metrics", "m.json", "--timing", "t.json",
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
+
+
+def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
+    result = run_stage(
+        "label_with_teacher", "--params", str(workdir / "params.yaml"),
+        "--teacher", "nowhere", "--split", str(workdir / "data/prepared/test.parquet"), "x.parquet",
+        "--timing", "t.json",
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "nowhere is not a saved teacher" in result.stderr
+    assert "Traceback" not in result.stderr
