@@ -102,16 +102,19 @@ class TfidfParams:
 
 @dataclasses.dataclass(frozen=True)
 class StudentParams:
+    """Student settings. Hyperparameters are candidate lists: each candidate is fitted and the
+    one with the best validation accuracy is kept (a single value means no search)."""
+
     tfidf: TfidfParams
     target: str
     temperature: float
-    lr_C: float
-    svm_C: float
-    tree_max_depth: int
-    tree_min_samples_leaf: int
-    ridge_alpha: float
-    svr_C: float
+    lr_C: tuple[float, ...]
+    ridge_alpha: tuple[float, ...]
+    svm_C: tuple[float, ...]
+    svr_C: tuple[float, ...]
     svr_epsilon: float
+    tree_max_depth: tuple[int, ...]
+    tree_min_samples_leaf: tuple[int, ...]
     max_iter: int
 
     def __post_init__(self) -> None:
@@ -119,13 +122,13 @@ class StudentParams:
         _positive(
             "distill_students",
             temperature=self.temperature,
-            lr_C=self.lr_C,
-            svm_C=self.svm_C,
-            tree_max_depth=self.tree_max_depth,
-            tree_min_samples_leaf=self.tree_min_samples_leaf,
-            ridge_alpha=self.ridge_alpha,
-            svr_C=self.svr_C,
             max_iter=self.max_iter,
+            **{
+                f"{key}[{index}]": value
+                for key in ("lr_C", "ridge_alpha", "svm_C", "svr_C")
+                + ("tree_max_depth", "tree_min_samples_leaf")
+                for index, value in enumerate(getattr(self, key))
+            },
         )
         _non_negative("distill_students", svr_epsilon=self.svr_epsilon)
 
@@ -211,6 +214,12 @@ def _build(raw: Any, name: str, cls: type[Section]) -> Section:
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(value, key, hint)
+    if typing.get_origin(hint) is tuple:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise UserError(f"params key '{key}' must list at least one value")
+        element = typing.get_args(hint)[0]
+        return tuple(_coerce(item, element, f"{key}[{i}]") for i, item in enumerate(values))
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in allowed:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import zipfile
@@ -68,17 +69,36 @@ def build_featurizer(params: TfidfParams) -> TfidfVectorizer:
     )
 
 
-def build_student(kind: str, variant: str, params: StudentParams, seed: int) -> BaseEstimator:
-    """The classifier (baseline) or regressor (distilled) for ``kind``, from params."""
+def search_space(kind: str, variant: str, params: StudentParams) -> dict[str, tuple]:
+    """Candidate hyperparameters of one student. Twins get grids of the same size, so neither
+    side of the baseline-versus-distilled comparison is tuned harder than the other."""
+    if kind == "lr":
+        return {"C": params.lr_C} if variant == "baseline" else {"alpha": params.ridge_alpha}
+    if kind == "svm":
+        return {"C": params.svm_C if variant == "baseline" else params.svr_C}
+    return {"max_depth": params.tree_max_depth, "min_samples_leaf": params.tree_min_samples_leaf}
+
+
+def candidates(space: dict[str, tuple]) -> list[dict]:
+    """Every combination of a search space, in a fixed order (ties go to the first)."""
+    return [dict(zip(space, values, strict=True)) for values in itertools.product(*space.values())]
+
+
+def build_student(
+    kind: str, variant: str, hyperparameters: dict, params: StudentParams, seed: int
+) -> BaseEstimator:
+    """The classifier (baseline) or regressor (distilled) for ``kind``."""
     if kind == "lr":
         if variant == "baseline":
-            return LogisticRegression(C=params.lr_C, max_iter=params.max_iter, random_state=seed)
-        return Ridge(alpha=params.ridge_alpha, random_state=seed)
+            return LogisticRegression(
+                **hyperparameters, max_iter=params.max_iter, random_state=seed
+            )
+        return Ridge(**hyperparameters, random_state=seed)
     if kind == "svm":
         if variant == "baseline":
-            return LinearSVC(C=params.svm_C, max_iter=params.max_iter, random_state=seed)
+            return LinearSVC(**hyperparameters, max_iter=params.max_iter, random_state=seed)
         return LinearSVR(
-            C=params.svr_C,
+            **hyperparameters,
             epsilon=params.svr_epsilon,
             loss="squared_epsilon_insensitive",
             dual="auto",
@@ -87,11 +107,7 @@ def build_student(kind: str, variant: str, params: StudentParams, seed: int) -> 
         )
     if kind == "tree":
         tree = DecisionTreeClassifier if variant == "baseline" else DecisionTreeRegressor
-        return tree(
-            max_depth=params.tree_max_depth,
-            min_samples_leaf=params.tree_min_samples_leaf,
-            random_state=seed,
-        )
+        return tree(**hyperparameters, random_state=seed)
     raise ValueError(f"unknown student kind {kind!r}")
 
 
@@ -148,21 +164,37 @@ class Students:
         return proba
 
 
+@dataclass
+class Selection:
+    """The hyperparameters a search kept for one student, and its validation accuracy."""
+
+    hyperparameters: dict
+    val_accuracy: float
+    tried: int
+
+
 def fit_students(
     train_texts: list[str],
     train_labels: np.ndarray,
     train_teacher_logits: np.ndarray,
     unlabeled_texts: list[str],
     unlabeled_teacher_logits: np.ndarray,
+    val_texts: list[str],
+    val_labels: np.ndarray,
     params: StudentParams,
     seed: int,
-) -> Students:
+) -> tuple[Students, dict[str, Selection]]:
     """Fit baselines on gold labels only and distilled regressors on the teacher's outputs over
-    the labelled set plus the unlabelled pool; all share one TF-IDF featuriser fitted on both."""
+    the labelled set plus the unlabelled pool; all share one TF-IDF featuriser fitted on both.
+
+    Each student's hyperparameters are chosen by accuracy on the validation split (gold labels),
+    never on the test split.
+    """
     featurizer = build_featurizer(params.tfidf)
     transfer_texts = list(train_texts) + list(unlabeled_texts)
     transfer_features = featurizer.fit_transform(transfer_texts)
     train_features = transfer_features[: len(train_texts)]
+    val_features = featurizer.transform(val_texts)
     targets = distillation_targets(
         np.concatenate([train_teacher_logits, unlabeled_teacher_logits]),
         params.target,
@@ -174,14 +206,27 @@ def fit_students(
         len(unlabeled_texts),
         transfer_features.shape[1],
     )
-    models = {}
+    models, selections = {}, {}
     for kind in KINDS:
-        baseline = build_student(kind, "baseline", params, seed)
-        models[f"{kind}_baseline"] = baseline.fit(train_features, train_labels)
-        distilled = build_student(kind, "distilled", params, seed)
-        models[f"{kind}_distilled"] = distilled.fit(transfer_features, targets)
-        logger.info("fitted %s baseline and distilled", kind)
-    return Students(featurizer, models, params.target, params.temperature)
+        for variant in VARIANTS:
+            name = f"{kind}_{variant}"
+            features, target = (
+                (train_features, train_labels)
+                if variant == "baseline"
+                else (transfer_features, targets)
+            )
+            best, best_accuracy, grid = None, -1.0, candidates(search_space(kind, variant, params))
+            for hyperparameters in grid:
+                model = build_student(kind, variant, hyperparameters, params, seed)
+                model.fit(features, target)
+                logits = student_logits(model, val_features, params.target, params.temperature)
+                accuracy = float(np.mean((logits > 0) == val_labels))
+                logger.info("%s %s: validation accuracy %.4f", name, hyperparameters, accuracy)
+                if accuracy > best_accuracy:
+                    best, best_accuracy = (model, hyperparameters), accuracy
+            models[name] = best[0]
+            selections[name] = Selection(best[1], best_accuracy, len(grid))
+    return Students(featurizer, models, params.target, params.temperature), selections
 
 
 def save_students(folder: str | Path, students: Students) -> None:

@@ -32,6 +32,7 @@ def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--train", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
     args_parser.add_argument("--unlabeled", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
+    args_parser.add_argument("--validation", required=True, help="validation split, for tuning")
     args_parser.add_argument("--out", required=True, help="folder for the skops students")
     args_parser.add_argument("--metrics", required=True, help="JSON with the transfer-set sizes")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
@@ -41,26 +42,31 @@ def main() -> None:
     logger.info("config: %s", config)
 
     train, unlabeled = with_logits(*args.train), with_logits(*args.unlabeled)
-    students = fit_students(
+    validation = read_frame(args.validation)
+    students, selections = fit_students(
         train["text"].tolist(),
         train["label"].to_numpy(),
         train["teacher_logit"].to_numpy(),
         unlabeled["text"].tolist(),
         unlabeled["teacher_logit"].to_numpy(),
+        validation["text"].tolist(),
+        validation["label"].to_numpy(),
         config,
         seed,
     )
     save_students(args.out, students)
     logger.info("saved %d students to %s", len(students.models), args.out)
-    write_json(
-        args.metrics,
-        {
-            "labelled_size": len(train),
-            "unlabeled_size": len(unlabeled),
-            "transfer_size": len(train) + len(unlabeled),
-            "tfidf_features": len(students.featurizer.vocabulary_),
-        },
-    )
+    metrics = {
+        "labelled_size": len(train),
+        "unlabeled_size": len(unlabeled),
+        "transfer_size": len(train) + len(unlabeled),
+        "tfidf_features": len(students.featurizer.vocabulary_),
+    }
+    for name, selection in selections.items():
+        metrics[f"{name}_val_accuracy"] = round(selection.val_accuracy, 6)
+        metrics[f"{name}_candidates"] = selection.tried
+        metrics |= {f"{name}_{key}": value for key, value in selection.hyperparameters.items()}
+    write_json(args.metrics, metrics)
     write_timing(args.timing, started)
 
 

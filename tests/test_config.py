@@ -97,3 +97,17 @@ def test_bad_seed_and_bad_file(tmp_path):
     broken.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(UserError, match="must be a mapping"):
         load_params(broken)
+
+
+def test_candidate_lists_accept_a_scalar_or_a_list(params):
+    params["distill_students"]["lr_C"] = 2
+    params["distill_students"]["tree_max_depth"] = [5, 10]
+    section = load_section(params, "distill_students", StudentParams)
+    assert section.lr_C == (2.0,)
+    assert section.tree_max_depth == (5, 10)
+    params["distill_students"]["svm_C"] = [1.0, -1.0]
+    with pytest.raises(UserError, match=r"distill_students.svm_C\[1\]' must be positive"):
+        load_section(params, "distill_students", StudentParams)
+    params["distill_students"]["svm_C"] = []
+    with pytest.raises(UserError, match="must list at least one value"):
+        load_section(params, "distill_students", StudentParams)

@@ -68,6 +68,7 @@ def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
         "distill_students",
         "--train", "data/prepared/train.parquet", "data/logits/train.parquet",
         "--unlabeled", "data/prepared/unlabeled.parquet", "data/logits/unlabeled.parquet",
+        "--validation", "data/prepared/validation.parquet",
         "--out", "models/students", "--metrics", "metrics/students.json",
         "--timing", "metrics/timings/distill_students.json",
         cwd=work,

@@ -21,12 +21,12 @@ def student_params(**overrides) -> StudentParams:
         tfidf=TfidfParams(ngram_max=2, min_df=1, max_df=1.0, max_features=None, sublinear_tf=True),
         target="logits",
         temperature=1.0,
-        lr_C=4.0,
-        svm_C=0.5,
-        tree_max_depth=6,
-        tree_min_samples_leaf=1,
-        ridge_alpha=1.0,
-        svr_C=0.5,
+        lr_C=(4.0,),
+        svm_C=(0.5,),
+        tree_max_depth=(6,),
+        tree_min_samples_leaf=(1,),
+        ridge_alpha=(1.0,),
+        svr_C=(0.5,),
         svr_epsilon=0.0,
         max_iter=2000,
     )
@@ -39,19 +39,25 @@ def fake_teacher_logits(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.where(labels == 1, spread, -spread)
 
 
-@pytest.fixture(scope="module")
-def fitted():
-    train, unlabeled = synthetic_reviews(80, seed=1), synthetic_reviews(120, seed=2)
-    students = fit_students(
+def fit(params: StudentParams, unlabeled_size: int = 120):
+    train, unlabeled = synthetic_reviews(80, seed=1), synthetic_reviews(unlabeled_size, seed=2)
+    validation = synthetic_reviews(40, seed=5)
+    return fit_students(
         train["text"].tolist(),
         train["label"].to_numpy(),
         fake_teacher_logits(train["label"].to_numpy(), 0),
         unlabeled["text"].tolist(),
         fake_teacher_logits(unlabeled["label"].to_numpy(), 1),
-        student_params(),
+        validation["text"].tolist(),
+        validation["label"].to_numpy(),
+        params,
         seed=0,
     )
-    return students
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return fit(student_params())[0]
 
 
 def test_distillation_targets():
@@ -78,19 +84,24 @@ def test_distilled_regressors_fit_the_teacher_scale(fitted):
 
 
 def test_probability_targets_are_mapped_back_to_logits():
-    train = synthetic_reviews(40, seed=1)
-    labels = train["label"].to_numpy()
-    students = fit_students(
-        train["text"].tolist(),
-        labels,
-        fake_teacher_logits(labels, 0),
-        [],
-        np.zeros(0),
-        student_params(target="probabilities", temperature=2.0),
-        seed=0,
-    )
+    students, _ = fit(student_params(target="probabilities", temperature=2.0), unlabeled_size=0)
+    train = synthetic_reviews(80, seed=1)
     logits = students.logits("lr_distilled", train["text"].tolist())
-    assert np.mean((logits > 0) == labels) >= 0.9
+    assert np.mean((logits > 0) == train["label"]) >= 0.9
+
+
+def test_search_keeps_the_candidate_with_the_best_validation_accuracy():
+    # A depth-1 tree sees one word; depth 8 sees many: validation must prefer the deeper tree.
+    params = student_params(tree_max_depth=(1, 8), lr_C=(1e-4, 4.0), ridge_alpha=(1.0, 1e6))
+    students, selections = fit(params)
+    for name in ("tree_baseline", "tree_distilled"):
+        assert selections[name].hyperparameters == {"max_depth": 8, "min_samples_leaf": 1}
+        assert selections[name].tried == 2
+        assert students.models[name].max_depth == 8
+    assert selections["lr_baseline"].hyperparameters == {"C": 4.0}
+    assert selections["lr_distilled"].hyperparameters == {"alpha": 1.0}
+    assert selections["svm_distilled"].tried == 1
+    assert 0.8 <= selections["lr_distilled"].val_accuracy <= 1.0
 
 
 def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
