@@ -20,6 +20,7 @@ from bertdistill.io import atomic_path
 logger = logging.getLogger(__name__)
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 SPLITS = ("train", "test", "unsup")
 UNLABELED = -1
 LABEL_NAMES = {
@@ -56,20 +57,20 @@ def clean_text(text: str) -> str:
 
 
 def load_raw(source: str | Path) -> dict[str, pd.DataFrame]:
-    """Read IMDB's train/test/unsup splits from ``source``, downloading the tarball if it is absent.
+    """Read IMDB's train/test/unsup splits from ``source``.
 
     ``source`` is a folder of ``{train,test,unsup}.{parquet,csv}`` files with ``text`` and
-    ``label`` columns, an extracted ``aclImdb/`` folder (or its parent), or ``aclImdb_v1.tar.gz``.
+    ``label`` columns, an extracted ``aclImdb/`` folder (or its parent), ``aclImdb_v1.tar.gz`` or
+    a folder holding it. A folder with none of these gets the official archive downloaded into
+    it (the folder must exist, because DVC tracks it as the stage's dependency).
     """
     path = Path(source)
     if not path.exists():
-        if not path.name.endswith(".tar.gz"):
-            raise UserError(
-                f"prepare.source {path} does not exist: point it at a local IMDB copy "
-                f"(parquet/CSV folder, aclImdb/ folder or aclImdb_v1.tar.gz), or at a missing "
-                f"*.tar.gz path to download {IMDB_URL} there"
-            )
-        download(IMDB_URL, path)
+        raise UserError(
+            f"prepare.source {path} does not exist: point it at a local IMDB copy (parquet/CSV "
+            f"folder, aclImdb/ folder or aclImdb_v1.tar.gz), or at an empty folder to download "
+            f"{IMDB_URL} into it"
+        )
     if path.is_file():
         if not tarfile.is_tarfile(path):
             raise UserError(
@@ -79,7 +80,20 @@ def load_raw(source: str | Path) -> dict[str, pd.DataFrame]:
     acl_dir = path if (path / "train" / "pos").is_dir() else path / "aclImdb"
     if (acl_dir / "train" / "pos").is_dir():
         return _read_acl_dir(acl_dir)
+    archive = path / ARCHIVE_NAME
+    if not archive.exists() and not _has_tables(path):
+        download(IMDB_URL, archive)
+    if archive.is_file():
+        return _read_tarball(archive)
     return _read_table_dir(path)
+
+
+def _has_tables(folder: Path) -> bool:
+    return any(
+        (folder / f"{split}{suffix}").is_file()
+        for split in SPLITS
+        for suffix in (".parquet", ".csv")
+    )
 
 
 def download(url: str, destination: Path) -> None:

@@ -66,16 +66,41 @@ def test_aclimdb_folder_and_tarball_read_the_same(tmp_path):
     assert load_raw(tmp_path / "aclImdb")["test"].shape == (6, 2)
 
 
-def test_missing_tarball_is_downloaded_and_offline_fails_clearly(tmp_path, monkeypatch):
+def test_an_empty_folder_gets_the_archive_downloaded(tmp_path, monkeypatch):
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name, text in _acl_files(tmp_path).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    requested = []
+
+    def fake_urlopen(url, timeout):
+        requested.append(url)
+        return io.BytesIO(archive.getvalue())
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    raw = load_raw(raw_dir)
+    assert requested == [data.IMDB_URL]
+    assert (raw_dir / "aclImdb_v1.tar.gz").is_file()
+    assert len(raw["train"]) == 6 and len(raw["unsup"]) == 1
+    load_raw(raw_dir)
+    assert len(requested) == 1, "a downloaded archive is reused"
+
+
+def test_offline_download_fails_clearly_and_leaves_nothing(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(data.urllib.request, "urlopen", offline)
-    target = tmp_path / "raw" / "aclImdb_v1.tar.gz"
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    (raw_dir / "README.md").write_text("put IMDB here")
     with pytest.raises(UserError, match="could not download .*set prepare.source"):
-        load_raw(target)
-    assert not target.exists()
-    assert list(target.parent.iterdir()) == []
+        load_raw(raw_dir)
+    assert sorted(path.name for path in raw_dir.iterdir()) == ["README.md"]
 
 
 @pytest.mark.parametrize(
@@ -101,10 +126,11 @@ def test_non_utf8_csv_and_missing_paths(tmp_path):
         load_raw(tmp_path)
     with pytest.raises(UserError, match="does not exist"):
         load_raw(tmp_path / "nowhere")
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    only_test = tmp_path / "only_test"
+    only_test.mkdir()
+    synthetic_reviews(4, 0).to_parquet(only_test / "test.parquet")
     with pytest.raises(UserError, match="has no train.parquet or train.csv"):
-        load_raw(empty)
+        load_raw(only_test)
 
 
 def test_splits_are_stratified_disjoint_and_seeded(tiny_imdb):
