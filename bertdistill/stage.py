@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,18 @@ def read_frame(
 
 
 def write_timing(path: str | Path, started: float, **extra: float) -> None:
-    """Wall time and throughput figures, kept apart from quality metrics (they vary run to run)."""
+    """Wall time, peak memory and throughput, kept apart from quality metrics (they vary run to
+    run)."""
     seconds = time.perf_counter() - started
-    write_json(path, {"wall_seconds": round(seconds, 2), **extra, "machine": platform.machine()})
-    logger.info("done in %.1f s", seconds)
+    # ru_maxrss is in KiB on Linux.
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_json(
+        path,
+        {
+            "wall_seconds": round(seconds, 2),
+            "peak_rss_mib": round(peak_mib, 1),
+            **extra,
+            "machine": platform.machine(),
+        },
+    )
+    logger.info("done in %.1f s, peak memory %.0f MiB", seconds, peak_mib)
