@@ -20,7 +20,6 @@ class Explanation:
     words: list[tuple[str, float]]
     probability: float
     local_fit: float
-    html: str
 
 
 def explain(
@@ -40,7 +39,6 @@ def explain(
         words=words,
         probability=float(result.predict_proba[1]),
         local_fit=float(result.score),
-        html=result.as_html(labels=(1,)),
     )
 
 
@@ -67,3 +65,22 @@ def rank_correlation(student: list[tuple[str, float]], teacher: list[tuple[str, 
         [student_weights[w] for w in shared], [teacher_weights[w] for w in shared]
     ).statistic
     return 0.0 if np.isnan(correlation) else float(correlation)
+
+
+def linear_top_words(
+    vocabulary: np.ndarray, weights: np.ndarray, k: int
+) -> dict[str, list[tuple[str, float]]]:
+    """The ``k`` most positive and most negative features of a linear student."""
+    weights = np.asarray(weights).ravel()
+    order = np.argsort(weights, kind="stable")
+    return {
+        "positive": [(str(vocabulary[i]), round(float(weights[i]), 6)) for i in order[::-1][:k]],
+        "negative": [(str(vocabulary[i]), round(float(weights[i]), 6)) for i in order[:k]],
+    }
+
+
+def tree_top_levels(model, vocabulary: np.ndarray, depth: int) -> str:
+    """The first ``depth`` levels of a fitted tree as indented text, features named by n-gram."""
+    from sklearn.tree import export_text
+
+    return export_text(model, feature_names=[str(word) for word in vocabulary], max_depth=depth)

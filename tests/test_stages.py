@@ -85,7 +85,8 @@ def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
         "explain",
         "--test", "data/prepared/test.parquet", "--teacher", "models/teacher",
         "--students", "models/students", "--out", "reports/explain",
-        "--metrics", "metrics/explain.json", "--timing", "metrics/timings/explain.json",
+        "--metrics", "metrics/explain.json", "--plots-dir", "plots/explain",
+        "--timing", "metrics/timings/explain.json",
         cwd=work,
     )  # fmt: skip
     return work
@@ -139,14 +140,22 @@ def test_evaluate_writes_metrics_report_and_plots(workdir):
     assert "accuracy" not in json.dumps(timing)
 
 
-def test_explain_writes_explanations_for_every_model(workdir):
+def test_explain_writes_one_report_for_every_model(workdir):
     records = read_json(workdir / "reports/explain/explanations.json")
     assert len(records) == 2
     assert len(records[0]["models"]) == 7
-    assert len(list((workdir / "reports/explain").glob("*.html"))) == 14
+    assert [path.name for path in (workdir / "reports/explain").glob("*.html")] == ["index.html"]
+    page = (workdir / "reports/explain/index.html").read_text()
+    assert page.count('<section class="explained"') == 2
+    views = read_json(workdir / "reports/explain/global.json")
+    assert sorted(views["trees"]) == ["tree_baseline", "tree_distilled"]
+    assert len(views["linear"]["lr_distilled"]["positive"]) > 0
     metrics = read_json(workdir / "metrics/explain.json")
     assert 0 <= metrics["lr_distilled_top3_overlap"] <= 1
     assert math.isfinite(metrics["teacher_local_fit"])
+    assert "distilled_mean_rank_correlation" in metrics
+    coefficients = pd.read_csv(workdir / "plots/explain/coefficients/svm_baseline.csv")
+    assert list(coefficients.columns) == ["ngram", "weight"]
 
 
 @pytest.mark.parametrize(
