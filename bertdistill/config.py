@@ -49,6 +49,7 @@ class TeacherParams:
     head_tokens: int
     epochs: int
     batch_size: int
+    micro_batch_tokens: int
     lr: float
     weight_decay: float
     warmup_ratio: float
@@ -64,6 +65,7 @@ class TeacherParams:
             max_len=self.max_len,
             epochs=self.epochs,
             batch_size=self.batch_size,
+            micro_batch_tokens=self.micro_batch_tokens,
             lr=self.lr,
             length_group_size=self.length_group_size,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
@@ -21,12 +22,16 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.io import atomic_path
+from bertdistill.scoring import sigmoid, two_class_proba
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("lr", "svm", "tree")
 VARIANTS = ("baseline", "distilled")
 FEATURIZER_FILE = "featurizer.skops"
+# The vocabulary lives beside the featuriser as a JSON list of terms in column order: skops
+# serialises a dict entry by entry, and a 200,000-term vocabulary took it about 30 minutes.
+VOCABULARY_FILE = "vocabulary.json"
 META_FILE = "students.json"
 # Every type a student file may contain; anything else in a .skops file is refused on load.
 TRUSTED_TYPES = frozenset(
@@ -116,7 +121,7 @@ def distillation_targets(teacher_logits: np.ndarray, target: str, temperature: f
     scaled = np.asarray(teacher_logits, dtype=np.float64) / temperature
     if target == "logits":
         return scaled
-    return 1.0 / (1.0 + np.exp(-scaled))
+    return sigmoid(scaled)
 
 
 def student_logits(model: BaseEstimator, features: sp.spmatrix, target: str, temperature: float):
@@ -158,8 +163,7 @@ class Students:
         """``texts -> [[p(neg), p(pos)], ...]`` for LIME."""
 
         def proba(texts):
-            positive = 1.0 / (1.0 + np.exp(-self.logits(name, list(texts))))
-            return np.column_stack([1 - positive, positive])
+            return two_class_proba(self.logits(name, list(texts)))
 
         return proba
 
@@ -233,12 +237,44 @@ def save_students(folder: str | Path, students: Students) -> None:
     """One skops file per model plus the featuriser and a small JSON of how to read them."""
     with atomic_path(folder) as tmp:
         tmp.mkdir()
-        # Deflate: the vocabulary is stored as JSON and compresses about tenfold.
-        sio.dump(students.featurizer, tmp / FEATURIZER_FILE, compression=zipfile.ZIP_DEFLATED)
+        save_featurizer(tmp, students.featurizer)
         for name, model in students.models.items():
             sio.dump(model, tmp / f"{name}.skops", compression=zipfile.ZIP_DEFLATED)
         meta = {"target": students.target, "temperature": students.temperature}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def save_featurizer(folder: Path, featurizer: TfidfVectorizer) -> None:
+    vocabulary = featurizer.vocabulary_
+    terms = sorted(vocabulary, key=vocabulary.__getitem__)
+    (folder / VOCABULARY_FILE).write_text(json.dumps(terms, ensure_ascii=False))
+    without_vocabulary = copy.copy(featurizer)
+    del without_vocabulary.vocabulary_
+    sio.dump(without_vocabulary, folder / FEATURIZER_FILE, compression=zipfile.ZIP_DEFLATED)
+
+
+def load_featurizer(folder: Path) -> TfidfVectorizer:
+    featurizer = load_skops(folder / FEATURIZER_FILE)
+    path = folder / VOCABULARY_FILE
+    try:
+        terms = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"{path} is missing or not JSON ({error}): re-run `dvc repro -f distill_students`"
+        ) from None
+    columns = len(featurizer.idf_)
+    if (
+        not isinstance(terms, list)
+        or len(terms) != columns
+        or len(set(terms)) != columns
+        or not all(isinstance(term, str) for term in terms)
+    ):
+        raise UserError(
+            f"{path} does not hold the {columns} distinct terms of {folder / FEATURIZER_FILE}: "
+            f"re-run `dvc repro -f distill_students`"
+        )
+    featurizer.vocabulary_ = {term: column for column, term in enumerate(terms)}
+    return featurizer
 
 
 def load_skops(path: str | Path) -> BaseEstimator:
@@ -289,6 +325,4 @@ def load_students(folder: str | Path) -> Students:
         raise UserError(f"{folder} holds no trained students: run `dvc repro distill_students`")
     meta = json.loads(meta_file.read_text())
     models = {name: load_skops(folder / f"{name}.skops") for name in model_names()}
-    return Students(
-        load_skops(folder / FEATURIZER_FILE), models, meta["target"], meta["temperature"]
-    )
+    return Students(load_featurizer(folder), models, meta["target"], meta["temperature"])

@@ -29,6 +29,7 @@ from transformers import (
 from bertdistill.config import InferenceParams, TeacherParams
 from bertdistill.errors import UserError
 from bertdistill.io import atomic_path
+from bertdistill.scoring import two_class_proba
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,25 @@ def length_grouped_batches(
     return [batches[index] for index in rng.permutation(len(batches))]
 
 
+def micro_batches(batch: np.ndarray, lengths: Sequence[int], budget: int) -> list[np.ndarray]:
+    """Split one optimiser batch into consecutive parts whose padded size fits ``budget`` tokens.
+
+    Gradients accumulate over the parts, so a batch of long reviews costs the memory of a
+    ``budget``-token pass while the update is the same as for the whole batch.
+    """
+    parts, start = [], 0
+    while start < len(batch):
+        width, size = lengths[batch[start]], 1
+        while start + size < len(batch):
+            wider = max(width, lengths[batch[start + size]])
+            if wider * (size + 1) > budget:
+                break
+            width, size = wider, size + 1
+        parts.append(batch[start : start + size])
+        start += size
+    return parts
+
+
 def collate(
     encoded: Sequence[Sequence[int]], pad_id: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,7 +250,8 @@ class TrainingResult:
     best_val_accuracy: float
     steps: list[dict]
     epochs: list[dict]
-    seconds: float
+    train_seconds: float
+    validation_seconds: float
 
 
 def train(
@@ -247,8 +268,10 @@ def train(
 ) -> TrainingResult:
     """Fine-tune with BCE-with-logits, AdamW, linear warm-up/decay and gradient clipping.
 
-    After every epoch the model is scored on the validation split; the best epoch's weights are
-    loaded back into ``model`` at the end.
+    Each batch of ``params.batch_size`` texts is one optimiser step, run as micro-batches of at
+    most ``params.micro_batch_tokens`` padded tokens with accumulated gradients. After every
+    epoch the model is scored on the validation split; the best epoch's weights are loaded back
+    into ``model`` at the end.
     """
     rng = np.random.default_rng(seed)
     lengths = [len(ids) for ids in train_encoded]
@@ -265,35 +288,45 @@ def train(
     model.to(device)
     steps, epochs = [], []
     best_state, best_accuracy, best_epoch = None, -1.0, 0
-    started = time.perf_counter()
+    train_seconds = validation_seconds = 0.0
     with tqdm(total=total_steps, desc="finetune", unit="step") as bar:
         for epoch in range(1, params.epochs + 1):
+            started = time.perf_counter()
             model.train()
             batches = length_grouped_batches(
                 lengths, params.batch_size, params.length_group_size, rng
             )
             for batch in batches:
-                input_ids, attention_mask = collate(
-                    [train_encoded[i] for i in batch], pad_id, device
-                )
-                with autocast(device):
-                    logits = model(input_ids, attention_mask)
-                loss = loss_fn(logits.float(), labels[batch].to(device))
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                batch_loss = 0.0
+                for part in micro_batches(batch, lengths, params.micro_batch_tokens):
+                    input_ids, attention_mask = collate(
+                        [train_encoded[i] for i in part], pad_id, device
+                    )
+                    with autocast(device):
+                        logits = model(input_ids, attention_mask)
+                    # Weighted by the part's share, the summed losses are the batch's mean loss.
+                    loss = loss_fn(logits.float(), labels[part].to(device)) * (
+                        len(part) / len(batch)
+                    )
+                    loss.backward()
+                    batch_loss += loss.item()
                 if params.max_grad_norm > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 steps.append(
-                    {"step": len(steps) + 1, "epoch": epoch, "train_loss": round(loss.item(), 6)}
+                    {"step": len(steps) + 1, "epoch": epoch, "train_loss": round(batch_loss, 6)}
                 )
                 bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
+                bar.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
+            train_seconds += time.perf_counter() - started
+            started = time.perf_counter()
             val_logits = predict_logits(
                 model, val_encoded, pad_id, inference, device, progress=False
             )
             accuracy = float(((val_logits > 0).astype(int) == val_labels).mean())
+            validation_seconds += time.perf_counter() - started
             epoch_loss = float(np.mean([s["train_loss"] for s in steps if s["epoch"] == epoch]))
             epochs.append(
                 {"epoch": epoch, "train_loss": round(epoch_loss, 6), "val_accuracy": accuracy}
@@ -303,7 +336,9 @@ def train(
                 best_accuracy, best_epoch = accuracy, epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    return TrainingResult(best_epoch, best_accuracy, steps, epochs, time.perf_counter() - started)
+    return TrainingResult(
+        best_epoch, best_accuracy, steps, epochs, train_seconds, validation_seconds
+    )
 
 
 def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -360,8 +395,7 @@ class Teacher:
         """``texts -> [[p(neg), p(pos)], ...]``, the classifier function LIME expects."""
 
         def proba(texts: Sequence[str]) -> np.ndarray:
-            positive = sigmoid(self.logits(texts, params, progress=False))
-            return np.column_stack([1 - positive, positive])
+            return two_class_proba(self.logits(texts, params, progress=False))
 
         return proba
 
@@ -391,7 +425,3 @@ def load_teacher(folder: str | Path, device: torch.device | None = None) -> Teac
         ) from None
     model.to(device).eval()
     return Teacher(model, tokenizer, spec, device)
-
-
-def sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float64)))

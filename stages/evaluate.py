@@ -17,7 +17,7 @@ from bertdistill.evaluation import (
 )
 from bertdistill.io import write_csv, write_json, write_text
 from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.students import FEATURIZER_FILE, load_students, model_names
+from bertdistill.students import FEATURIZER_FILE, VOCABULARY_FILE, load_students, model_names
 from bertdistill.teacher import WEIGHTS_FILE, load_teacher
 
 logger = logging.getLogger("evaluate")
@@ -59,7 +59,9 @@ def main() -> None:
         write_csv(f"{args.plots_dir}/confusion/{name}.csv", confusion_rows(labels, model_logits))
         logger.info("%s: %s", name, per_model[name])
     metrics = flatten(per_model)
-    metrics["featurizer_size_bytes"] = (Path(args.students) / FEATURIZER_FILE).stat().st_size
+    metrics["featurizer_size_bytes"] = sum(
+        (Path(args.students) / name).stat().st_size for name in (FEATURIZER_FILE, VOCABULARY_FILE)
+    )
     metrics["test_size"] = len(test)
     write_json(args.metrics, metrics)
     write_text(args.report, report_markdown(per_model, len(test)))

@@ -78,8 +78,9 @@ def main() -> None:
     write_timing(
         args.timing,
         started,
-        train_seconds=round(result.seconds, 2),
-        train_sequences_per_second=round(sequences / result.seconds, 2),
+        train_seconds=round(result.train_seconds, 2),
+        validation_seconds=round(result.validation_seconds, 2),
+        train_sequences_per_second=round(sequences / result.train_seconds, 2),
     )
 
 

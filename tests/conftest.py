@@ -88,6 +88,7 @@ def tiny_params(source: Path, model: Path) -> dict:
         "head_tokens": 8,
         "epochs": 2,
         "batch_size": 8,
+        "micro_batch_tokens": 128,
         "lr": 5e-3,
         "length_group_size": 2,
     }

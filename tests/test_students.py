@@ -1,3 +1,4 @@
+import json
 import pickle
 
 import numpy as np
@@ -7,6 +8,8 @@ from conftest import synthetic_reviews
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.students import (
+    FEATURIZER_FILE,
+    VOCABULARY_FILE,
     distillation_targets,
     fit_students,
     load_skops,
@@ -110,6 +113,20 @@ def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
     texts = synthetic_reviews(10, seed=4)["text"].tolist()
     for name in model_names():
         np.testing.assert_array_equal(loaded.logits(name, texts), fitted.logits(name, texts))
+
+
+def test_vocabulary_is_stored_as_a_term_list_and_checked_on_load(fitted, tmp_path):
+    folder = tmp_path / "students"
+    save_students(folder, fitted)
+    terms = json.loads((folder / VOCABULARY_FILE).read_text())
+    assert terms == fitted.featurizer.get_feature_names_out().tolist()
+    assert "vocabulary_" not in load_skops(folder / FEATURIZER_FILE).__dict__
+    (folder / VOCABULARY_FILE).write_text(json.dumps(terms[:-1]))
+    with pytest.raises(UserError, match="vocabulary.json does not hold the .* distinct terms"):
+        load_students(folder)
+    (folder / VOCABULARY_FILE).write_text("{not json")
+    with pytest.raises(UserError, match="vocabulary.json is missing or not JSON"):
+        load_students(folder)
 
 
 def test_a_pickle_in_place_of_a_student_is_refused(fitted, tmp_path):

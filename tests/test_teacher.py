@@ -1,4 +1,6 @@
 import dataclasses
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from bertdistill.teacher import (
     length_grouped_batches,
     load_pretrained,
     load_teacher,
+    micro_batches,
     predict_logits,
     save_teacher,
     token_budget_batches,
@@ -32,6 +35,7 @@ def teacher_params(model, **overrides) -> TeacherParams:
         head_tokens=8,
         epochs=3,
         batch_size=8,
+        micro_batch_tokens=512,
         lr=3e-3,
         weight_decay=0.01,
         warmup_ratio=0.1,
@@ -144,6 +148,49 @@ def test_training_learns_the_tiny_task_and_keeps_the_best_epoch(tiny_bert):
     assert result.epochs[result.best_epoch - 1]["val_accuracy"] == result.best_val_accuracy
     first, last = result.epochs[0]["train_loss"], result.epochs[-1]["train_loss"]
     assert last < first
+
+
+def test_micro_batches_keep_order_and_fit_the_budget():
+    lengths = [30, 10, 25, 5, 40, 8, 8, 8]
+    batch = np.array([4, 0, 2, 1, 3, 5, 6, 7])
+    parts = micro_batches(batch, lengths, budget=64)
+    assert np.array_equal(np.concatenate(parts), batch)
+    for part in parts:
+        assert len(part) == 1 or max(lengths[i] for i in part) * len(part) <= 64
+    assert [len(part) for part in parts] == [1, 2, 5]
+
+
+def test_accumulated_micro_batches_match_whole_batch_updates(tiny_bert, tmp_path):
+    """Gradient accumulation over micro-batches must give the same training as whole batches."""
+    folder = shutil.copytree(tiny_bert, tmp_path / "bert")
+    config = json.loads((folder / "config.json").read_text())
+    config |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    (folder / "config.json").write_text(json.dumps(config))
+    train_frame, val_frame = synthetic_reviews(32, seed=1), synthetic_reviews(8, seed=2)
+    runs = []
+    for budget in (4096, 40):
+        params = teacher_params(folder, epochs=1, micro_batch_tokens=budget)
+        torch.manual_seed(0)
+        model, tokenizer = load_pretrained(params)
+        spec = spec_of(params)
+        result = train(
+            model,
+            encode_texts(tokenizer, train_frame["text"].tolist(), spec),
+            train_frame["label"].to_numpy(),
+            encode_texts(tokenizer, val_frame["text"].tolist(), spec),
+            val_frame["label"].to_numpy(),
+            tokenizer.pad_token_id,
+            params,
+            INFERENCE,
+            seed=0,
+            device=torch.device("cpu"),
+        )
+        runs.append((result, model.state_dict()))
+    (whole, whole_state), (accumulated, accumulated_state) = runs
+    losses = [[step["train_loss"] for step in run.steps] for run in (whole, accumulated)]
+    np.testing.assert_allclose(losses[0], losses[1], atol=1e-5)
+    for key, value in whole_state.items():
+        torch.testing.assert_close(accumulated_state[key], value, atol=1e-4, rtol=1e-4)
 
 
 def test_save_and_load_round_trip(tiny_bert, tmp_path):

@@ -1,0 +1,15 @@
+"""Logits to probabilities, shared by the teacher, the students and LIME."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float64)))
+
+
+def two_class_proba(logits: np.ndarray) -> np.ndarray:
+    """``[[p(negative), p(positive)], ...]`` from one logit per text, the shape LIME expects."""
+    positive = sigmoid(logits)
+    return np.column_stack([1 - positive, positive])
