@@ -35,9 +35,11 @@ class PrepareParams:
 class InferenceParams:
     batch_tokens: int
     max_batch_size: int
+    precision: str
 
     def __post_init__(self) -> None:
         _positive("inference", batch_tokens=self.batch_tokens, max_batch_size=self.max_batch_size)
+        _choice("inference", "precision", self.precision, ("fp32", "int8"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,7 +50,7 @@ def read_frame(
     return frame
 
 
-def write_timing(path: str | Path, started: float, **extra: float) -> None:
+def write_timing(path: str | Path, started: float, **extra: float | str) -> None:
     """Wall time, peak memory and throughput, kept apart from quality metrics (they vary run to
     run)."""
     seconds = time.perf_counter() - started

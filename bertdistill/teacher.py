@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
-import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from transformers import (
 )
 
 from bertdistill.config import InferenceParams, TeacherParams
+from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.errors import UserError
 from bertdistill.io import atomic_path
 from bertdistill.scoring import two_class_proba
@@ -254,6 +256,15 @@ class TrainingResult:
     validation_seconds: float
 
 
+def epoch_batches(
+    lengths: Sequence[int], params: TeacherParams, rng: np.random.Generator, workers: Workers
+) -> list[np.ndarray]:
+    """One epoch's optimiser batches. With several workers each batch is split between them, so
+    a batch smaller than the number of workers (at most one per group) is left out."""
+    batches = length_grouped_batches(lengths, params.batch_size, params.length_group_size, rng)
+    return [batch for batch in batches if len(batch) >= workers.world_size]
+
+
 def train(
     model: BertBinaryClassifier,
     train_encoded: Sequence[Sequence[int]],
@@ -265,17 +276,21 @@ def train(
     inference: InferenceParams,
     seed: int,
     device: torch.device,
+    workers: Workers = SINGLE,
 ) -> TrainingResult:
     """Fine-tune with BCE-with-logits, AdamW, linear warm-up/decay and gradient clipping.
 
     Each batch of ``params.batch_size`` texts is one optimiser step, run as micro-batches of at
-    most ``params.micro_batch_tokens`` padded tokens with accumulated gradients. After every
+    most ``params.micro_batch_tokens`` padded tokens with accumulated gradients. Under a launcher
+    (several ``workers``) the model is wrapped in DistributedDataParallel and every worker takes
+    an interleaved share of each batch; the update is the same as one process's. After every
     epoch the model is scored on the validation split; the best epoch's weights are loaded back
     into ``model`` at the end.
     """
     rng = np.random.default_rng(seed)
     lengths = [len(ids) for ids in train_encoded]
-    steps_per_epoch = math.ceil(len(train_encoded) / params.batch_size)
+    # Batch sizes do not depend on the shuffle, so a throwaway generator counts the steps.
+    steps_per_epoch = len(epoch_batches(lengths, params, np.random.default_rng(0), workers))
     total_steps = steps_per_epoch * params.epochs
     optimizer = torch.optim.AdamW(
         _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
@@ -283,34 +298,25 @@ def train(
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(params.warmup_ratio * total_steps), total_steps
     )
-    loss_fn = nn.BCEWithLogitsLoss()
     labels = torch.tensor(train_labels, dtype=torch.float32)
     model.to(device)
+    network = model
+    if workers.world_size > 1:
+        device_ids = [device.index] if device.type == "cuda" else None
+        network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    val_lengths = [len(ids) for ids in val_encoded]
     steps, epochs = [], []
     best_state, best_accuracy, best_epoch = None, -1.0, 0
     train_seconds = validation_seconds = 0.0
-    with tqdm(total=total_steps, desc="finetune", unit="step") as bar:
+    with tqdm(total=total_steps, desc="finetune", unit="step", disable=not workers.is_main) as bar:
         for epoch in range(1, params.epochs + 1):
             started = time.perf_counter()
             model.train()
-            batches = length_grouped_batches(
-                lengths, params.batch_size, params.length_group_size, rng
-            )
-            for batch in batches:
+            for batch in epoch_batches(lengths, params, rng, workers):
                 optimizer.zero_grad(set_to_none=True)
-                batch_loss = 0.0
-                for part in micro_batches(batch, lengths, params.micro_batch_tokens):
-                    input_ids, attention_mask = collate(
-                        [train_encoded[i] for i in part], pad_id, device
-                    )
-                    with autocast(device):
-                        logits = model(input_ids, attention_mask)
-                    # Weighted by the part's share, the summed losses are the batch's mean loss.
-                    loss = loss_fn(logits.float(), labels[part].to(device)) * (
-                        len(part) / len(batch)
-                    )
-                    loss.backward()
-                    batch_loss += loss.item()
+                batch_loss = _accumulate_gradients(
+                    network, batch, train_encoded, lengths, labels, pad_id, params, device, workers
+                )
                 if params.max_grad_norm > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
                 optimizer.step()
@@ -322,8 +328,12 @@ def train(
                 bar.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
             train_seconds += time.perf_counter() - started
             started = time.perf_counter()
-            val_logits = predict_logits(
-                model, val_encoded, pad_id, inference, device, progress=False
+            val_logits = sharded(
+                lambda indices: predict_logits(
+                    model, [val_encoded[i] for i in indices], pad_id, inference, device, False
+                ),
+                val_lengths,
+                workers,
             )
             accuracy = float(((val_logits > 0).astype(int) == val_labels).mean())
             validation_seconds += time.perf_counter() - started
@@ -331,7 +341,10 @@ def train(
             epochs.append(
                 {"epoch": epoch, "train_loss": round(epoch_loss, 6), "val_accuracy": accuracy}
             )
-            tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}, val accuracy {accuracy:.4f}")
+            if workers.is_main:
+                tqdm.write(
+                    f"epoch {epoch}: train loss {epoch_loss:.4f}, val accuracy {accuracy:.4f}"
+                )
             if accuracy > best_accuracy:
                 best_accuracy, best_epoch = accuracy, epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -339,6 +352,44 @@ def train(
     return TrainingResult(
         best_epoch, best_accuracy, steps, epochs, train_seconds, validation_seconds
     )
+
+
+def _accumulate_gradients(
+    network: nn.Module,
+    batch: np.ndarray,
+    train_encoded: Sequence[Sequence[int]],
+    lengths: Sequence[int],
+    labels: torch.Tensor,
+    pad_id: int,
+    params: TeacherParams,
+    device: torch.device,
+    workers: Workers,
+) -> float:
+    """Backward passes over this worker's share of ``batch``; returns the batch's mean loss.
+
+    Each part's summed loss is divided by the whole batch's size (and multiplied by the number
+    of workers, whose gradients DDP averages), so the gradient is the batch-mean gradient.
+    """
+    share = batch[workers.rank :: workers.world_size]
+    parts = micro_batches(share, lengths, params.micro_batch_tokens)
+    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    batch_loss = 0.0
+    for index, part in enumerate(parts):
+        input_ids, attention_mask = collate([train_encoded[i] for i in part], pad_id, device)
+        # DDP all-reduces gradients on the last part only; earlier parts just accumulate.
+        last = index == len(parts) - 1
+        syncing = last or workers.world_size == 1
+        with contextlib.nullcontext() if syncing else network.no_sync():
+            with autocast(device):
+                logits = network(input_ids, attention_mask)
+            loss = loss_fn(logits.float(), labels[part].to(device)) / len(batch)
+            (loss * workers.world_size).backward()
+        batch_loss += loss.item()
+    if workers.world_size > 1:
+        total = torch.tensor([batch_loss], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(total)
+        batch_loss = float(total.item())
+    return batch_loss
 
 
 def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -378,18 +429,28 @@ class Teacher:
     device: torch.device
 
     def logits(
-        self, texts: Sequence[str], params: InferenceParams, progress: bool = True, **kwargs
+        self,
+        texts: Sequence[str],
+        params: InferenceParams,
+        progress: bool = True,
+        description: str = "predict",
+        workers: Workers = SINGLE,
     ) -> np.ndarray:
+        """One logit per text in input order; under a launcher each worker labels a shard."""
         encoded = encode_texts(self.tokenizer, texts, self.spec)
-        return predict_logits(
-            self.model,
-            encoded,
-            self.tokenizer.pad_token_id,
-            params,
-            self.device,
-            progress,
-            **kwargs,
-        )
+
+        def predict(indices: np.ndarray) -> np.ndarray:
+            return predict_logits(
+                self.model,
+                [encoded[index] for index in indices],
+                self.tokenizer.pad_token_id,
+                params,
+                self.device,
+                progress and workers.is_main,
+                description,
+            )
+
+        return sharded(predict, [len(ids) for ids in encoded], workers)
 
     def proba_function(self, params: InferenceParams) -> Callable[[Sequence[str]], np.ndarray]:
         """``texts -> [[p(neg), p(pos)], ...]``, the classifier function LIME expects."""
@@ -400,8 +461,14 @@ class Teacher:
         return proba
 
 
-def load_teacher(folder: str | Path, device: torch.device | None = None) -> Teacher:
-    """Load a teacher saved by :func:`save_teacher`; no network, no pickle."""
+def load_teacher(
+    folder: str | Path, device: torch.device | None = None, precision: str = "fp32"
+) -> Teacher:
+    """Load a teacher saved by :func:`save_teacher`; no network, no pickle.
+
+    ``precision="int8"`` gives a dynamically quantised copy for CPU inference (never the default:
+    its logits differ slightly from the fp32 teacher's).
+    """
     folder = Path(folder)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file() or not (folder / SPEC_FILE).is_file():
@@ -424,4 +491,22 @@ def load_teacher(folder: str | Path, device: torch.device | None = None) -> Teac
             f"re-run `dvc repro -f finetune_teacher` or `dvc checkout`"
         ) from None
     model.to(device).eval()
+    if precision == "int8":
+        if device.type != "cpu":
+            raise UserError(
+                f"inference.precision=int8 is a CPU path (dynamic quantisation), not for "
+                f"{device.type}: use fp32 there (bf16 autocast is on)"
+            )
+        logger.warning("teacher runs int8 (dynamic quantisation), not fp32")
+        model = quantize_int8(model)
     return Teacher(model, tokenizer, spec, device)
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """A copy with every Linear layer's weights in int8 and activations quantised per batch."""
+    with warnings.catch_warnings():
+        # torch.ao's dynamic quantisation is deprecated in favour of torchao but still shipped.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8
+        )

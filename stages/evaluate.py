@@ -67,7 +67,7 @@ def main() -> None:
     write_text(args.report, report_markdown(per_model, len(test)))
 
     sample = texts[: config.throughput_texts]
-    teacher = load_teacher(args.teacher)
+    teacher = load_teacher(args.teacher, precision=inference.precision)
     rates = {
         "teacher": throughput(
             lambda batch: teacher.logits(batch, inference, progress=False),

@@ -84,7 +84,7 @@ def main() -> None:
     test = read_frame(args.test)
     rng = np.random.default_rng(seed)
     chosen = test.iloc[np.sort(rng.choice(len(test), min(config.num_reviews, len(test)), False))]
-    teacher = load_teacher(args.teacher)
+    teacher = load_teacher(args.teacher, precision=inference.precision)
     students = load_students(args.students)
     classifiers = {"teacher": teacher.proba_function(inference)}
     classifiers |= {name: students.proba_function(name) for name in model_names()}

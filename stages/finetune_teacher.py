@@ -1,4 +1,8 @@
-"""DVC stage `finetune_teacher`: fine-tune the BERT teacher, keep its best validation epoch."""
+"""DVC stage `finetune_teacher`: fine-tune the BERT teacher, keep its best validation epoch.
+
+Runs in one process, or data-parallel under `torchrun --nproc_per_node N` / `accelerate launch`
+(DistributedDataParallel; worker 0 writes the outputs).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import pandas as pd
 
 from bertdistill.config import InferenceParams, TeacherParams, load_section
+from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
 from bertdistill.io import write_csv, write_json
 from bertdistill.stage import begin, parser, read_frame, write_timing
@@ -14,7 +19,6 @@ from bertdistill.teacher import (
     EncodingSpec,
     encode_texts,
     load_pretrained,
-    pick_device,
     save_teacher,
     train,
 )
@@ -41,7 +45,8 @@ def main() -> None:
     spec = EncodingSpec(config.max_len, config.truncation, config.head_tokens, config.pooling)
     train_encoded = encode_texts(tokenizer, train_frame["text"].tolist(), spec)
     val_encoded = encode_texts(tokenizer, val_frame["text"].tolist(), spec)
-    device = pick_device()
+    workers = init_workers()
+    device = workers.device()
     logger.info(
         "fine-tuning on %d texts (validation %d) on %s",
         len(train_encoded),
@@ -59,7 +64,11 @@ def main() -> None:
         inference,
         seed,
         device,
+        workers,
     )
+    if not workers.is_main:
+        finish(workers)
+        return
     save_teacher(args.out, model, tokenizer, spec)
     logger.info("saved teacher (best epoch %d) to %s", result.best_epoch, args.out)
     write_csv(f"{args.plots_dir}/train_loss.csv", pd.DataFrame(result.steps))
@@ -81,7 +90,9 @@ def main() -> None:
         train_seconds=round(result.train_seconds, 2),
         validation_seconds=round(result.validation_seconds, 2),
         train_sequences_per_second=round(sequences / result.train_seconds, 2),
+        workers=workers.world_size,
     )
+    finish(workers)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def test_minilm_loads_trains_one_step_and_predicts():
     encoded = encode_texts(tokenizer, REVIEWS, spec)
     assert max(len(ids) for ids in encoded) <= 64
     before = model.classifier.weight.detach().clone()
-    inference = InferenceParams(batch_tokens=256, max_batch_size=2)
+    inference = InferenceParams(batch_tokens=256, max_batch_size=2, precision="fp32")
     result = train(
         model, encoded, np.array([1, 0]), encoded, np.array([1, 0]),
         tokenizer.pad_token_id, params, inference, seed=0, device=torch.device("cpu"),

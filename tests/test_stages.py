@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,9 +122,79 @@ def test_label_with_teacher_keys_logits_by_row_id(workdir):
         assert logits["teacher_logit"].notna().all()
 
 
+def run_two_processes(name: str, *args: str, cwd: Path) -> None:
+    """Run a stage data-parallel as a user would: torchrun, two CPU processes, gloo."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            str(ROOT / "stages" / f"{name}.py"), *args,
+        ],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_labelling_with_two_processes_equals_one_process(workdir, tmp_path):
+    """Data-parallel labelling shards, gathers in input order, and matches one process."""
+    splits = ("test", "unlabeled")
+    label_args = []
+    for split in splits:
+        label_args += ["--split", str(workdir / f"data/prepared/{split}.parquet")]
+        label_args.append(str(tmp_path / f"{split}.parquet"))
+    run_two_processes(
+        "label_with_teacher",
+        "--params", str(workdir / "params.yaml"), "--teacher", str(workdir / "models/teacher"),
+        *label_args, "--timing", str(tmp_path / "timing.json"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert read_json(tmp_path / "timing.json")["workers"] == 2
+    for split in splits:
+        single = pd.read_parquet(workdir / f"data/logits/{split}.parquet")
+        parallel = pd.read_parquet(tmp_path / f"{split}.parquet")
+        assert parallel["id"].tolist() == single["id"].tolist()
+        assert parallel["teacher_logit"].to_numpy() == pytest.approx(
+            single["teacher_logit"].to_numpy(), abs=1e-5
+        )
+
+
+def test_fine_tuning_with_two_processes_matches_one_process(workdir, tmp_path, tiny_bert):
+    """DDP over two processes splits each batch and averages gradients: without dropout the
+    training curve and validation accuracy are those of one process."""
+    model = shutil.copytree(tiny_bert, tmp_path / "bert")
+    config = json.loads((model / "config.json").read_text())
+    config |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    (model / "config.json").write_text(json.dumps(config))
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["finetune_teacher"] |= {"model": str(model), "dropout": 0.0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    curves = {}
+    for processes in (1, 2):
+        out = tmp_path / f"run{processes}"
+        args = (
+            "--params", str(tmp_path / "params.yaml"),
+            "--train", str(workdir / "data/prepared/train.parquet"),
+            "--validation", str(workdir / "data/prepared/validation.parquet"),
+            "--out", str(out / "teacher"), "--metrics", str(out / "teacher.json"),
+            "--plots-dir", str(out / "plots"), "--timing", str(out / "timing.json"),
+        )  # fmt: skip
+        if processes == 1:
+            run_stage("finetune_teacher", *args, cwd=tmp_path)
+        else:
+            run_two_processes("finetune_teacher", *args, cwd=tmp_path)
+        assert read_json(out / "timing.json")["workers"] == processes
+        assert (out / "teacher/model.safetensors").is_file()
+        curves[processes] = pd.read_csv(out / "plots/train_loss.csv")["train_loss"].to_numpy()
+        curves[processes, "val"] = read_json(out / "teacher.json")["val_accuracy"]
+    assert len(curves[1]) == len(curves[2]) == 2 * 3
+    assert curves[2] == pytest.approx(curves[1], abs=1e-4)
+    assert curves[2, "val"] == curves[1, "val"]
+
+
 def test_distill_students_saves_six_skops_models(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
     assert len([name for name in names if name.endswith(".skops")]) == 7
+    assert "vocabulary.json" in names
     assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40
 
 

@@ -23,7 +23,7 @@ from bertdistill.teacher import (
     truncate_ids,
 )
 
-INFERENCE = InferenceParams(batch_tokens=256, max_batch_size=8)
+INFERENCE = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
 
 
 def teacher_params(model, **overrides) -> TeacherParams:
@@ -109,7 +109,7 @@ def test_batched_prediction_matches_one_by_one_in_input_order(tiny_bert, pooling
     encoded = encode_texts(tokenizer, texts, spec_of(params))
     device = torch.device("cpu")
     batched = predict_logits(model, encoded, tokenizer.pad_token_id, INFERENCE, device, False)
-    single = InferenceParams(batch_tokens=1, max_batch_size=1)
+    single = InferenceParams(batch_tokens=1, max_batch_size=1, precision="fp32")
     one_by_one = predict_logits(model, encoded, tokenizer.pad_token_id, single, device, False)
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
     assert len(set(np.round(batched, 5))) > 1
@@ -208,6 +208,26 @@ def test_save_and_load_round_trip(tiny_bert, tmp_path):
     probabilities = teacher.proba_function(INFERENCE)(texts)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     assert dataclasses.asdict(teacher.spec) == dataclasses.asdict(spec_of(params))
+
+
+def test_int8_teacher_is_quantised_close_to_fp32_and_cpu_only(tiny_bert, tmp_path):
+    params = teacher_params(tiny_bert)
+    torch.manual_seed(0)
+    model, tokenizer = load_pretrained(params)
+    save_teacher(tmp_path / "teacher", model, tokenizer, spec_of(params))
+    fp32 = load_teacher(tmp_path / "teacher", torch.device("cpu"))
+    int8 = load_teacher(tmp_path / "teacher", torch.device("cpu"), precision="int8")
+    quantized = torch.ao.nn.quantized.dynamic.Linear
+    assert any(isinstance(module, quantized) for module in int8.model.modules())
+    assert not any(type(module) is torch.nn.Linear for module in int8.model.modules())
+    assert not any(isinstance(module, quantized) for module in fp32.model.modules())
+    texts = synthetic_reviews(16, seed=5)["text"].tolist()
+    exact = fp32.logits(texts, INFERENCE, progress=False)
+    approximate = int8.logits(texts, INFERENCE, progress=False)
+    assert not np.array_equal(exact, approximate)
+    np.testing.assert_allclose(approximate, exact, atol=0.05 * np.abs(exact).max() + 1e-3)
+    with pytest.raises(UserError, match="inference.precision=int8 is a CPU path"):
+        load_teacher(tmp_path / "teacher", torch.device("meta"), precision="int8")
 
 
 def test_corrupt_or_missing_checkpoint_is_a_user_error(tiny_bert, tmp_path):
