@@ -130,20 +130,33 @@ def truncate_ids(ids: Sequence[int], budget: int, truncation: str, head_tokens: 
 
 
 def encode_texts(
-    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], spec: EncodingSpec
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    spec: EncodingSpec,
+    chunk_size: int = 1024,
 ) -> list[list[int]]:
-    """Tokenise without truncation, then cut each text per ``spec`` and add [CLS] ... [SEP]."""
-    if not len(texts):
-        return []
-    tokenized = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
-        "input_ids"
-    ]
+    """Tokenise without truncation, then cut each text per ``spec`` and add [CLS] ... [SEP].
+
+    Texts are tokenised ``chunk_size`` at a time and only their ids are kept, so the full-length
+    token lists of a 20,000-review pool never sit in memory at once.
+    """
     budget = spec.max_len - 2
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    return [
-        [cls_id, *truncate_ids(ids, budget, spec.truncation, spec.head_tokens), sep_id]
-        for ids in tokenized
-    ]
+    encoded = []
+    for start in range(0, len(texts), chunk_size):
+        tokenized = tokenizer(
+            list(texts[start : start + chunk_size]),
+            add_special_tokens=False,
+            truncation=False,
+            verbose=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        encoded += [
+            [cls_id, *truncate_ids(ids, budget, spec.truncation, spec.head_tokens), sep_id]
+            for ids in tokenized
+        ]
+    return encoded
 
 
 def token_budget_batches(

@@ -74,6 +74,16 @@ def test_encode_texts_adds_special_tokens_within_max_len(tiny_bert):
     ]
 
 
+def test_encoding_in_chunks_keeps_order_and_ids(tiny_bert):
+    params = teacher_params(tiny_bert, max_len=16, head_tokens=4)
+    _, tokenizer = load_pretrained(params)
+    texts = synthetic_reviews(11, seed=7)["text"].tolist()
+    whole = encode_texts(tokenizer, texts, spec_of(params), chunk_size=100)
+    assert encode_texts(tokenizer, texts, spec_of(params), chunk_size=3) == whole
+    assert len(whole) == 11 and len(set(map(tuple, whole))) > 1
+    assert encode_texts(tokenizer, [], spec_of(params)) == []
+
+
 def test_token_budget_batches_cover_everything_once_within_budget():
     lengths = [5, 40, 12, 12, 3, 40, 7, 25]
     batches = token_budget_batches(lengths, batch_tokens=50, max_batch_size=3)
