@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import tiny_params
+from conftest import dropout_free_copy, tiny_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,10 +160,7 @@ def test_labelling_with_two_processes_equals_one_process(workdir, tmp_path):
 def test_fine_tuning_with_two_processes_matches_one_process(workdir, tmp_path, tiny_bert):
     """DDP over two processes splits each batch and averages gradients: without dropout the
     training curve and validation accuracy are those of one process."""
-    model = shutil.copytree(tiny_bert, tmp_path / "bert")
-    config = json.loads((model / "config.json").read_text())
-    config |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
-    (model / "config.json").write_text(json.dumps(config))
+    model = dropout_free_copy(tiny_bert, tmp_path / "bert")
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["finetune_teacher"] |= {"model": str(model), "dropout": 0.0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

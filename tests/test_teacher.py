@@ -1,11 +1,9 @@
 import dataclasses
-import json
-import shutil
 
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_reviews
+from conftest import dropout_free_copy, synthetic_reviews
 
 from bertdistill.config import InferenceParams, TeacherParams
 from bertdistill.errors import UserError
@@ -48,6 +46,26 @@ def teacher_params(model, **overrides) -> TeacherParams:
 
 def spec_of(params: TeacherParams) -> EncodingSpec:
     return EncodingSpec(params.max_len, params.truncation, params.head_tokens, params.pooling)
+
+
+def train_tiny(params: TeacherParams, train_frame, val_frame):
+    """Fine-tune a freshly loaded tiny teacher on CPU; returns (result, model)."""
+    torch.manual_seed(0)
+    model, tokenizer = load_pretrained(params)
+    spec = spec_of(params)
+    result = train(
+        model,
+        encode_texts(tokenizer, train_frame["text"].tolist(), spec),
+        train_frame["label"].to_numpy(),
+        encode_texts(tokenizer, val_frame["text"].tolist(), spec),
+        val_frame["label"].to_numpy(),
+        tokenizer.pad_token_id,
+        params,
+        INFERENCE,
+        seed=0,
+        device=torch.device("cpu"),
+    )
+    return result, model
 
 
 @pytest.mark.parametrize(
@@ -136,22 +154,7 @@ def test_pooler_pooling_needs_a_pooler(tiny_bert):
 
 def test_training_learns_the_tiny_task_and_keeps_the_best_epoch(tiny_bert):
     params = teacher_params(tiny_bert, epochs=6, lr=5e-3)
-    torch.manual_seed(0)
-    model, tokenizer = load_pretrained(params)
-    train_frame, val_frame = synthetic_reviews(64, seed=1), synthetic_reviews(32, seed=2)
-    spec = spec_of(params)
-    result = train(
-        model,
-        encode_texts(tokenizer, train_frame["text"].tolist(), spec),
-        train_frame["label"].to_numpy(),
-        encode_texts(tokenizer, val_frame["text"].tolist(), spec),
-        val_frame["label"].to_numpy(),
-        tokenizer.pad_token_id,
-        params,
-        INFERENCE,
-        seed=0,
-        device=torch.device("cpu"),
-    )
+    result, _ = train_tiny(params, synthetic_reviews(64, seed=1), synthetic_reviews(32, seed=2))
     assert len(result.steps) == 6 * 8
     assert result.best_val_accuracy >= 0.9
     assert result.best_val_accuracy == max(epoch["val_accuracy"] for epoch in result.epochs)
@@ -172,29 +175,12 @@ def test_micro_batches_keep_order_and_fit_the_budget():
 
 def test_accumulated_micro_batches_match_whole_batch_updates(tiny_bert, tmp_path):
     """Gradient accumulation over micro-batches must give the same training as whole batches."""
-    folder = shutil.copytree(tiny_bert, tmp_path / "bert")
-    config = json.loads((folder / "config.json").read_text())
-    config |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
-    (folder / "config.json").write_text(json.dumps(config))
+    folder = dropout_free_copy(tiny_bert, tmp_path / "bert")
     train_frame, val_frame = synthetic_reviews(32, seed=1), synthetic_reviews(8, seed=2)
     runs = []
     for budget in (4096, 40):
         params = teacher_params(folder, epochs=1, micro_batch_tokens=budget)
-        torch.manual_seed(0)
-        model, tokenizer = load_pretrained(params)
-        spec = spec_of(params)
-        result = train(
-            model,
-            encode_texts(tokenizer, train_frame["text"].tolist(), spec),
-            train_frame["label"].to_numpy(),
-            encode_texts(tokenizer, val_frame["text"].tolist(), spec),
-            val_frame["label"].to_numpy(),
-            tokenizer.pad_token_id,
-            params,
-            INFERENCE,
-            seed=0,
-            device=torch.device("cpu"),
-        )
+        result, model = train_tiny(params, train_frame, val_frame)
         runs.append((result, model.state_dict()))
     (whole, whole_state), (accumulated, accumulated_state) = runs
     losses = [[step["train_loss"] for step in run.steps] for run in (whole, accumulated)]
