@@ -67,13 +67,11 @@ def sharded(
     Shards interleave the length-sorted order, so every worker gets a similar token count.
     """
     order = np.argsort(-np.asarray(lengths), kind="stable")
-    if workers.world_size == 1:
-        values = np.empty(len(lengths), dtype=np.float32)
-        values[order] = predict(order)
-        return values
     mine = order[workers.rank :: workers.world_size]
-    gathered: list = [None] * workers.world_size
-    dist.all_gather_object(gathered, (mine, predict(mine)))
+    gathered = [(mine, predict(mine))]
+    if workers.world_size > 1:
+        local, gathered = gathered[0], [None] * workers.world_size
+        dist.all_gather_object(gathered, local)
     values = np.empty(len(lengths), dtype=np.float32)
     for indices, shard_values in gathered:
         values[indices] = shard_values
