@@ -58,6 +58,7 @@ class TeacherParams:
     dropout: float
     max_grad_norm: float
     length_group_size: int
+    batch_tokens: int | None = None
 
     def __post_init__(self) -> None:
         _choice("finetune_teacher", "pooling", self.pooling, ("pooler", "cls", "mean"))
@@ -77,6 +78,11 @@ class TeacherParams:
             max_grad_norm=self.max_grad_norm,
             head_tokens=self.head_tokens,
         )
+        if self.batch_tokens is not None and self.batch_tokens < self.max_len:
+            raise UserError(
+                f"finetune_teacher.batch_tokens={self.batch_tokens} cannot hold one {self.max_len}-"
+                f"token review: use at least max_len, or null for a fixed batch_size"
+            )
         if self.max_len < 8:
             raise UserError(f"finetune_teacher.max_len={self.max_len} is too small: use 8 or more")
         if self.truncation == "head_tail" and self.head_tokens > self.max_len - 2:
@@ -88,6 +94,22 @@ class TeacherParams:
             raise UserError(f"finetune_teacher.warmup_ratio={self.warmup_ratio} must be in [0, 1)")
         if not 0 <= self.dropout < 1:
             raise UserError(f"finetune_teacher.dropout={self.dropout} must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """Synthetic variants of the labelled reviews for the transfer set (Tang et al. 2019)."""
+
+    n_augment: int
+    p_mask: float
+    p_ng: float
+
+    def __post_init__(self) -> None:
+        _non_negative("augment", n_augment=self.n_augment)
+        for key in ("p_mask", "p_ng"):
+            value = getattr(self, key)
+            if not 0 <= value <= 1:
+                raise UserError(f"params key 'augment.{key}' must be in [0, 1], got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +134,7 @@ class StudentParams:
     tfidf: TfidfParams
     target: str
     temperature: float
+    gold_alpha: float
     lr_C: tuple[float, ...]
     ridge_alpha: tuple[float, ...]
     svm_C: tuple[float, ...]
@@ -135,6 +158,10 @@ class StudentParams:
             },
         )
         _non_negative("distill_students", svr_epsilon=self.svr_epsilon)
+        if not 0 <= self.gold_alpha <= 1:
+            raise UserError(
+                f"params key 'distill_students.gold_alpha' must be in [0, 1], got {self.gold_alpha}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

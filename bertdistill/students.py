@@ -116,12 +116,33 @@ def build_student(
     raise ValueError(f"unknown student kind {kind!r}")
 
 
-def distillation_targets(teacher_logits: np.ndarray, target: str, temperature: float) -> np.ndarray:
-    """What a distilled regressor learns: the teacher's logits / T, or its probabilities."""
+def distillation_targets(
+    teacher_logits: np.ndarray,
+    target: str,
+    temperature: float,
+    gold: np.ndarray | None = None,
+    gold_alpha: float = 0.0,
+) -> np.ndarray:
+    """What a distilled regressor learns: the teacher's logits / T, or its probabilities.
+
+    With ``gold_alpha`` > 0, rows with a gold label (``gold`` is 0/1 there, -1 elsewhere) blend
+    it in: ``(1 - alpha) * teacher + alpha * gold``, where gold is 0/1 on the probability scale
+    and +-m on the logit scale, m being the teacher's mean absolute scaled logit on those rows.
+    """
     scaled = np.asarray(teacher_logits, dtype=np.float64) / temperature
+    targets = scaled if target == "logits" else sigmoid(scaled)
+    if gold is None or gold_alpha == 0:
+        return targets
+    has_gold = np.asarray(gold) >= 0
+    if not has_gold.any():
+        return targets
     if target == "logits":
-        return scaled
-    return sigmoid(scaled)
+        gold_target = np.where(gold[has_gold] == 1, 1.0, -1.0) * np.abs(scaled[has_gold]).mean()
+    else:
+        gold_target = gold[has_gold].astype(np.float64)
+    blended = targets.copy()
+    blended[has_gold] = (1 - gold_alpha) * targets[has_gold] + gold_alpha * gold_target
+    return blended
 
 
 def student_logits(model: BaseEstimator, features: sp.spmatrix, target: str, temperature: float):
@@ -177,37 +198,77 @@ class Selection:
     tried: int
 
 
+SOURCES = ("labelled", "unlabelled", "augmented")
+
+
+@dataclass
+class TransferSet:
+    """What the distilled students learn from: texts, the teacher's logits on them, the gold
+    label where there is one (-1 elsewhere) and the source of each row (see :data:`SOURCES`)."""
+
+    texts: list[str]
+    teacher_logits: np.ndarray
+    gold: np.ndarray
+    source: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        labelled: tuple[list[str], np.ndarray, np.ndarray],
+        unlabelled: tuple[list[str], np.ndarray],
+        augmented: tuple[list[str], np.ndarray] = ([], np.empty(0)),
+    ) -> TransferSet:
+        """From (texts, gold labels, teacher logits) of the labelled reviews and (texts, teacher
+        logits) of the unlabelled pool and of the synthetic variants."""
+        parts = [
+            (labelled[0], labelled[2], np.asarray(labelled[1]), "labelled"),
+            (unlabelled[0], unlabelled[1], np.full(len(unlabelled[0]), -1), "unlabelled"),
+            (augmented[0], augmented[1], np.full(len(augmented[0]), -1), "augmented"),
+        ]
+        for texts, logits, gold, name in parts:
+            if not len(texts) == len(logits) == len(gold):
+                raise ValueError(f"{name}: {len(texts)} texts but {len(logits)} teacher logits")
+        return cls(
+            texts=[text for part in parts for text in part[0]],
+            teacher_logits=np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts]),
+            gold=np.concatenate([p[2] for p in parts]).astype(np.int64),
+            source=np.concatenate([np.full(len(p[0]), p[3]) for p in parts]),
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Rows per source, every source named (0 when absent)."""
+        return {name: int(np.sum(self.source == name)) for name in SOURCES}
+
+
 def fit_students(
-    train_texts: list[str],
-    train_labels: np.ndarray,
-    train_teacher_logits: np.ndarray,
-    unlabeled_texts: list[str],
-    unlabeled_teacher_logits: np.ndarray,
+    transfer: TransferSet,
     val_texts: list[str],
     val_labels: np.ndarray,
     params: StudentParams,
     seed: int,
 ) -> tuple[Students, dict[str, Selection]]:
-    """Fit baselines on gold labels only and distilled regressors on the teacher's outputs over
-    the labelled set plus the unlabelled pool; all share one TF-IDF featuriser fitted on both.
+    """Fit baselines on the gold labels of the labelled rows only and distilled regressors on the
+    teacher's outputs over the whole transfer set; all share one TF-IDF featuriser fitted on the
+    transfer set's texts.
 
     Each student's hyperparameters are chosen by accuracy on the validation split (gold labels),
     never on the test split.
     """
     featurizer = build_featurizer(params.tfidf)
-    transfer_texts = list(train_texts) + list(unlabeled_texts)
-    transfer_features = featurizer.fit_transform(transfer_texts)
-    train_features = transfer_features[: len(train_texts)]
+    transfer_features = featurizer.fit_transform(transfer.texts)
+    labelled = np.flatnonzero(transfer.source == "labelled")
+    train_features, train_labels = transfer_features[labelled], transfer.gold[labelled]
     val_features = featurizer.transform(val_texts)
     targets = distillation_targets(
-        np.concatenate([train_teacher_logits, unlabeled_teacher_logits]),
+        transfer.teacher_logits,
         params.target,
         params.temperature,
+        transfer.gold,
+        params.gold_alpha,
     )
     logger.info(
-        "transfer set: %d labelled + %d unlabelled texts, %d TF-IDF features",
-        len(train_texts),
-        len(unlabeled_texts),
+        "transfer set: %s texts, %d TF-IDF features",
+        ", ".join(f"{count} {name}" for name, count in transfer.counts().items()),
         transfer_features.shape[1],
     )
     models, selections = {}, {}

@@ -174,11 +174,17 @@ def token_budget_batches(
 
 
 def length_grouped_batches(
-    lengths: Sequence[int], batch_size: int, group_size: int, rng: np.random.Generator
+    lengths: Sequence[int],
+    batch_size: int,
+    group_size: int,
+    rng: np.random.Generator,
+    batch_tokens: int | None = None,
 ) -> list[np.ndarray]:
     """Shuffle, sort within groups of ``group_size`` batches by length, and shuffle the batches.
 
-    Texts of similar length share a batch (little padding) while the order stays random.
+    Texts of similar length share a batch (little padding) while the order stays random. Batches
+    hold ``batch_size`` texts, or, with ``batch_tokens``, as many texts as fit that many padded
+    tokens (more short reviews per batch than long ones).
     """
     order = rng.permutation(len(lengths))
     span = batch_size * group_size
@@ -186,7 +192,11 @@ def length_grouped_batches(
     for start in range(0, len(order), span):
         group = order[start : start + span]
         group = group[np.argsort([-lengths[index] for index in group], kind="stable")]
-        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+        if batch_tokens is None:
+            batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+        else:
+            cuts = token_budget_batches([lengths[i] for i in group], batch_tokens, len(group))
+            batches += [group[cut] for cut in cuts]
     return [batches[index] for index in rng.permutation(len(batches))]
 
 
@@ -274,7 +284,9 @@ def epoch_batches(
 ) -> list[np.ndarray]:
     """One epoch's optimiser batches. With several workers each batch is split between them, so
     a batch smaller than the number of workers (at most one per group) is left out."""
-    batches = length_grouped_batches(lengths, params.batch_size, params.length_group_size, rng)
+    batches = length_grouped_batches(
+        lengths, params.batch_size, params.length_group_size, rng, params.batch_tokens
+    )
     return [batch for batch in batches if len(batch) >= workers.world_size]
 
 
@@ -293,7 +305,8 @@ def train(
 ) -> TrainingResult:
     """Fine-tune with BCE-with-logits, AdamW, linear warm-up/decay and gradient clipping.
 
-    Each batch of ``params.batch_size`` texts is one optimiser step, run as micro-batches of at
+    Each batch of ``params.batch_size`` texts (or ``params.batch_tokens`` padded tokens) is one
+    optimiser step, run as micro-batches of at
     most ``params.micro_batch_tokens`` padded tokens with accumulated gradients. Under a launcher
     (several ``workers``) the model is wrapped in DistributedDataParallel and every worker takes
     an interleaved share of each batch; the update is the same as one process's. After every
@@ -302,9 +315,10 @@ def train(
     """
     rng = np.random.default_rng(seed)
     lengths = [len(ids) for ids in train_encoded]
-    # Batch sizes do not depend on the shuffle, so a throwaway generator counts the steps.
-    steps_per_epoch = len(epoch_batches(lengths, params, np.random.default_rng(0), workers))
-    total_steps = steps_per_epoch * params.epochs
+    # Every epoch's batches up front: with a token budget their number depends on the shuffle,
+    # and the learning-rate schedule needs the total.
+    plan = [epoch_batches(lengths, params, rng, workers) for _ in range(params.epochs)]
+    total_steps = sum(len(batches) for batches in plan)
     optimizer = torch.optim.AdamW(
         _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
     )
@@ -325,7 +339,7 @@ def train(
         for epoch in range(1, params.epochs + 1):
             started = time.perf_counter()
             model.train()
-            for batch in epoch_batches(lengths, params, rng, workers):
+            for batch in plan[epoch - 1]:
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss = _accumulate_gradients(
                     network, batch, train_encoded, lengths, labels, pad_id, params, device, workers

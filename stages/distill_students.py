@@ -10,7 +10,7 @@ from bertdistill.config import StudentParams, load_section
 from bertdistill.errors import UserError, run_cli
 from bertdistill.io import write_json
 from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.students import fit_students, save_students
+from bertdistill.students import TransferSet, fit_students, save_students
 
 logger = logging.getLogger("distill_students")
 
@@ -32,6 +32,10 @@ def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--train", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
     args_parser.add_argument("--unlabeled", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
+    args_parser.add_argument(
+        "--augmented",
+        help="teacher-labelled synthetic variants (label_with_teacher --augment output)",
+    )
     args_parser.add_argument("--validation", required=True, help="validation split, for tuning")
     args_parser.add_argument("--out", required=True, help="folder for the skops students")
     args_parser.add_argument("--metrics", required=True, help="JSON with the transfer-set sizes")
@@ -42,24 +46,28 @@ def main() -> None:
     logger.info("config: %s", config)
 
     train, unlabeled = with_logits(*args.train), with_logits(*args.unlabeled)
+    augmented = (
+        read_frame(args.augmented, columns=("id", "student_text", "teacher_logit"))
+        if args.augmented
+        else pd.DataFrame({"student_text": [], "teacher_logit": []})
+    )
     validation = read_frame(args.validation)
+    transfer = TransferSet.build(
+        (train["text"].tolist(), train["label"].to_numpy(), train["teacher_logit"].to_numpy()),
+        (unlabeled["text"].tolist(), unlabeled["teacher_logit"].to_numpy()),
+        (augmented["student_text"].tolist(), augmented["teacher_logit"].to_numpy()),
+    )
     students, selections = fit_students(
-        train["text"].tolist(),
-        train["label"].to_numpy(),
-        train["teacher_logit"].to_numpy(),
-        unlabeled["text"].tolist(),
-        unlabeled["teacher_logit"].to_numpy(),
-        validation["text"].tolist(),
-        validation["label"].to_numpy(),
-        config,
-        seed,
+        transfer, validation["text"].tolist(), validation["label"].to_numpy(), config, seed
     )
     save_students(args.out, students)
     logger.info("saved %d students to %s", len(students.models), args.out)
+    counts = transfer.counts()
     metrics = {
-        "labelled_size": len(train),
-        "unlabeled_size": len(unlabeled),
-        "transfer_size": len(train) + len(unlabeled),
+        "labelled_size": counts["labelled"],
+        "unlabeled_size": counts["unlabelled"],
+        "augmented_size": counts["augmented"],
+        "transfer_size": len(transfer.texts),
         "tfidf_features": len(students.featurizer.vocabulary_),
     }
     for name, selection in selections.items():

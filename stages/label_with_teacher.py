@@ -1,4 +1,5 @@
-"""DVC stage `label_with_teacher`: the teacher's logits for every split, keyed by row id.
+"""DVC stage `label_with_teacher`: the teacher's logits for every split, keyed by row id, and
+for synthetic variants of the labelled reviews (params `augment`; none when n_augment is 0).
 
 Runs in one process, or data-parallel under `torchrun --nproc_per_node N` / `accelerate launch`:
 each worker labels a shard, the logits are gathered in input order and worker 0 writes them.
@@ -9,9 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
-import pandas as pd
-
-from bertdistill.config import InferenceParams, load_section
+from bertdistill.augment import augment_reviews, student_view
+from bertdistill.config import AugmentParams, InferenceParams, load_section
 from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
 from bertdistill.io import write_parquet
@@ -32,24 +32,45 @@ def main() -> None:
         metavar=("INPUT", "OUTPUT"),
         help="a split parquet to label and the logits parquet to write (repeatable)",
     )
+    args_parser.add_argument(
+        "--augment",
+        nargs=2,
+        metavar=("INPUT", "OUTPUT"),
+        help="a split whose texts get synthetic variants, and the parquet of labelled variants",
+    )
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time, throughput")
     args = args_parser.parse_args()
-    params, _, started = begin(args)
+    params, seed, started = begin(args)
     inference = load_section(params, "inference", InferenceParams)
+    augment = load_section(params, "augment", AugmentParams) if args.augment else None
 
     workers = init_workers()
     teacher = load_teacher(args.teacher, workers.device(), inference.precision)
     labelled, labelling_seconds = 0, 0.0
-    for source, destination in args.split:
-        frame = read_frame(source)
+    # (texts to label, columns kept beside the logits, output): splits keep their ids, synthetic
+    # variants their source ids and both views of the text.
+    jobs = [(read_frame(source), ["id"], destination) for source, destination in args.split]
+    if args.augment:
+        frame = read_frame(args.augment[0])
+        variants = augment_reviews(
+            frame["id"].tolist(),
+            frame["text"].tolist(),
+            augment,
+            teacher.tokenizer.mask_token,
+            seed,
+        )
+        variants["student_text"] = student_view(variants["text"], teacher.tokenizer.mask_token)
+        logger.info("%d synthetic variants of %s", len(variants), args.augment[0])
+        jobs.append((variants, list(variants.columns), args.augment[1]))
+    for frame, columns, destination in jobs:
         split_started = time.perf_counter()
         logits = teacher.logits(
-            frame["text"].tolist(), inference, description=source, workers=workers
+            frame["text"].tolist(), inference, description=destination, workers=workers
         )
         labelling_seconds += time.perf_counter() - split_started
         labelled += len(frame)
         if workers.is_main:
-            write_parquet(destination, pd.DataFrame({"id": frame["id"], "teacher_logit": logits}))
+            write_parquet(destination, frame[columns].assign(teacher_logit=logits))
             logger.info("wrote %s: %d logits", destination, len(frame))
     if workers.is_main:
         write_timing(

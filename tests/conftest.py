@@ -104,6 +104,7 @@ def tiny_params(source: Path, model: Path) -> dict:
         "length_group_size": 2,
     }
     params["inference"] |= {"batch_tokens": 256, "max_batch_size": 16}
+    params["augment"] |= {"n_augment": 2, "p_mask": 0.2, "p_ng": 0.25}
     params["distill_students"]["tfidf"] |= {"min_df": 1, "max_df": 1.0}
     params["distill_students"] |= {"tree_max_depth": 4, "tree_min_samples_leaf": 1}
     params["evaluate"] |= {"throughput_texts": 10, "throughput_repeats": 1}

@@ -61,6 +61,7 @@ def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
         label_args += ["--split", f"data/prepared/{split}.parquet", f"data/logits/{split}.parquet"]
     run_stage(
         "label_with_teacher", "--teacher", "models/teacher", *label_args,
+        "--augment", "data/prepared/train.parquet", "data/logits/augmented.parquet",
         "--timing", "metrics/timings/label_with_teacher.json",
         cwd=work,
     )  # fmt: skip
@@ -68,6 +69,7 @@ def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
         "distill_students",
         "--train", "data/prepared/train.parquet", "data/logits/train.parquet",
         "--unlabeled", "data/prepared/unlabeled.parquet", "data/logits/unlabeled.parquet",
+        "--augmented", "data/logits/augmented.parquet",
         "--validation", "data/prepared/validation.parquet",
         "--out", "models/students", "--metrics", "metrics/students.json",
         "--timing", "metrics/timings/distill_students.json",
@@ -121,6 +123,48 @@ def test_label_with_teacher_keys_logits_by_row_id(workdir):
         assert logits["teacher_logit"].notna().all()
 
 
+def test_label_with_teacher_labels_synthetic_variants_of_the_training_reviews(workdir):
+    train = pd.read_parquet(workdir / "data/prepared/train.parquet")
+    variants = pd.read_parquet(workdir / "data/logits/augmented.parquet")
+    assert list(variants.columns) == ["id", "source_id", "text", "student_text", "teacher_logit"]
+    assert len(variants) == 2 * len(train) and variants["id"].is_unique
+    assert set(variants["source_id"]) == set(train["id"])
+    assert variants["text"].str.contains("[MASK]", regex=False).any()
+    assert not variants["student_text"].str.contains("[MASK]", regex=False).any()
+    assert variants["teacher_logit"].notna().all()
+    students = read_json(workdir / "metrics/students.json")
+    assert students["augmented_size"] == len(variants)
+    assert students["transfer_size"] == len(train) + students["unlabeled_size"] + len(variants)
+
+
+def test_no_augmentation_writes_an_empty_table_the_students_accept(workdir, tmp_path):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["augment"]["n_augment"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    run_stage(
+        "label_with_teacher", "--teacher", str(workdir / "models/teacher"),
+        "--split", str(workdir / "data/prepared/validation.parquet"), "validation.parquet",
+        "--augment", str(workdir / "data/prepared/train.parquet"), "augmented.parquet",
+        "--timing", "timing.json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    variants = pd.read_parquet(tmp_path / "augmented.parquet")
+    assert variants.empty and "student_text" in variants.columns
+    data = workdir / "data"
+    run_stage(
+        "distill_students",
+        "--train", str(data / "prepared/train.parquet"), str(data / "logits/train.parquet"),
+        "--unlabeled", str(data / "prepared/unlabeled.parquet"),
+        str(data / "logits/unlabeled.parquet"),
+        "--augmented", "augmented.parquet",
+        "--validation", str(workdir / "data/prepared/validation.parquet"),
+        "--out", "students", "--metrics", "students.json", "--timing", "timing.json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    metrics = read_json(tmp_path / "students.json")
+    assert metrics["augmented_size"] == 0 and metrics["transfer_size"] == 24 + 40
+
+
 def run_two_processes(name: str, *args: str, cwd: Path) -> None:
     """Run a stage data-parallel as a user would: torchrun, two CPU processes, gloo."""
     env = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -144,14 +188,15 @@ def test_labelling_with_two_processes_equals_one_process(workdir, tmp_path):
     run_two_processes(
         "label_with_teacher",
         "--params", str(workdir / "params.yaml"), "--teacher", str(workdir / "models/teacher"),
-        *label_args, "--timing", str(tmp_path / "timing.json"),
+        *label_args, "--augment", str(workdir / "data/prepared/train.parquet"),
+        str(tmp_path / "augmented.parquet"), "--timing", str(tmp_path / "timing.json"),
         cwd=tmp_path,
     )  # fmt: skip
     assert read_json(tmp_path / "timing.json")["workers"] == 2
-    for split in splits:
+    for split in (*splits, "augmented"):
         single = pd.read_parquet(workdir / f"data/logits/{split}.parquet")
         parallel = pd.read_parquet(tmp_path / f"{split}.parquet")
-        assert parallel["id"].tolist() == single["id"].tolist()
+        assert parallel.drop(columns="teacher_logit").equals(single.drop(columns="teacher_logit"))
         assert parallel["teacher_logit"].to_numpy() == pytest.approx(
             single["teacher_logit"].to_numpy(), abs=1e-5
         )
@@ -191,7 +236,7 @@ def test_distill_students_saves_six_skops_models(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
     assert len([name for name in names if name.endswith(".skops")]) == 7
     assert "vocabulary.json" in names
-    assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40
+    assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40 + 2 * 24
 
 
 def test_evaluate_writes_metrics_report_and_plots(workdir):

@@ -9,7 +9,9 @@ from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.students import (
     FEATURIZER_FILE,
+    SOURCES,
     VOCABULARY_FILE,
+    TransferSet,
     distillation_targets,
     fit_students,
     load_skops,
@@ -24,6 +26,7 @@ def student_params(**overrides) -> StudentParams:
         tfidf=TfidfParams(ngram_max=2, min_df=1, max_df=1.0, max_features=None, sublinear_tf=True),
         target="logits",
         temperature=1.0,
+        gold_alpha=0.0,
         lr_C=(4.0,),
         svm_C=(0.5,),
         tree_max_depth=(6,),
@@ -42,15 +45,24 @@ def fake_teacher_logits(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.where(labels == 1, spread, -spread)
 
 
-def fit(params: StudentParams, unlabeled_size: int = 120):
+def transfer_set(unlabeled_size: int = 120, augmented_size: int = 0) -> TransferSet:
     train, unlabeled = synthetic_reviews(80, seed=1), synthetic_reviews(unlabeled_size, seed=2)
+    augmented = synthetic_reviews(augmented_size, seed=6)
+    return TransferSet.build(
+        (
+            train["text"].tolist(),
+            train["label"].to_numpy(),
+            fake_teacher_logits(train["label"].to_numpy(), 0),
+        ),
+        (unlabeled["text"].tolist(), fake_teacher_logits(unlabeled["label"].to_numpy(), 1)),
+        (augmented["text"].tolist(), fake_teacher_logits(augmented["label"].to_numpy(), 2)),
+    )
+
+
+def fit(params: StudentParams, unlabeled_size: int = 120):
     validation = synthetic_reviews(40, seed=5)
     return fit_students(
-        train["text"].tolist(),
-        train["label"].to_numpy(),
-        fake_teacher_logits(train["label"].to_numpy(), 0),
-        unlabeled["text"].tolist(),
-        fake_teacher_logits(unlabeled["label"].to_numpy(), 1),
+        transfer_set(unlabeled_size),
         validation["text"].tolist(),
         validation["label"].to_numpy(),
         params,
@@ -68,6 +80,50 @@ def test_distillation_targets():
     np.testing.assert_allclose(distillation_targets(logits, "logits", 2.0), [-1.0, 0.0, 2.0])
     probabilities = distillation_targets(logits, "probabilities", 1.0)
     np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-logits)))
+
+
+def test_gold_alpha_blends_gold_labels_into_labelled_rows_only():
+    logits = np.array([-2.0, 4.0, 1.0, -3.0])
+    gold = np.array([1, 1, -1, -1])  # two labelled rows (the first one the teacher got wrong)
+    blended = distillation_targets(logits, "logits", 1.0, gold, gold_alpha=0.5)
+    # The gold target is +-3, the teacher's mean absolute logit on the labelled rows.
+    np.testing.assert_allclose(blended, [0.5 * -2.0 + 0.5 * 3.0, 0.5 * 4.0 + 1.5, 1.0, -3.0])
+    np.testing.assert_allclose(distillation_targets(logits, "logits", 1.0, gold, 0.0), logits)
+    probabilities = distillation_targets(logits, "probabilities", 2.0, gold, gold_alpha=1.0)
+    np.testing.assert_allclose(probabilities[:2], [1.0, 1.0])
+    np.testing.assert_allclose(probabilities[2:], 1 / (1 + np.exp(-logits[2:] / 2.0)))
+
+
+def test_transfer_set_keeps_every_source_and_counts_it():
+    transfer = transfer_set(unlabeled_size=30, augmented_size=20)
+    assert transfer.counts() == {"labelled": 80, "unlabelled": 30, "augmented": 20}
+    assert set(SOURCES) == set(transfer.counts())
+    assert len(transfer.texts) == len(transfer.teacher_logits) == len(transfer.gold) == 130
+    assert set(transfer.gold[transfer.source != "labelled"]) == {-1}
+    assert set(transfer.gold[transfer.source == "labelled"]) == {0, 1}
+    with pytest.raises(ValueError, match="unlabelled: 2 texts but 1 teacher logits"):
+        TransferSet.build((["a"], np.array([1]), np.array([0.5])), (["b", "c"], np.array([1.0])))
+
+
+def test_baselines_see_only_labelled_rows_and_distilled_students_all_rows():
+    # The unlabelled and synthetic rows carry logits that say the opposite of their words: a
+    # baseline that saw them, or a distilled student that did not, would show it.
+    transfer = transfer_set(unlabeled_size=400)
+    transfer.teacher_logits[transfer.source != "labelled"] *= -1
+    validation = synthetic_reviews(40, seed=5)
+    students, _ = fit_students(
+        transfer,
+        validation["text"].tolist(),
+        validation["label"].to_numpy(),
+        student_params(),
+        seed=0,
+    )
+    test = synthetic_reviews(60, seed=3)
+    for kind in ("lr", "svm"):
+        baseline = students.logits(f"{kind}_baseline", test["text"].tolist())
+        distilled = students.logits(f"{kind}_distilled", test["text"].tolist())
+        assert np.mean((baseline > 0) == test["label"]) >= 0.8, kind
+        assert np.mean((distilled > 0) == test["label"]) <= 0.5, kind
 
 
 def test_all_six_students_learn_the_task(fitted):

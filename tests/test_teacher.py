@@ -128,6 +128,33 @@ def test_length_grouped_batches_are_seeded_permutations():
     assert spread < random_spread / 2
 
 
+def test_token_budget_training_batches_hold_more_short_texts_than_long_ones():
+    lengths = list(np.random.default_rng(0).integers(5, 100, size=200))
+    batches = length_grouped_batches(lengths, 8, 5, np.random.default_rng(1), batch_tokens=400)
+    again = length_grouped_batches(lengths, 8, 5, np.random.default_rng(1), batch_tokens=400)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(200))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    widths = [max(lengths[i] for i in batch) for batch in batches]
+    for batch, width in zip(batches, widths, strict=True):
+        assert width * len(batch) <= 400
+    sizes = [len(batch) for batch in batches]
+    assert sizes[int(np.argmin(widths))] > sizes[int(np.argmax(widths))]
+
+
+def test_training_with_a_token_budget_schedules_every_planned_step(tiny_bert):
+    params = teacher_params(tiny_bert, epochs=2, batch_tokens=128)
+    train_frame = synthetic_reviews(64, seed=1)
+    result, _ = train_tiny(params, train_frame, synthetic_reviews(16, seed=2))
+    _, tokenizer = load_pretrained(params)
+    lengths = [len(ids) for ids in encode_texts(tokenizer, train_frame["text"], spec_of(params))]
+    rng = np.random.default_rng(0)  # the seed train_tiny trains with
+    planned = [len(length_grouped_batches(lengths, 8, 4, rng, 128)) for _ in range(2)]
+    per_epoch = [sum(step["epoch"] == epoch for step in result.steps) for epoch in (1, 2)]
+    assert per_epoch == planned and planned != [8, 8]  # batch_size=8 alone would give 8
+    with pytest.raises(UserError, match="batch_tokens=32 cannot hold one 64-token review"):
+        teacher_params(tiny_bert, batch_tokens=32)
+
+
 @pytest.mark.parametrize("pooling", ["pooler", "cls", "mean"])
 def test_batched_prediction_matches_one_by_one_in_input_order(tiny_bert, pooling):
     params = teacher_params(tiny_bert, pooling=pooling)

@@ -1,0 +1,58 @@
+"""Transfer-set augmentation after Tang et al. 2019 ("Distilling task-specific knowledge from
+BERT into simple neural networks", castorini/d-bert): synthetic variants of each source review
+that the teacher labels like any other text.
+
+Each variant masks every word independently with probability ``p_mask`` (the word becomes the
+teacher tokenizer's mask token), then, with probability ``p_ng``, keeps only a random window of
+n words, n drawn uniformly from 1 to 5. Words are whitespace-separated tokens, so punctuation
+stays attached as in the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bertdistill.config import AugmentParams
+
+MAX_NGRAM = 5
+_SUFFIX = "-aug"
+
+
+def augment_reviews(
+    ids: Sequence[str], texts: Sequence[str], params: AugmentParams, mask_token: str, seed: int
+) -> pd.DataFrame:
+    """``params.n_augment`` variants of every source text, as a frame of ``id`` (the source id
+    plus ``-aug<k>``), ``source_id`` and ``text``; variants are ordered by round, then source.
+
+    The same inputs and seed give the same variants; a different seed gives different ones.
+    """
+    rng = np.random.default_rng([seed, 0xA06])
+    rows = {"id": [], "source_id": [], "text": []}
+    for round_index in range(params.n_augment):
+        for source_id, text in zip(ids, texts, strict=True):
+            rows["id"].append(f"{source_id}{_SUFFIX}{round_index}")
+            rows["source_id"].append(source_id)
+            rows["text"].append(augment_text(text, params, mask_token, rng))
+    return pd.DataFrame({column: pd.Series(values, dtype=str) for column, values in rows.items()})
+
+
+def augment_text(
+    text: str, params: AugmentParams, mask_token: str, rng: np.random.Generator
+) -> str:
+    """One synthetic variant of ``text`` (see the module docstring)."""
+    words = text.split()
+    masked = rng.random(len(words)) < params.p_mask
+    words = [mask_token if hide else word for word, hide in zip(words, masked, strict=True)]
+    if words and rng.random() < params.p_ng:
+        n = int(rng.integers(1, MAX_NGRAM + 1))
+        start = int(rng.integers(0, max(len(words) - n, 0) + 1))
+        words = words[start : start + n]
+    return " ".join(words)
+
+
+def student_view(texts: pd.Series, mask_token: str) -> pd.Series:
+    """Texts as the students see them: a masked word is simply absent from a bag of n-grams."""
+    return texts.str.replace(mask_token, " ", regex=False)
