@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from machine import matmul_peak_gflops
 
 from bertdistill.config import InferenceParams, load_params, load_section
 from bertdistill.explain import explain
@@ -34,17 +35,19 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=3, help="reviews of median length timed")
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--num-features", type=int, default=10)
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     parser.add_argument("--out", default="bench/results/lime_teacher.json")
     args = parser.parse_args()
     setup_logging()
     torch.manual_seed(0)
     inference = load_section(load_params(args.params), "inference", InferenceParams)
-    teacher = load_teacher(args.teacher, torch.device("cpu"))
+    teacher = load_teacher(args.teacher, torch.device("cpu"), args.precision)
     test = pd.read_parquet(args.test)
     lengths = test["text"].str.split().str.len()
     median_rows = (lengths - lengths.median()).abs().sort_values(kind="stable").index
     texts = test.loc[median_rows[: args.reviews], "text"].tolist()
 
+    peak_before = matmul_peak_gflops()
     rows = []
     for index, text in enumerate(texts):
         seen: list[str] = []
@@ -70,8 +73,11 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]))
+    peak_after = matmul_peak_gflops()
     result = {
         "num_samples": args.num_samples,
+        "precision": args.precision,
+        "matmul_peak_gflops": [round(peak_before, 1), round(peak_after, 1)],
         "reviews": rows,
         "median_lime_seconds": statistics.median(r["lime_seconds"] for r in rows),
         "median_ratio": statistics.median(r["ratio"] for r in rows),
@@ -87,6 +93,7 @@ def main() -> None:
             f"{row['labelling_seconds']:>8} {row['ratio']:>6}"
         )
     print(f"median LIME {result['median_lime_seconds']} s, median ratio {result['median_ratio']}")
+    print(f"matmul peak {peak_before:.0f} / {peak_after:.0f} GFLOP/s (before / after)")
 
 
 if __name__ == "__main__":

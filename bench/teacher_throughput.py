@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from machine import matmul_peak_gflops
 from torch import nn
 
 from bertdistill.config import InferenceParams, TeacherParams, load_params, load_section
@@ -41,21 +42,6 @@ from bertdistill.teacher import (
     quantize_int8,
     train,
 )
-
-
-def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """Median fp32 GFLOP/s of a square matrix multiply on this process's threads."""
-    generator = torch.Generator().manual_seed(0)
-    left = torch.randn(size, size, generator=generator)
-    right = torch.randn(size, size, generator=generator)
-    for _ in range(3):
-        left @ right
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        left @ right
-        seconds.append(time.perf_counter() - started)
-    return 2 * size**3 / statistics.median(seconds) / 1e9
 
 
 def forward_flops(lengths: list[int], config) -> float:

@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -379,11 +380,12 @@ def _schema_types(node: object) -> set[str]:
     return found
 
 
-def load_students(folder: str | Path) -> Students:
+def load_students(folder: str | Path, names: Sequence[str] | None = None) -> Students:
+    """The featuriser and the students ``names`` (all six by default) saved in ``folder``."""
     folder = Path(folder)
     meta_file = folder / META_FILE
     if not meta_file.is_file():
         raise UserError(f"{folder} holds no trained students: run `dvc repro distill_students`")
     meta = json.loads(meta_file.read_text())
-    models = {name: load_skops(folder / f"{name}.skops") for name in model_names()}
+    models = {name: load_skops(folder / f"{name}.skops") for name in names or model_names()}
     return Students(load_featurizer(folder), models, meta["target"], meta["temperature"])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import tiny_params
@@ -100,3 +101,14 @@ def test_student_param_change_reruns_only_downstream_stages(repo):
     assert "lr_baseline_accuracy" in diff["metrics/evaluate.json"]
     params_diff = json.loads(run("dvc", "params", "diff", "--json", cwd=repo))
     assert params_diff["params.yaml"]["distill_students.lr_C"]["new"] == 0.01
+
+
+def test_a_train_size_experiment_lands_in_the_label_efficiency_table(repo):
+    run("dvc", "exp", "run", "-S", "prepare.train_size=16", cwd=repo)
+    run(sys.executable, str(ROOT / "tools/label_efficiency.py"), cwd=repo)
+    table = pd.read_csv(repo / "plots/label_efficiency.csv")
+    assert table["train_size"].tolist() == [16, 24]
+    workspace = json.loads((repo / "metrics/evaluate.json").read_text())
+    row = table.set_index("train_size").loc[16]
+    assert row["teacher"] == workspace["teacher_accuracy"]  # exp run leaves its results there
+    assert 0 <= row["lr_distilled"] <= 1

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -305,3 +306,52 @@ def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
     assert result.returncode == 2
     assert "nowhere is not a saved teacher" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def run_predict(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bertdistill.predict", *args],
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_predict_classifies_arguments_files_and_stdin_with_any_model(workdir, tmp_path):
+    texts = pd.read_parquet(workdir / "data/prepared/test.parquet")["text"].tolist()[:3]
+    expected = pd.read_parquet(workdir / "data/logits/test.parquet")["teacher_logit"][:3]
+    result = run_predict("--model", "teacher", "--json", *texts, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["text"] for row in rows] == texts
+    probabilities = 1 / (1 + np.exp(-expected.to_numpy()))
+    assert [row["probability_positive"] for row in rows] == pytest.approx(probabilities, abs=1e-3)
+    assert [row["label"] == "positive" for row in rows] == list(probabilities >= 0.5)
+
+    (tmp_path / "reviews.txt").write_text("\n".join(texts) + "\n\n")
+    from_file = run_predict("--file", str(tmp_path / "reviews.txt"), "--json", cwd=workdir)
+    from_stdin = run_predict("--json", cwd=workdir, stdin="\n".join(texts))
+    assert from_file.returncode == 0 and from_file.stdout == from_stdin.stdout
+    assert len(from_file.stdout.splitlines()) == 3
+
+
+def test_predict_explains_with_top_words_and_prints_a_table(workdir):
+    text = pd.read_parquet(workdir / "data/prepared/test.parquet")["text"][0]
+    result = run_predict("--model", "svm_distilled", "--explain", "--json", text, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    words = [word for word, _ in row["top_words"]]
+    assert 0 < len(words) <= 5 and all(word in text for word in words)
+    plain = run_predict("--model", "tree_baseline", text, cwd=workdir)
+    assert plain.stdout.split()[0] in ("positive", "negative")
+
+
+def test_predict_errors_are_one_line(workdir, tmp_path):
+    missing = run_predict("--models-dir", str(tmp_path), "a text", cwd=workdir)
+    assert missing.returncode == 2 and "holds no trained students" in missing.stderr
+    empty = run_predict(cwd=workdir, stdin="\n  \n")
+    assert empty.returncode == 2 and "no text to classify" in empty.stderr
+    for result in (missing, empty):
+        assert "Traceback" not in result.stderr
