@@ -23,6 +23,7 @@ class PrepareParams:
     test_size: int | None
     unlabeled_size: int
     min_chars: int = 1
+    drop_test_duplicates: bool = False
 
     def __post_init__(self) -> None:
         _positive("prepare", train_size=self.train_size, val_size=self.val_size)

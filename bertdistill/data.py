@@ -8,7 +8,7 @@ import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +41,8 @@ class Splits:
     validation: pd.DataFrame
     test: pd.DataFrame
     unlabeled: pd.DataFrame
+    # What cleaning dropped and how much of the test split repeats a training text.
+    report: dict[str, int] = field(default_factory=dict)
 
     def items(self) -> Iterable[tuple[str, pd.DataFrame]]:
         return (
@@ -234,12 +236,28 @@ def make_splits(
     unlabeled_size: int,
     seed: int,
     min_chars: int = 1,
+    drop_test_duplicates: bool = False,
 ) -> Splits:
-    """Cut seeded, stratified splits; validation comes from IMDB's train split, never from test."""
-    train_pool = clean_frame(raw["train"], "train", min_chars)
-    test_pool = clean_frame(raw["test"], "test", min_chars)
+    """Cut seeded, stratified splits; validation comes from IMDB's train split, never from test.
+
+    Test reviews whose cleaned text also occurs in the train or unsup split are counted, and with
+    ``drop_test_duplicates`` left out of the test pool before it is sampled.
+    """
     unsup = raw.get("unsup")
-    unsup_pool = clean_frame(unsup if unsup is not None else raw["train"][:0], "unsup", min_chars)
+    pools = {
+        "train": raw["train"],
+        "test": raw["test"],
+        "unsup": unsup if unsup is not None else raw["train"][:0],
+    }
+    cleaned = {name: clean_frame(frame, name, min_chars) for name, frame in pools.items()}
+    report = {f"{name}_dropped_short": len(pools[name]) - len(cleaned[name]) for name in pools}
+    train_pool, test_pool, unsup_pool = cleaned["train"], cleaned["test"], cleaned["unsup"]
+    seen = set(train_pool["text"]) | set(unsup_pool["text"])
+    repeated = test_pool["text"].isin(seen)
+    report["test_pool_duplicates"] = int(repeated.sum())
+    if drop_test_duplicates:
+        test_pool = test_pool[~repeated].reset_index(drop=True)
+        logger.info("test: left out %d texts that also occur in train or unsup", repeated.sum())
 
     _check_size("prepare.train_size + prepare.val_size", train_size + val_size, train_pool, "train")
     train, rest = _stratified_take(train_pool, train_size, seed)
@@ -251,11 +269,14 @@ def make_splits(
         test, _ = _stratified_take(test_pool, test_size, seed)
     _check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, "unsup")
     unlabeled = unsup_pool.sample(n=unlabeled_size, random_state=seed).assign(label=UNLABELED)
+    used = set(train["text"]) | set(validation["text"]) | set(unlabeled["text"])
+    report["test_duplicates_of_used_texts"] = int(test["text"].isin(used).sum())
     return Splits(
         train=_sorted(train),
         validation=_sorted(validation),
         test=_sorted(test),
         unlabeled=_sorted(unlabeled),
+        report=report,
     )
 
 

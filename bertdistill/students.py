@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import json
 import logging
@@ -301,7 +302,7 @@ def save_students(folder: str | Path, students: Students) -> None:
         tmp.mkdir()
         save_featurizer(tmp, students.featurizer)
         for name, model in students.models.items():
-            sio.dump(model, tmp / f"{name}.skops", compression=zipfile.ZIP_DEFLATED)
+            dump_skops(model, tmp / f"{name}.skops")
         meta = {"target": students.target, "temperature": students.temperature}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -312,7 +313,45 @@ def save_featurizer(folder: Path, featurizer: TfidfVectorizer) -> None:
     (folder / VOCABULARY_FILE).write_text(json.dumps(terms, ensure_ascii=False))
     without_vocabulary = copy.copy(featurizer)
     del without_vocabulary.vocabulary_
-    sio.dump(without_vocabulary, folder / FEATURIZER_FILE, compression=zipfile.ZIP_DEFLATED)
+    dump_skops(without_vocabulary, folder / FEATURIZER_FILE)
+
+
+def dump_skops(model: object, path: Path) -> None:
+    """``skops.io.dump``, made byte-reproducible: skops names objects and array files by their
+    ``id()`` in this process and dates zip entries with the current time, so the same model would
+    get a new file hash every run. Ids are renumbered in order of appearance and entries dated
+    1980-01-01; what the file loads as is unchanged."""
+    archive = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
+    renumbered: dict[int, int] = {}
+
+    def renumber(node: object) -> object:
+        if isinstance(node, dict):
+            node = {key: renumber(value) for key, value in node.items()}
+            if "__id__" in node:
+                node["__id__"] = renumbered.setdefault(node["__id__"], len(renumbered))
+            if isinstance(node.get("file"), str) and node["file"].endswith(".npy"):
+                node["file"] = _renamed(node["file"], renumbered)
+            return node
+        if isinstance(node, list):
+            return [renumber(value) for value in node]
+        return node
+
+    schema = renumber(json.loads(archive.read("schema.json")))
+    entries = {"schema.json": json.dumps(schema, indent=2).encode()}
+    for name in archive.namelist():
+        if name != "schema.json":
+            entries[_renamed(name, renumbered)] = archive.read(name)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for name in sorted(entries):
+            stamped = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            stamped.compress_type = zipfile.ZIP_DEFLATED
+            out.writestr(stamped, entries[name])
+
+
+def _renamed(file_name: str, renumbered: dict[int, int]) -> str:
+    """``<id>.npy`` under the id's new number (ids skops used only for a file get one too)."""
+    stem = int(file_name.removesuffix(".npy"))
+    return f"a{renumbered.setdefault(stem, len(renumbered))}.npy"
 
 
 def load_featurizer(folder: Path) -> TfidfVectorizer:

@@ -33,8 +33,10 @@ def main() -> None:
         unlabeled_size=config.unlabeled_size,
         seed=seed,
         min_chars=config.min_chars,
+        drop_test_duplicates=config.drop_test_duplicates,
     )
-    metrics = {}
+    logger.info("cleaning and duplicates: %s", splits.report)
+    metrics = dict(splits.report)
     for name, frame in splits.items():
         write_parquet(f"{args.out_dir}/{name}.parquet", frame)
         metrics[f"{name}_size"] = len(frame)

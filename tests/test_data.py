@@ -159,3 +159,24 @@ def test_sizes_larger_than_the_data_name_the_param(tiny_imdb):
         make_splits(raw, 50, 20, 10, 10, seed=0)
     with pytest.raises(UserError, match="prepare.unlabeled_size"):
         make_splits(raw, 10, 10, 10, 1000, seed=0)
+
+
+def test_test_texts_repeating_training_texts_are_counted_and_optionally_left_out(tiny_imdb):
+    raw = load_raw(tiny_imdb)
+    train_texts = raw["train"]["text"].tolist()
+    # Four test reviews copy a train review (one with different spacing, equal after cleaning),
+    # one copies an unsup review, and two are empty.
+    raw["test"].loc[:2, "text"] = train_texts[:3]
+    raw["test"].loc[3, "text"] = "  " + train_texts[3].replace(" ", "   ") + " <br />"
+    raw["test"].loc[4, "text"] = raw["unsup"]["text"][0]
+    raw["test"].loc[5:6, "text"] = ["", "  <br /> "]
+    kept = make_splits(raw, 20, 10, None, 30, seed=7)
+    assert kept.report["test_pool_duplicates"] == 5
+    assert kept.report["test_dropped_short"] == 2 and kept.report["train_dropped_short"] == 0
+    assert len(kept.test) == 40 - 2
+    assert 0 <= kept.report["test_duplicates_of_used_texts"] <= 5
+    dropped = make_splits(raw, 20, 10, None, 30, seed=7, drop_test_duplicates=True)
+    assert len(dropped.test) == 40 - 2 - 5
+    assert dropped.report["test_duplicates_of_used_texts"] == 0
+    assert not dropped.test["text"].isin(set(raw["train"]["text"])).any()
+    pd.testing.assert_frame_equal(kept.train, dropped.train)

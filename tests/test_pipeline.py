@@ -45,23 +45,45 @@ def run(*command: str, cwd: Path) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
-    """A fresh git + DVC repo holding the project's tracked files and tiny params."""
-    repo = tmp_path_factory.mktemp("repo")
+def make_repo(folder: Path, params: dict) -> Path:
+    """A fresh git + DVC repo holding the project's tracked files and ``params``, run once."""
     tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
     for name in tracked:
         source = ROOT / name
         if source.is_file() and not name.startswith(("metrics/", "plots/", "dvc.lock")):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_imdb, tiny_bert)))
-    run("git", "init", "-q", cwd=repo)
-    run("dvc", "repro", cwd=repo)
-    run("git", "add", "-A", cwd=repo)
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, folder / name)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    run("git", "init", "-q", cwd=folder)
+    run("dvc", "repro", cwd=folder)
+    run("git", "add", "-A", cwd=folder)
     git_user = ("-c", "user.name=test", "-c", "user.email=test@example.com")
-    run("git", *git_user, "commit", "-qm", "tiny run", cwd=repo)
-    return repo
+    run("git", *git_user, "commit", "-qm", "tiny run", cwd=folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
+    return make_repo(tmp_path_factory.mktemp("repo"), tiny_params(tiny_imdb, tiny_bert))
+
+
+def output_hashes(folder: Path) -> dict[str, str]:
+    """Every output's hash in dvc.lock, timing files (which vary run to run) left out."""
+    lock = yaml.safe_load((folder / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if "timings/" not in out["path"]
+    }
+
+
+def test_two_clean_runs_give_identical_outputs(repo, tmp_path, tiny_imdb, tiny_bert):
+    """Same params, CPU: every output but the timing files is byte-identical."""
+    again = make_repo(tmp_path / "again", tiny_params(tiny_imdb, tiny_bert))
+    first, second = output_hashes(repo), output_hashes(again)
+    assert len(first) > 20
+    assert {path: digest for path, digest in second.items() if first.get(path) != digest} == {}
 
 
 def test_repro_writes_every_metrics_file_with_finite_values(repo):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -355,3 +357,31 @@ def test_predict_errors_are_one_line(workdir, tmp_path):
     assert empty.returncode == 2 and "no text to classify" in empty.stderr
     for result in (missing, empty):
         assert "Traceback" not in result.stderr
+
+
+def test_an_interrupted_stage_exits_130_and_writes_nothing(workdir, tmp_path):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["finetune_teacher"]["epochs"] = 1000
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage = subprocess.Popen(
+        [
+            sys.executable, str(ROOT / "stages/finetune_teacher.py"),
+            "--train", str(workdir / "data/prepared/train.parquet"),
+            "--validation", str(workdir / "data/prepared/validation.parquet"),
+            "--out", "teacher", "--metrics", "teacher.json", "--plots-dir", "plots",
+            "--timing", "timing.json",
+        ],
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    while "config:" not in (line := stage.stderr.readline()):
+        assert line, "the stage ended before it started training"
+    time.sleep(1.0)
+    stage.send_signal(signal.SIGINT)
+    rest = stage.stderr.read()
+    assert stage.wait(timeout=60) == 130
+    assert "interrupted: outputs of this stage were not written" in rest
+    assert "Traceback" not in rest
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]

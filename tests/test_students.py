@@ -204,3 +204,13 @@ def test_a_skops_file_with_foreign_types_is_refused(tmp_path):
     sio.dump(Pipeline([("f", FunctionTransformer(np.exp))]), path)
     with pytest.raises(UserError, match="outside this project's allow-list"):
         load_skops(path)
+
+
+def test_saving_twice_gives_byte_identical_files(fitted, tmp_path):
+    import time
+
+    save_students(tmp_path / "first", fitted)
+    time.sleep(2.1)  # zip timestamps have a 2-second resolution
+    save_students(tmp_path / "second", fitted)
+    for path in sorted((tmp_path / "first").iterdir()):
+        assert path.read_bytes() == (tmp_path / "second" / path.name).read_bytes(), path.name
