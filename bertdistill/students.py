@@ -313,6 +313,8 @@ def save_featurizer(folder: Path, featurizer: TfidfVectorizer) -> None:
     (folder / VOCABULARY_FILE).write_text(json.dumps(terms, ensure_ascii=False))
     without_vocabulary = copy.copy(featurizer)
     del without_vocabulary.vocabulary_
+    # scikit-learn caches id(stop_words) here to skip a re-check; an id differs every run.
+    without_vocabulary.__dict__.pop("_stop_words_id", None)
     dump_skops(without_vocabulary, folder / FEATURIZER_FILE)
 
 

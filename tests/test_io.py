@@ -15,6 +15,12 @@ from bertdistill.io import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def default_sigint() -> None:
+    """Children of a shell's background job inherit SIGINT ignored; a user's Ctrl-C is not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # Writes half of a new version inside atomic_path, says so, then waits to be killed.
 WRITER = textwrap.dedent(
     """
@@ -39,6 +45,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_output(tmp_path, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=default_sigint,
     )
     assert writer.stdout.readline().strip() == "writing"
     writer.send_signal(sig)
@@ -58,6 +65,7 @@ def test_a_writer_killed_before_any_output_leaves_none(tmp_path):
         env=os.environ | {"PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     assert writer.stdout.readline().strip() == "writing"
     writer.send_signal(signal.SIGINT)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import dropout_free_copy, tiny_params
+from test_io import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -375,6 +376,7 @@ def test_an_interrupted_stage_exits_130_and_writes_nothing(workdir, tmp_path):
         env=os.environ | {"PYTHONPATH": str(ROOT)},
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     while "config:" not in (line := stage.stderr.readline()):
         assert line, "the stage ended before it started training"
