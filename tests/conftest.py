@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,12 @@ POSITIVE = ["great", "excellent", "wonderful", "loved", "best", "superb"]
 NEGATIVE = ["awful", "terrible", "boring", "worst", "hated", "dull"]
 NEUTRAL = ["the", "movie", "film", "plot", "acting", "was", "a", "and", "story", "it"]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that must take SIGINT like a user's Ctrl-C: children of a
+    shell's background job (some CI runners) start with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def synthetic_reviews(count: int, seed: int, labeled: bool = True) -> pd.DataFrame:

@@ -10,15 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import default_sigint
 
 from bertdistill.io import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_sigint() -> None:
-    """Children of a shell's background job inherit SIGINT ignored; a user's Ctrl-C is not."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # Writes half of a new version inside atomic_path, says so, then waits to be killed.

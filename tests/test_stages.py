@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import dropout_free_copy, tiny_params
-from test_io import default_sigint
+from conftest import default_sigint, dropout_free_copy, tiny_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
