@@ -164,7 +164,7 @@ def parse_labels(labels: pd.Series, file: Path) -> pd.Series:
     bad = labels[mapped.isna()]
     if len(bad):
         raise UserError(
-            f"{file} has {len(bad)} labels outside 0/1 (first: {bad.iloc[0]!r}): "
+            f"{file} has {len(bad)} labels outside 0/1 (first: {bad.tolist()[0]!r}): "
             f"binary labels must be 0/1 or neg/pos"
         )
     return mapped.astype("int64")
