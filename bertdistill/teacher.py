@@ -530,10 +530,21 @@ def load_teacher(
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy with every Linear layer's weights in int8 and activations quantised per batch."""
+    """A copy whose Linear layers hold int8 weights (one scale per output channel) and quantise
+    their activations per batch, except each feed-forward block's output projection, which stays
+    fp32: its input (after GELU) carries the activation outliers that cost most agreement with
+    the fp32 teacher (97.2% -> 99.2% of 500 test reviews on the default teacher)."""
+    spec = {
+        name: torch.ao.quantization.per_channel_dynamic_qconfig
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and not is_feed_forward_output(name)
+    }
     with warnings.catch_warnings():
         # torch.ao's dynamic quantisation is deprecated in favour of torchao but still shipped.
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8
-        )
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), spec, dtype=torch.qint8)
+
+
+def is_feed_forward_output(name: str) -> bool:
+    """BERT's ``layer.N.output.dense`` (not ``layer.N.attention.output.dense``)."""
+    return name.endswith("output.dense") and ".attention." not in name

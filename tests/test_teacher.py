@@ -10,6 +10,7 @@ from bertdistill.errors import UserError
 from bertdistill.teacher import (
     EncodingSpec,
     encode_texts,
+    is_feed_forward_output,
     length_grouped_batches,
     load_pretrained,
     load_teacher,
@@ -241,8 +242,12 @@ def test_int8_teacher_is_quantised_close_to_fp32_and_cpu_only(tiny_bert, tmp_pat
     fp32 = load_teacher(tmp_path / "teacher", torch.device("cpu"))
     int8 = load_teacher(tmp_path / "teacher", torch.device("cpu"), precision="int8")
     quantized = torch.ao.nn.quantized.dynamic.Linear
-    assert any(isinstance(module, quantized) for module in int8.model.modules())
-    assert not any(type(module) is torch.nn.Linear for module in int8.model.modules())
+    kinds = {name: type(module) for name, module in int8.model.named_modules()}
+    linears = [n for n, m in fp32.model.named_modules() if isinstance(m, torch.nn.Linear)]
+    kept = [name for name in linears if is_feed_forward_output(name)]
+    assert len(kept) == fp32.model.encoder.config.num_hidden_layers
+    for name in linears:
+        assert kinds[name] is (torch.nn.Linear if name in kept else quantized), name
     assert not any(isinstance(module, quantized) for module in fp32.model.modules())
     texts = synthetic_reviews(16, seed=5)["text"].tolist()
     exact = fp32.logits(texts, INFERENCE, progress=False)
