@@ -107,10 +107,7 @@ class AugmentParams:
 
     def __post_init__(self) -> None:
         _non_negative("augment", n_augment=self.n_augment)
-        for key in ("p_mask", "p_ng"):
-            value = getattr(self, key)
-            if not 0 <= value <= 1:
-                raise UserError(f"params key 'augment.{key}' must be in [0, 1], got {value}")
+        _probability("augment", p_mask=self.p_mask, p_ng=self.p_ng)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,10 +156,7 @@ class StudentParams:
             },
         )
         _non_negative("distill_students", svr_epsilon=self.svr_epsilon)
-        if not 0 <= self.gold_alpha <= 1:
-            raise UserError(
-                f"params key 'distill_students.gold_alpha' must be in [0, 1], got {self.gold_alpha}"
-            )
+        _probability("distill_students", gold_alpha=self.gold_alpha)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,6 +272,12 @@ def _non_negative(section: str, **values: float) -> None:
     for key, value in values.items():
         if value < 0:
             raise UserError(f"params key '{section}.{key}' must not be negative, got {value}")
+
+
+def _probability(section: str, **values: float) -> None:
+    for key, value in values.items():
+        if not 0 <= value <= 1:
+            raise UserError(f"params key '{section}.{key}' must be in [0, 1], got {value}")
 
 
 def _choice(section: str, key: str, value: str, choices: tuple[str, ...]) -> None:

@@ -64,6 +64,9 @@ def predictions(
     logits_of: Logits, texts: list[str], explain: ExplainParams | None, seed: int
 ) -> list[dict]:
     """Label and P(positive) per text, with LIME's top words when ``explain`` is given."""
+    if explain is not None:  # lime is slow to import: only when asked for
+        from bertdistill.explain import explain as lime_explain
+
     probabilities = sigmoid(logits_of(texts))
     rows = []
     for text, probability in zip(texts, probabilities, strict=True):
@@ -73,8 +76,6 @@ def predictions(
             "text": text,
         }
         if explain is not None:
-            from bertdistill.explain import explain as lime_explain
-
             explanation = lime_explain(
                 lambda batch: two_class_proba(logits_of(batch)),
                 text,
