@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # DVC stage commands call `python`: put the environment first on PATH.
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test lint clean-venv
+.PHONY: setup repro test lint params clean-venv
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 repro: setup
 	$(RUN) dvc repro
+
+# params.yaml is composed from conf/ (Hydra, as `dvc exp run -S ...` does): run after editing conf/.
+params: setup
+	$(RUN) python tools/compose_params.py
 
 lint: setup
 	$(RUN) ruff check .

@@ -53,6 +53,12 @@ def make_repo(folder: Path, params: dict) -> Path:
         if source.is_file() and not name.startswith(("metrics/", "plots/", "dvc.lock")):
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, folder / name)
+    # The tiny settings become a Hydra profile and the default, so `dvc exp run -S` recomposes
+    # them (as it does conf/ in the project) rather than the real-data CPU profile.
+    params = {**params, "profile": "tiny"}
+    (folder / "conf/profile/tiny.yaml").write_text("# @package _global_\n" + yaml.safe_dump(params))
+    config = folder / "conf/config.yaml"
+    config.write_text(config.read_text().replace("- profile: cpu", "- profile: tiny"))
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     run("git", "init", "-q", cwd=folder)
     run("dvc", "repro", cwd=folder)
@@ -127,6 +133,8 @@ def test_student_param_change_reruns_only_downstream_stages(repo):
 
 def test_a_train_size_experiment_lands_in_the_label_efficiency_table(repo):
     run("dvc", "exp", "run", "-S", "prepare.train_size=16", cwd=repo)
+    composed = yaml.safe_load((repo / "params.yaml").read_text())  # Hydra: conf/ + the override
+    assert (composed["profile"], composed["prepare"]["train_size"]) == ("tiny", 16)
     run(sys.executable, str(ROOT / "tools/label_efficiency.py"), cwd=repo)
     table = pd.read_csv(repo / "plots/label_efficiency.csv")
     assert table["train_size"].tolist() == [16, 24]
