@@ -22,15 +22,16 @@ import numpy as np
 
 from bertdistill.config import ExplainParams, load_params, load_section, load_seed
 from bertdistill.errors import UserError, run_cli
+from bertdistill.names import model_names
 from bertdistill.scoring import sigmoid, two_class_proba
-from bertdistill.students import load_students, model_names
 
 MODELS = ("teacher", *model_names())
 Logits = Callable[[Sequence[str]], np.ndarray]
 
 
 def load_model(name: str, models_dir: Path, params: dict) -> Logits:
-    """``texts -> logits`` for one model; a student loads only its own file (fast, no torch)."""
+    """``texts -> logits`` for one model. A linear student reads its numpy export (no
+    scikit-learn, no torch: well under a second); a tree reads its skops file."""
     if name == "teacher":
         from bertdistill.config import InferenceParams
         from bertdistill.teacher import load_teacher
@@ -38,6 +39,12 @@ def load_model(name: str, models_dir: Path, params: dict) -> Logits:
         inference = load_section(params, "inference", InferenceParams)
         teacher = load_teacher(models_dir / "teacher", precision=inference.precision)
         return lambda texts: teacher.logits(list(texts), inference, progress=False)
+    from bertdistill.linear import LINEAR_DIR, LINEAR_STUDENTS, LinearStudent
+
+    if name in LINEAR_STUDENTS and (models_dir / "students" / LINEAR_DIR).is_dir():
+        return LinearStudent(models_dir / "students", name).logits
+    from bertdistill.students import load_students
+
     students = load_students(models_dir / "students", names=[name])
     return lambda texts: students.logits(name, list(texts))
 

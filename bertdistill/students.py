@@ -24,12 +24,12 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.io import atomic_path
+from bertdistill.linear import LINEAR_STUDENTS, export_linear, exportable
+from bertdistill.names import KINDS, VARIANTS, model_names
 from bertdistill.scoring import sigmoid, two_class_proba
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("lr", "svm", "tree")
-VARIANTS = ("baseline", "distilled")
 FEATURIZER_FILE = "featurizer.skops"
 # The vocabulary lives beside the featuriser as a JSON list of terms in column order: skops
 # serialises a dict entry by entry, and a 200,000-term vocabulary took it about 30 minutes.
@@ -59,10 +59,6 @@ TRUSTED_TYPES = frozenset(
     }
 )
 _EPS = 1e-6
-
-
-def model_names() -> list[str]:
-    return [f"{kind}_{variant}" for kind in KINDS for variant in VARIANTS]
 
 
 def build_featurizer(params: TfidfParams) -> TfidfVectorizer:
@@ -305,6 +301,15 @@ def save_students(folder: str | Path, students: Students) -> None:
             dump_skops(model, tmp / f"{name}.skops")
         meta = {"target": students.target, "temperature": students.temperature}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if exportable(students.featurizer) and set(LINEAR_STUDENTS) <= set(students.models):
+            export_linear(
+                tmp,
+                students.featurizer,
+                students.models,
+                VOCABULARY_FILE,
+                students.target,
+                students.temperature,
+            )
 
 
 def save_featurizer(folder: Path, featurizer: TfidfVectorizer) -> None:

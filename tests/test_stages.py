@@ -239,6 +239,7 @@ def test_distill_students_saves_six_skops_models(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
     assert len([name for name in names if name.endswith(".skops")]) == 7
     assert "vocabulary.json" in names
+    assert "linear" in names  # the numpy export `predict` uses for the linear students
     assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40 + 2 * 24
 
 

@@ -212,5 +212,8 @@ def test_saving_twice_gives_byte_identical_files(fitted, tmp_path):
     save_students(tmp_path / "first", fitted)
     time.sleep(2.1)  # zip timestamps have a 2-second resolution
     save_students(tmp_path / "second", fitted)
-    for path in sorted((tmp_path / "first").iterdir()):
-        assert path.read_bytes() == (tmp_path / "second" / path.name).read_bytes(), path.name
+    files = sorted(path for path in (tmp_path / "first").rglob("*") if path.is_file())
+    assert len(files) > 10
+    for path in files:
+        relative = path.relative_to(tmp_path / "first")
+        assert path.read_bytes() == (tmp_path / "second" / relative).read_bytes(), relative

@@ -1,0 +1,59 @@
+"""The numpy export of the linear students gives scikit-learn's logits, without scikit-learn."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import synthetic_reviews
+from test_students import fit, student_params
+
+from bertdistill.errors import UserError
+from bertdistill.linear import LINEAR_DIR, LINEAR_STUDENTS, LinearStudent
+from bertdistill.students import save_students
+
+# Beyond the synthetic reviews: case, accents, punctuation, one-letter words (not tokens),
+# only unseen words (the intercept alone), nothing at all.
+ODD_TEXTS = ["GREAT Film!!! Great, great.", "Déjà vu: a b c", "zzzz qqqq", "", "  \n "]
+
+
+@pytest.mark.parametrize(
+    ("target", "temperature"), [("logits", 1.0), ("logits", 2.0), ("probabilities", 2.0)]
+)
+def test_linear_export_gives_scikit_learns_logits(tmp_path, target, temperature):
+    students, _ = fit(student_params(target=target, temperature=temperature))
+    save_students(tmp_path / "students", students)
+    texts = synthetic_reviews(30, seed=9)["text"].tolist() + ODD_TEXTS
+    for name in LINEAR_STUDENTS:
+        fast = LinearStudent(tmp_path / "students", name).logits(texts)
+        np.testing.assert_allclose(fast, students.logits(name, texts), rtol=1e-9, atol=1e-12)
+
+
+def test_a_tampered_export_is_one_clear_error(tmp_path):
+    students, _ = fit(student_params())
+    save_students(tmp_path / "students", students)
+    np.save(tmp_path / "students" / LINEAR_DIR / "lr_distilled.coef.npy", np.zeros(3))
+    with pytest.raises(UserError, match="does not match"):
+        LinearStudent(tmp_path / "students", "lr_distilled")
+    (tmp_path / "students" / LINEAR_DIR / "linear.json").write_text("{")
+    with pytest.raises(UserError, match="re-run `dvc repro -f distill_students`"):
+        LinearStudent(tmp_path / "students", "lr_baseline")
+
+
+def test_predict_with_a_linear_student_imports_neither_scikit_learn_nor_torch(tmp_path):
+    students, _ = fit(student_params())
+    save_students(tmp_path / "models" / "students", students)
+    script = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from bertdistill.predict import load_model\n"
+        f"logits = load_model('svm_distilled', Path({str(tmp_path / 'models')!r}), {{}})\n"
+        "logits(['a fine film'])\n"
+        "heavy = ('sklearn', 'torch', 'skops', 'scipy', 'transformers', 'lime', 'pandas')\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(output) == []
