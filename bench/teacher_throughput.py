@@ -3,6 +3,8 @@
 In one run, on the same real IMDB reviews:
   (a) naive: every text padded to max_len, batches of 32 in input order, no_grad;
   (b) project: the labelling code (length-sorted, token-budget batches, inference_mode);
+  (b2) compiled: the same code on `torch.compile(model, dynamic=True)` (not a pipeline option yet;
+      compile time reported apart);
   (c) int8: the same code on the teacher as `inference.precision: int8` loads it (torch.ao dynamic);
   (d) training: the fine-tuning code for a few optimiser steps on a fresh pre-trained encoder.
 For each: sequences/s, real (unpadded) tokens/s, and the GFLOP/s those real tokens need, as a share
@@ -123,6 +125,15 @@ def main() -> None:
     project, project_seconds = timed(
         lambda: predict_logits(teacher.model, encoded, pad_id, inference, teacher.device, False)
     )
+    compiled_model = torch.compile(teacher.model, dynamic=True)
+    _, compile_seconds = timed(
+        lambda: predict_logits(
+            compiled_model, encoded[:64], pad_id, inference, teacher.device, False
+        )
+    )
+    compiled, compiled_seconds = timed(
+        lambda: predict_logits(compiled_model, encoded, pad_id, inference, teacher.device, False)
+    )
     quantized_model = quantize_int8(teacher.model)
     int8, int8_seconds = timed(
         lambda: predict_logits(quantized_model, encoded, pad_id, inference, teacher.device, False)
@@ -156,6 +167,7 @@ def main() -> None:
     rows = [
         row("(a) naive padded", len(texts), sum(lengths), real_flops, naive_seconds, peak),
         row("(b) project fp32", len(texts), sum(lengths), real_flops, project_seconds, peak),
+        row("(b2) fp32 compiled", len(texts), sum(lengths), real_flops, compiled_seconds, peak),
         row("(c) project int8", len(texts), sum(lengths), real_flops, int8_seconds, peak),
         row(
             "(d) training fp32",
@@ -174,6 +186,9 @@ def main() -> None:
         "int8_accuracy": float(np.mean((int8 > 0) == labels)),
         "int8_speedup_over_naive": round(naive_seconds / int8_seconds, 3),
         "project_speedup_over_naive": round(naive_seconds / project_seconds, 3),
+        "compiled_vs_project_max_abs_logit_diff": float(np.max(np.abs(compiled - project))),
+        "compiled_speedup_over_project": round(project_seconds / compiled_seconds, 3),
+        "compile_and_first_64_texts_seconds": round(compile_seconds, 1),
     }
     result_json = {
         "texts": len(texts),
