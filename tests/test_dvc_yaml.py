@@ -1,6 +1,8 @@
 """dvc.yaml lists every project module a stage runs, so a code change re-runs the stage."""
 
 import ast
+import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,47 @@ def test_every_module_a_stage_imports_is_a_dependency(stage):
     assert script in deps
     needed = {str(path.relative_to(ROOT)) for path in project_imports(ROOT / script)}
     assert needed - deps - NOT_DEPENDENCIES == set()
+
+
+def expand_braces(token: str) -> list[str]:
+    """``a/{b,c}.csv`` -> ``a/b.csv``, ``a/c.csv`` (one level, as the README writes paths)."""
+    match = re.search(r"\{([^{}]*)\}", token)
+    if not match:
+        return [token]
+    head, tail = token[: match.start()], token[match.end() :]
+    return [
+        path for part in match.group(1).split(",") for path in expand_braces(head + part + tail)
+    ]
+
+
+def readme_stage_rows() -> dict[str, list[str]]:
+    """The README's stage table: stage name -> every path written in its row, expanded."""
+    rows = {}
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## The pipeline\n", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
+        if match := re.match(r"\| `(\w+)` \|", line):
+            tokens = re.findall(r"`([^`]+)`", line)[1:]
+            rows[match.group(1)] = [path for token in tokens for path in expand_braces(token)]
+    return rows
+
+
+def test_the_readme_stage_table_matches_dvc_yaml():
+    rows = readme_stage_rows()
+    assert list(rows) == list(STAGES)
+    for stage, definition in STAGES.items():
+        outs = [
+            next(iter(out)) if isinstance(out, dict) else out
+            for kind in ("outs", "metrics", "plots")
+            for out in definition.get(kind, [])
+        ]
+        for out in outs:
+            if out.startswith("metrics/timings/"):
+                continue  # one sentence under the table covers every stage's timing file
+            written = [path.rstrip("/") for path in rows[stage]]
+            assert any(
+                fnmatch.fnmatch(out, path)
+                or path.startswith(out + "/")
+                or out.startswith(path + "/")
+                for path in written
+            ), f"README's `{stage}` row does not mention {out}"
