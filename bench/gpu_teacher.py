@@ -86,7 +86,11 @@ def run_stage(args: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--paper-params", default="params-paper.yaml")
+    parser.add_argument(
+        "--paper-params",
+        help="the paper profile's params file (default: conf/ composed with profile=paper; on a "
+        "machine without DVC write it first: tools/compose_params.py --out FILE profile=paper)",
+    )
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--test", required=True)
     parser.add_argument("--reference", required=True, help="CPU fp32 logits of --test")
@@ -150,6 +154,11 @@ def main() -> None:
     torch.cuda.empty_cache()
 
     # (2) the paper profile's stages on a bert-base-sized encoder, one epoch on --train
+    if args.paper_params is None:
+        from bertdistill.profiles import compose
+
+        args.paper_params = str(Path(tempfile.mkdtemp()) / "params-paper.yaml")
+        Path(args.paper_params).write_text(compose(["profile=paper"]))
     paper = load_params(args.paper_params)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -15,6 +15,7 @@ CONFIG_DIR = ROOT / "conf"
 
 def compose(overrides: list[str], config_dir: Path = CONFIG_DIR) -> str:
     """The params.yaml text that ``config_dir`` and Hydra ``overrides`` compose to."""
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -24,7 +25,7 @@ def compose(overrides: list[str], config_dir: Path = CONFIG_DIR) -> str:
             compose_and_dump(
                 out, str(config_dir.resolve()), None, "config", str(config_dir.parent), overrides
             )
-        except (HydraException, OmegaConfBaseException) as error:
+        except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
             first = str(error).splitlines()[0]
             raise UserError(f"cannot compose {config_dir} with {overrides}: {first}") from None
         return out.read_text(encoding="utf-8")

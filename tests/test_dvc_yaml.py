@@ -18,8 +18,14 @@ def project_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
     """Files of every ``bertdistill`` module ``path`` imports, directly or not, lazily or not."""
     seen = set() if seen is None else seen
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the importing module's package
+                package = ".".join(path.relative_to(ROOT).with_suffix("").parts[: -node.level])
+                module = ".".join(part for part in (package, node.module) if part)
+            else:
+                module = node.module or ""
+            # `from bertdistill import x` may import the module bertdistill.x
+            names = [module, *(f"{module}.{alias.name}" for alias in node.names)]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
@@ -28,6 +34,8 @@ def project_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
             if name.split(".")[0] != "bertdistill" or name == "bertdistill":
                 continue
             module = ROOT / (name.replace(".", "/") + ".py")
+            if not module.is_file():
+                continue  # a name inside a module (from bertdistill.io import write_json)
             if module not in seen:
                 seen.add(module)
                 project_imports(module, seen)

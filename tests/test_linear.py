@@ -9,6 +9,7 @@ import pytest
 from conftest import synthetic_reviews
 from test_students import fit, student_params
 
+from bertdistill.config import TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.linear import LINEAR_DIR, LINEAR_STUDENTS, LinearStudent
 from bertdistill.students import save_students
@@ -19,10 +20,20 @@ ODD_TEXTS = ["GREAT Film!!! Great, great.", "Déjà vu: a b c", "zzzz qqqq", "",
 
 
 @pytest.mark.parametrize(
-    ("target", "temperature"), [("logits", 1.0), ("logits", 2.0), ("probabilities", 2.0)]
+    ("target", "temperature", "ngram_max", "sublinear_tf"),
+    [
+        ("logits", 1.0, 2, True),
+        ("logits", 2.0, 1, False),
+        ("probabilities", 2.0, 3, True),
+    ],
 )
-def test_linear_export_gives_scikit_learns_logits(tmp_path, target, temperature):
-    students, _ = fit(student_params(target=target, temperature=temperature))
+def test_linear_export_gives_scikit_learns_logits(
+    tmp_path, target, temperature, ngram_max, sublinear_tf
+):
+    tfidf = TfidfParams(
+        ngram_max=ngram_max, min_df=1, max_df=1.0, max_features=None, sublinear_tf=sublinear_tf
+    )
+    students, _ = fit(student_params(target=target, temperature=temperature, tfidf=tfidf))
     save_students(tmp_path / "students", students)
     texts = synthetic_reviews(30, seed=9)["text"].tolist() + ODD_TEXTS
     for name in LINEAR_STUDENTS:

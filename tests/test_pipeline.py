@@ -15,6 +15,8 @@ import pytest
 import yaml
 from conftest import tiny_params
 
+from bertdistill.profiles import compose
+
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {
     "metrics/prepare.json": ["train_size", "validation_size", "test_size", "unlabeled_size"],
@@ -132,9 +134,15 @@ def test_student_param_change_reruns_only_downstream_stages(repo):
 
 
 def test_a_train_size_experiment_lands_in_the_label_efficiency_table(repo):
+    # An edit to params.yaml alone is undone: Hydra recomposes conf/ plus the override.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["explain"]["top_k"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
     run("dvc", "exp", "run", "-S", "prepare.train_size=16", cwd=repo)
-    composed = yaml.safe_load((repo / "params.yaml").read_text())  # Hydra: conf/ + the override
+    composed = yaml.safe_load((repo / "params.yaml").read_text())
+    assert composed == yaml.safe_load(compose(["prepare.train_size=16"], repo / "conf"))
     assert (composed["profile"], composed["prepare"]["train_size"]) == ("tiny", 16)
+    assert composed["explain"]["top_k"] != 2
     run(sys.executable, str(ROOT / "tools/label_efficiency.py"), cwd=repo)
     table = pd.read_csv(repo / "plots/label_efficiency.csv")
     assert table["train_size"].tolist() == [16, 24]

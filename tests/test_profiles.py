@@ -1,18 +1,16 @@
 """conf/ (Hydra) composes into params.yaml: the committed file, and the paper profile."""
 
-from pathlib import Path
-
 import pytest
 import yaml
+from test_config import SECTIONS
 
 from bertdistill.config import AugmentParams, load_section, load_seed
 from bertdistill.errors import UserError
-from bertdistill.profiles import compose
-from tests.test_config import SECTIONS
+from bertdistill.profiles import ROOT, compose
 
 
 def test_committed_params_yaml_is_the_composed_cpu_profile():
-    assert Path("params.yaml").read_text(encoding="utf-8") == compose([])
+    assert (ROOT / "params.yaml").read_text(encoding="utf-8") == compose([])
 
 
 def test_paper_profile_is_bert_base_on_all_of_imdb_and_valid():
