@@ -97,7 +97,11 @@ def main() -> None:
             node.name for node in onnx.load(fp32_path).graph.node if node.op_type == "MatMul"
         ]
         # ONNX node names follow module paths: /encoder/encoder/layer.0/output/dense/MatMul
-        keep = [name for name in matmuls if is_feed_forward_output(name.replace("/", ".")[:-7])]
+        keep = [
+            name
+            for name in matmuls
+            if is_feed_forward_output(name.removesuffix("/MatMul").replace("/", "."))
+        ]
         paths = {"ort_fp32": fp32_path}
         for name, exclude in (("ort_int8_all", []), ("ort_int8_ffn_out_fp32", keep)):
             paths[name] = Path(tmp) / f"{name}.onnx"

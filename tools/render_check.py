@@ -100,14 +100,12 @@ def main() -> None:
         if not page.is_file():
             raise UserError(f"{page} not found: run `dvc repro` first")
         png = out_dir / f"{page.parent.name}_{page.stem}.png"
-        if args.vega_modules:
-            local_page = with_local_vega(page, args.vega_modules)
-            try:
-                screenshot(local_page, png, args.width, args.height)
-            finally:
-                local_page.unlink()
-        else:
-            screenshot(page, png, args.width, args.height)
+        rendered = with_local_vega(page, args.vega_modules) if args.vega_modules else page
+        try:
+            screenshot(rendered, png, args.width, args.height)
+        finally:
+            if rendered != page:
+                rendered.unlink()
         summary[str(page)] = {"screenshot": str(png), **describe(png)}
         if summary[str(page)]["ink_share"] < 0.01 or summary[str(page)]["colours"] < 8:
             blank.append(str(page))
