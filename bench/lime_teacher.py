@@ -23,8 +23,8 @@ from machine import matmul_peak_gflops
 
 from bertdistill.config import InferenceParams, load_params, load_section
 from bertdistill.explain import explain
+from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
-from bertdistill.teacher import load_teacher
 
 
 def main() -> None:

@@ -30,18 +30,12 @@ import pandas as pd
 import torch
 from machine import matmul_peak_gflops
 
+from bertdistill.batching import collate, predict_logits, token_budget_batches
 from bertdistill.config import InferenceParams, load_params, load_section
 from bertdistill.data import clean_text
+from bertdistill.inference import is_feed_forward_output, load_teacher, quantize_int8
 from bertdistill.io import setup_logging, write_json
-from bertdistill.teacher import (
-    collate,
-    encode_texts,
-    is_feed_forward_output,
-    load_teacher,
-    predict_logits,
-    quantize_int8,
-    token_budget_batches,
-)
+from bertdistill.teacher_model import encode_texts
 
 
 def export(model, example: tuple, path: Path) -> None:
@@ -130,8 +124,12 @@ def main() -> None:
 
     quantized = quantize_int8(teacher.model)
     modes = {
-        "torch_fp32": lambda: predict_logits(teacher.model, encoded, pad_id, inference, cpu, False),
-        "torch_int8": lambda: predict_logits(quantized, encoded, pad_id, inference, cpu, False),
+        "torch_fp32": lambda: predict_logits(
+            teacher.model, encoded, pad_id, inference, cpu, progress=False
+        ),
+        "torch_int8": lambda: predict_logits(
+            quantized, encoded, pad_id, inference, cpu, progress=False
+        ),
     }
     modes |= {name: (lambda s=session: run_onnx(s)) for name, session in sessions.items()}
     peak_before = matmul_peak_gflops()

@@ -32,18 +32,13 @@ import torch
 from machine import matmul_peak_gflops
 from torch import nn
 
+from bertdistill.batching import collate, predict_logits
 from bertdistill.config import InferenceParams, TeacherParams, load_params, load_section
 from bertdistill.data import clean_text
+from bertdistill.inference import load_teacher, quantize_int8
 from bertdistill.io import setup_logging, write_json
-from bertdistill.teacher import (
-    collate,
-    encode_texts,
-    load_pretrained,
-    load_teacher,
-    predict_logits,
-    quantize_int8,
-    train,
-)
+from bertdistill.teacher_model import encode_texts, load_pretrained
+from bertdistill.training import train
 
 
 def forward_flops(lengths: list[int], config) -> float:
@@ -123,20 +118,26 @@ def main() -> None:
         lambda: naive_logits(teacher.model, encoded, pad_id, teacher.spec.max_len)
     )
     project, project_seconds = timed(
-        lambda: predict_logits(teacher.model, encoded, pad_id, inference, teacher.device, False)
+        lambda: predict_logits(
+            teacher.model, encoded, pad_id, inference, teacher.device, progress=False
+        )
     )
     compiled_model = torch.compile(teacher.model, dynamic=True)
     _, compile_seconds = timed(
         lambda: predict_logits(
-            compiled_model, encoded[:64], pad_id, inference, teacher.device, False
+            compiled_model, encoded[:64], pad_id, inference, teacher.device, progress=False
         )
     )
     compiled, compiled_seconds = timed(
-        lambda: predict_logits(compiled_model, encoded, pad_id, inference, teacher.device, False)
+        lambda: predict_logits(
+            compiled_model, encoded, pad_id, inference, teacher.device, progress=False
+        )
     )
     quantized_model = quantize_int8(teacher.model)
     int8, int8_seconds = timed(
-        lambda: predict_logits(quantized_model, encoded, pad_id, inference, teacher.device, False)
+        lambda: predict_logits(
+            quantized_model, encoded, pad_id, inference, teacher.device, progress=False
+        )
     )
 
     train_frame = pd.read_parquet(args.train_data).sample(

@@ -33,14 +33,23 @@ class PrepareParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class InferenceParams:
+class BatchingParams:
+    """How the teacher's forward passes are batched: fine-tuning's validation reads only these."""
+
     batch_tokens: int
     max_batch_size: int
-    precision: str
 
     def __post_init__(self) -> None:
         _positive("inference", batch_tokens=self.batch_tokens, max_batch_size=self.max_batch_size)
-        _choice("inference", "precision", self.precision, ("fp32", "int8"))
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceParams(BatchingParams):
+    precision: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choice("inference", "precision", self.precision, ("fp32", "bf16", "int8"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +68,12 @@ class TeacherParams:
     dropout: float
     max_grad_norm: float
     length_group_size: int
+    precision: str
     batch_tokens: int | None = None
 
     def __post_init__(self) -> None:
         _choice("finetune_teacher", "pooling", self.pooling, ("pooler", "cls", "mean"))
+        _choice("finetune_teacher", "precision", self.precision, ("fp32", "bf16"))
         _choice("finetune_teacher", "truncation", self.truncation, ("head", "tail", "head_tail"))
         _positive(
             "finetune_teacher",
@@ -210,11 +221,21 @@ def load_seed(params: dict[str, Any]) -> int:
     return seed
 
 
-def load_section(params: dict[str, Any], name: str, cls: type[Section]) -> Section:
-    """Build section ``name`` as ``cls``; unknown (typo), missing and mistyped keys fail."""
+def load_section(
+    params: dict[str, Any], name: str, cls: type[Section], only: bool = False
+) -> Section:
+    """Build section ``name`` as ``cls``; unknown (typo), missing and mistyped keys fail.
+
+    With ``only``, ``cls`` is a part of the section: its keys are read, the others ignored (a
+    stage that reads two keys of a section lists just those in ``dvc.yaml``).
+    """
     if name not in params:
         raise UserError(f"params section '{name}' is missing from params.yaml")
-    return _build(params[name], name, cls)
+    raw = params[name]
+    if only and isinstance(raw, dict):
+        wanted = {field.name for field in dataclasses.fields(cls)}
+        raw = {key: value for key, value in raw.items() if key in wanted}
+    return _build(raw, name, cls)
 
 
 def _build(raw: Any, name: str, cls: type[Section]) -> Section:

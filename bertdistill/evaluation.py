@@ -9,19 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
-from bertdistill.students import KINDS
-
-# Sridhar et al. 2020, Table 1, IMDB accuracy.
-PAPER_TABLE = {
-    "teacher": 0.93,
-    "lr_baseline": 0.89,
-    "tree_baseline": 0.63,
-    "svm_baseline": 0.88,
-    "lr_distilled": 0.87,
-    "tree_distilled": 0.65,
-    "svm_distilled": 0.70,
-}
-KIND_TITLES = {"lr": "Logistic regression", "svm": "SVM", "tree": "Decision tree"}
+from bertdistill.registry import KIND_TITLES, KINDS, PAPER_TABLE
 
 
 def score(labels: np.ndarray, logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:

@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from bertdistill.errors import UserError
-from bertdistill.students import model_names
+from bertdistill.registry import MODEL_NAMES as MODELS
 
-MODELS = ("teacher", *model_names())
 EVALUATE_METRICS = "metrics/evaluate.json"
 COLUMNS = ["train_size", "experiment", *MODELS]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from bertdistill.errors import UserError
+from bertdistill.registry import LINEAR_STUDENTS
 
 LINEAR_DIR = "linear"
 LINEAR_META = "linear.json"
-LINEAR_STUDENTS = ("lr_baseline", "lr_distilled", "svm_baseline", "svm_distilled")
 _EPS = 1e-6
 
 

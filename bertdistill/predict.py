@@ -22,10 +22,9 @@ import numpy as np
 
 from bertdistill.config import ExplainParams, load_params, load_section, load_seed
 from bertdistill.errors import UserError, run_cli
-from bertdistill.names import model_names
+from bertdistill.registry import MODEL_NAMES
 from bertdistill.scoring import sigmoid, two_class_proba
 
-MODELS = ("teacher", *model_names())
 Logits = Callable[[Sequence[str]], np.ndarray]
 
 
@@ -34,16 +33,17 @@ def load_model(name: str, models_dir: Path, params: dict) -> Logits:
     scikit-learn, no torch: well under a second); a tree reads its skops file."""
     if name == "teacher":
         from bertdistill.config import InferenceParams
-        from bertdistill.teacher import load_teacher
+        from bertdistill.inference import load_teacher
 
         inference = load_section(params, "inference", InferenceParams)
         teacher = load_teacher(models_dir / "teacher", precision=inference.precision)
         return lambda texts: teacher.logits(list(texts), inference, progress=False)
-    from bertdistill.linear import LINEAR_DIR, LINEAR_STUDENTS, LinearStudent
+    from bertdistill.linear import LINEAR_DIR, LinearStudent
+    from bertdistill.registry import LINEAR_STUDENTS
 
     if name in LINEAR_STUDENTS and (models_dir / "students" / LINEAR_DIR).is_dir():
         return LinearStudent(models_dir / "students", name).logits
-    from bertdistill.students import load_students
+    from bertdistill.student_files import load_students
 
     students = load_students(models_dir / "students", names=[name])
     return lambda texts: students.logits(name, list(texts))
@@ -112,7 +112,7 @@ def main() -> None:
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
     parser.add_argument("texts", nargs="*", help="texts to classify (default: --file or stdin)")
-    parser.add_argument("--model", default="lr_distilled", choices=MODELS)
+    parser.add_argument("--model", default="lr_distilled", choices=MODEL_NAMES)
     parser.add_argument("--file", help="a UTF-8 file with one text per line")
     parser.add_argument("--json", action="store_true", help="one JSON object per text")
     parser.add_argument("--explain", action="store_true", help="add LIME's top words")

@@ -10,7 +10,8 @@ from bertdistill.config import StudentParams, load_section
 from bertdistill.errors import UserError, run_cli
 from bertdistill.io import write_json
 from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.students import TransferSet, fit_students, save_students
+from bertdistill.student_files import save_students
+from bertdistill.students import TransferSet, fit_students
 
 logger = logging.getLogger("distill_students")
 

@@ -15,10 +15,12 @@ from bertdistill.evaluation import (
     score,
     throughput,
 )
+from bertdistill.inference import load_teacher
 from bertdistill.io import write_csv, write_json, write_text
+from bertdistill.registry import model_names
 from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.students import FEATURIZER_FILE, VOCABULARY_FILE, load_students, model_names
-from bertdistill.teacher import WEIGHTS_FILE, load_teacher
+from bertdistill.student_files import FEATURIZER_FILE, VOCABULARY_FILE, load_students
+from bertdistill.teacher_model import WEIGHTS_FILE
 
 logger = logging.getLogger("evaluate")
 

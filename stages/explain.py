@@ -19,10 +19,12 @@ from bertdistill.explain import (
     tree_top_levels,
 )
 from bertdistill.explain_report import render
+from bertdistill.inference import load_teacher
 from bertdistill.io import atomic_path, write_csv, write_json
+from bertdistill.registry import KINDS, VARIANTS, model_names
 from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.students import KINDS, VARIANTS, Students, load_students, model_names
-from bertdistill.teacher import load_teacher
+from bertdistill.student_files import load_students
+from bertdistill.students import Students
 
 logger = logging.getLogger("explain")
 GLOBAL_WORDS = 15  # n-grams per direction in the global view of each linear student

@@ -10,18 +10,13 @@ import logging
 
 import pandas as pd
 
-from bertdistill.config import InferenceParams, TeacherParams, load_section
+from bertdistill.config import BatchingParams, TeacherParams, load_section
 from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
 from bertdistill.io import write_csv, write_json
 from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.teacher import (
-    EncodingSpec,
-    encode_texts,
-    load_pretrained,
-    save_teacher,
-    train,
-)
+from bertdistill.teacher_model import EncodingSpec, encode_texts, load_pretrained
+from bertdistill.training import save_teacher, train
 
 logger = logging.getLogger("finetune_teacher")
 
@@ -37,7 +32,8 @@ def main() -> None:
     args = args_parser.parse_args()
     params, seed, started = begin(args)
     config = load_section(params, "finetune_teacher", TeacherParams)
-    inference = load_section(params, "inference", InferenceParams)
+    # Validation batches like labelling does; the other inference keys are not read here.
+    batching = load_section(params, "inference", BatchingParams, only=True)
     logger.info("config: %s", config)
 
     train_frame, val_frame = read_frame(args.train), read_frame(args.validation)
@@ -61,7 +57,7 @@ def main() -> None:
         val_frame["label"].to_numpy(),
         tokenizer.pad_token_id,
         config,
-        inference,
+        batching,
         seed,
         device,
         workers,

@@ -14,9 +14,9 @@ from bertdistill.augment import augment_reviews, student_view
 from bertdistill.config import AugmentParams, InferenceParams, load_section
 from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
+from bertdistill.inference import load_teacher
 from bertdistill.io import write_parquet
 from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.teacher import load_teacher
 
 logger = logging.getLogger("label_with_teacher")
 

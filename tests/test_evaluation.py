@@ -10,7 +10,7 @@ from bertdistill.evaluation import (
     score,
     throughput,
 )
-from bertdistill.students import model_names
+from bertdistill.registry import model_names
 
 
 def test_score_against_gold_and_teacher():

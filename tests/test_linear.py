@@ -11,8 +11,9 @@ from test_students import fit, student_params
 
 from bertdistill.config import TfidfParams
 from bertdistill.errors import UserError
-from bertdistill.linear import LINEAR_DIR, LINEAR_STUDENTS, LinearStudent
-from bertdistill.students import save_students
+from bertdistill.linear import LINEAR_DIR, LinearStudent
+from bertdistill.registry import LINEAR_STUDENTS
+from bertdistill.student_files import save_students
 
 # Beyond the synthetic reviews: case, accents, punctuation, one-letter words (not tokens),
 # only unseen words (the intercept alone), nothing at all.

@@ -6,7 +6,8 @@ import torch
 from test_teacher import teacher_params
 
 from bertdistill.config import InferenceParams
-from bertdistill.teacher import MINILM_PACKAGE, EncodingSpec, encode_texts, load_pretrained, train
+from bertdistill.teacher_model import MINILM_PACKAGE, EncodingSpec, encode_texts, load_pretrained
+from bertdistill.training import train
 
 # Two reviews copied verbatim from IMDB's test split (aclImdb test/pos/17_8.txt, test/neg/78_1.txt).
 REVIEWS = [

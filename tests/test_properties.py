@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertdistill.data import clean_text, make_splits
-from bertdistill.teacher import truncate_ids
+from bertdistill.teacher_model import truncate_ids
 
 
 @given(st.text())

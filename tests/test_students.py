@@ -7,18 +7,15 @@ from conftest import synthetic_reviews
 
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
-from bertdistill.students import (
+from bertdistill.registry import model_names
+from bertdistill.student_files import (
     FEATURIZER_FILE,
-    SOURCES,
     VOCABULARY_FILE,
-    TransferSet,
-    distillation_targets,
-    fit_students,
     load_skops,
     load_students,
-    model_names,
     save_students,
 )
+from bertdistill.students import SOURCES, TransferSet, distillation_targets, fit_students
 
 
 def student_params(**overrides) -> StudentParams:

@@ -5,22 +5,23 @@ import pytest
 import torch
 from conftest import dropout_free_copy, synthetic_reviews
 
-from bertdistill.config import InferenceParams, TeacherParams
-from bertdistill.errors import UserError
-from bertdistill.teacher import (
-    EncodingSpec,
-    encode_texts,
-    is_feed_forward_output,
+from bertdistill.batching import (
     length_grouped_batches,
-    load_pretrained,
-    load_teacher,
     micro_batches,
     predict_logits,
-    save_teacher,
     token_budget_batches,
-    train,
+)
+from bertdistill.config import InferenceParams, TeacherParams
+from bertdistill.errors import UserError
+from bertdistill.inference import is_feed_forward_output, load_teacher
+from bertdistill.teacher_model import (
+    BertBinaryClassifier,
+    EncodingSpec,
+    encode_texts,
+    load_pretrained,
     truncate_ids,
 )
+from bertdistill.training import save_teacher, train
 
 INFERENCE = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
 
@@ -41,6 +42,7 @@ def teacher_params(model, **overrides) -> TeacherParams:
         dropout=0.0,
         max_grad_norm=1.0,
         length_group_size=4,
+        precision="fp32",
     )
     return TeacherParams(**(values | overrides))
 
@@ -164,9 +166,13 @@ def test_batched_prediction_matches_one_by_one_in_input_order(tiny_bert, pooling
     texts = synthetic_reviews(12, seed=5)["text"].tolist()
     encoded = encode_texts(tokenizer, texts, spec_of(params))
     device = torch.device("cpu")
-    batched = predict_logits(model, encoded, tokenizer.pad_token_id, INFERENCE, device, False)
+    batched = predict_logits(
+        model, encoded, tokenizer.pad_token_id, INFERENCE, device, progress=False
+    )
     single = InferenceParams(batch_tokens=1, max_batch_size=1, precision="fp32")
-    one_by_one = predict_logits(model, encoded, tokenizer.pad_token_id, single, device, False)
+    one_by_one = predict_logits(
+        model, encoded, tokenizer.pad_token_id, single, device, progress=False
+    )
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
     assert len(set(np.round(batched, 5))) > 1
 
@@ -174,8 +180,6 @@ def test_batched_prediction_matches_one_by_one_in_input_order(tiny_bert, pooling
 def test_pooler_pooling_needs_a_pooler(tiny_bert):
     params = teacher_params(tiny_bert, pooling="cls")
     model, _ = load_pretrained(params)
-    from bertdistill.teacher import BertBinaryClassifier
-
     with pytest.raises(UserError, match="no pooler"):
         BertBinaryClassifier(model.encoder, "pooler", 0.0)
 
@@ -224,7 +228,7 @@ def test_save_and_load_round_trip(tiny_bert, tmp_path):
     save_teacher(tmp_path / "teacher", model, tokenizer, spec_of(params))
     texts = synthetic_reviews(6, seed=3)["text"].tolist()
     encoded = encode_texts(tokenizer, texts, spec_of(params))
-    expected = predict_logits(model, encoded, 0, INFERENCE, torch.device("cpu"), False)
+    expected = predict_logits(model, encoded, 0, INFERENCE, torch.device("cpu"), progress=False)
     teacher = load_teacher(tmp_path / "teacher", torch.device("cpu"))
     np.testing.assert_allclose(
         teacher.logits(texts, INFERENCE, progress=False), expected, atol=1e-6

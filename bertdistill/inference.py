@@ -1,0 +1,144 @@
+"""Inference with a fine-tuned teacher: loading it (no network, no pickle), choosing the device,
+int8 quantisation for CPUs, and logits for any texts, sharded under a launcher."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from bertdistill.batching import predict_logits
+from bertdistill.config import InferenceParams
+from bertdistill.distributed import SINGLE, Workers, sharded
+from bertdistill.errors import UserError
+from bertdistill.scoring import two_class_proba
+from bertdistill.teacher_model import (
+    SPEC_FILE,
+    WEIGHTS_FILE,
+    BertBinaryClassifier,
+    EncodingSpec,
+    encode_texts,
+    first_line,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Teacher:
+    """A fine-tuned teacher ready for inference: model, tokenizer and encoding spec."""
+
+    model: BertBinaryClassifier
+    tokenizer: PreTrainedTokenizerBase
+    spec: EncodingSpec
+    device: torch.device
+
+    def logits(
+        self,
+        texts: Sequence[str],
+        params: InferenceParams,
+        progress: bool = True,
+        description: str = "predict",
+        workers: Workers = SINGLE,
+    ) -> np.ndarray:
+        """One logit per text in input order; under a launcher each worker labels a shard."""
+        encoded = encode_texts(self.tokenizer, texts, self.spec)
+
+        def predict(indices: np.ndarray) -> np.ndarray:
+            return predict_logits(
+                self.model,
+                [encoded[index] for index in indices],
+                self.tokenizer.pad_token_id,
+                params,
+                self.device,
+                "fp32" if params.precision == "int8" else params.precision,
+                progress and workers.is_main,
+                description,
+            )
+
+        return sharded(predict, [len(ids) for ids in encoded], workers)
+
+    def proba_function(self, params: InferenceParams) -> Callable[[Sequence[str]], np.ndarray]:
+        """``texts -> [[p(neg), p(pos)], ...]``, the classifier function LIME expects."""
+
+        def proba(texts: Sequence[str]) -> np.ndarray:
+            return two_class_proba(self.logits(texts, params, progress=False))
+
+        return proba
+
+
+def load_teacher(
+    folder: str | Path, device: torch.device | None = None, precision: str = "fp32"
+) -> Teacher:
+    """Load a teacher saved by :func:`bertdistill.training.save_teacher`; no network, no pickle.
+
+    ``precision="int8"`` gives a dynamically quantised copy for CPU inference (never the default:
+    its logits differ slightly from the fp32 teacher's).
+    """
+    folder = Path(folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file() or not (folder / SPEC_FILE).is_file():
+        raise UserError(
+            f"{folder} is not a saved teacher (no {WEIGHTS_FILE} or {SPEC_FILE}): "
+            f"run `dvc repro finetune_teacher`"
+        )
+    device = device or pick_device()
+    try:
+        spec = EncodingSpec(**json.loads((folder / SPEC_FILE).read_text()))
+        config = AutoConfig.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        state = load_file(str(weights))
+        encoder = AutoModel.from_config(config, add_pooling_layer=spec.pooling == "pooler")
+        model = BertBinaryClassifier(encoder, spec.pooling, dropout=0.0)
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as error:
+        raise UserError(
+            f"teacher checkpoint {folder} is corrupted or incomplete ({first_line(error)}): "
+            f"re-run `dvc repro -f finetune_teacher` or `dvc checkout`"
+        ) from None
+    model.to(device).eval()
+    if precision == "int8":
+        if device.type != "cpu":
+            raise UserError(
+                f"inference.precision=int8 is a CPU path (dynamic quantisation), not for "
+                f"{device.type}: use bf16 (autocast) or fp32 there"
+            )
+        logger.warning("teacher runs int8 (dynamic quantisation), not fp32")
+        model = quantize_int8(model)
+    return Teacher(model, tokenizer, spec, device)
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """A copy whose Linear layers hold int8 weights (one scale per output channel) and quantise
+    their activations per batch, except each feed-forward block's output projection, which stays
+    fp32: its input (after GELU) carries the activation outliers that cost most agreement with
+    the fp32 teacher (97.2% -> 99.2% of 500 test reviews on the default teacher)."""
+    spec = {
+        name: torch.ao.quantization.per_channel_dynamic_qconfig
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and not is_feed_forward_output(name)
+    }
+    with warnings.catch_warnings():
+        # torch.ao's dynamic quantisation is deprecated in favour of torchao but still shipped.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), spec, dtype=torch.qint8)
+
+
+def is_feed_forward_output(name: str) -> bool:
+    """BERT's ``layer.N.output.dense`` (not ``layer.N.attention.output.dense``)."""
+    return name.endswith("output.dense") and ".attention." not in name

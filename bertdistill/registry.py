@@ -1,0 +1,83 @@
+"""The one home of the models' names, kinds, titles and the paper's figures; no heavy imports.
+
+Every stage, report, the `predict` CLI and the tests read model names from here, and a test
+checks `dvc.yaml`'s plot list against :data:`MODEL_NAMES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("lr", "svm", "tree")
+VARIANTS = ("baseline", "distilled")
+KIND_TITLES = {"lr": "Logistic regression", "svm": "SVM", "tree": "Decision tree"}
+KIND_SHORT = {"lr": "LR", "svm": "SVM", "tree": "Tree"}
+VARIANT_TITLES = {"baseline": "gold labels", "distilled": "distilled"}
+# What each student is in scikit-learn: (baseline classifier, distilled regressor).
+ESTIMATORS = {
+    "lr": ("LogisticRegression", "Ridge on logits"),
+    "svm": ("LinearSVC", "LinearSVR"),
+    "tree": ("DecisionTreeClassifier", "DecisionTreeRegressor"),
+}
+LINEAR_KINDS = ("lr", "svm")
+
+# Sridhar et al. 2020, Table 1: IMDB test accuracy (BERT teacher; students on gold labels and
+# distilled from the teacher's logits). Shown only for an IMDB run: see `paper_applies`.
+PAPER_DATASET = "IMDB"
+PAPER_TABLE = {
+    "teacher": 0.93,
+    "lr_baseline": 0.89,
+    "lr_distilled": 0.87,
+    "svm_baseline": 0.88,
+    "svm_distilled": 0.70,
+    "tree_baseline": 0.63,
+    "tree_distilled": 0.65,
+}
+
+
+@dataclass(frozen=True)
+class Student:
+    kind: str
+    variant: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}_{self.variant}"
+
+    @property
+    def title(self) -> str:
+        return f"{KIND_TITLES[self.kind]}, {VARIANT_TITLES[self.variant]}"
+
+    @property
+    def short_title(self) -> str:
+        return f"{KIND_SHORT[self.kind]}, {VARIANT_TITLES[self.variant]}"
+
+    @property
+    def linear(self) -> bool:
+        return self.kind in LINEAR_KINDS
+
+
+STUDENTS = tuple(Student(kind, variant) for kind in KINDS for variant in VARIANTS)
+STUDENT_NAMES = tuple(student.name for student in STUDENTS)
+LINEAR_STUDENTS = tuple(student.name for student in STUDENTS if student.linear)
+TEACHER = "teacher"
+MODEL_NAMES = (TEACHER, *STUDENT_NAMES)
+
+
+def model_names() -> list[str]:
+    """The six students' names, in report order."""
+    return list(STUDENT_NAMES)
+
+
+def twin(kind: str, variant: str) -> str:
+    return f"{kind}_{variant}"
+
+
+def paper_applies(dataset: str) -> bool:
+    """The paper's figures are IMDB's: shown beside a run only on that dataset."""
+    return dataset.strip().lower() == PAPER_DATASET.lower()
+
+
+def short_titles(teacher_title: str) -> dict[str, str]:
+    """Display titles for every model, the teacher's given (it names the actual model)."""
+    return {TEACHER: teacher_title} | {student.name: student.short_title for student in STUDENTS}

@@ -1,0 +1,195 @@
+"""Students on disk: skops files (an allow-list of types, byte-reproducible dumps), the
+featuriser's vocabulary as JSON, the numpy export of the linear students, and loading them all."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import skops.io as sio
+from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bertdistill.errors import UserError
+from bertdistill.io import atomic_path
+from bertdistill.linear import export_linear, exportable
+from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES
+from bertdistill.students import Students
+
+FEATURIZER_FILE = "featurizer.skops"
+# The vocabulary lives beside the featuriser as a JSON list of terms in column order: skops
+# serialises a dict entry by entry, and a 200,000-term vocabulary took it about 30 minutes.
+VOCABULARY_FILE = "vocabulary.json"
+META_FILE = "students.json"
+# Every type a student file may contain; anything else in a .skops file is refused on load.
+TRUSTED_TYPES = frozenset(
+    {
+        "builtins.dict",
+        "builtins.float",
+        "builtins.int",
+        "builtins.list",
+        "builtins.str",
+        "builtins.tuple",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.ndarray",
+        "sklearn.feature_extraction.text.TfidfTransformer",
+        "sklearn.feature_extraction.text.TfidfVectorizer",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.svm._classes.LinearSVC",
+        "sklearn.svm._classes.LinearSVR",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.tree._tree.Tree",
+    }
+)
+
+
+def save_students(folder: str | Path, students: Students) -> None:
+    """One skops file per model plus the featuriser and a small JSON of how to read them."""
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        save_featurizer(tmp, students.featurizer)
+        for name, model in students.models.items():
+            dump_skops(model, tmp / f"{name}.skops")
+        meta = {"target": students.target, "temperature": students.temperature}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if exportable(students.featurizer) and set(LINEAR_STUDENTS) <= set(students.models):
+            export_linear(
+                tmp,
+                students.featurizer,
+                students.models,
+                VOCABULARY_FILE,
+                students.target,
+                students.temperature,
+            )
+
+
+def save_featurizer(folder: Path, featurizer: TfidfVectorizer) -> None:
+    vocabulary = featurizer.vocabulary_
+    terms = sorted(vocabulary, key=vocabulary.__getitem__)
+    (folder / VOCABULARY_FILE).write_text(json.dumps(terms, ensure_ascii=False))
+    without_vocabulary = copy.copy(featurizer)
+    del without_vocabulary.vocabulary_
+    # scikit-learn caches id(stop_words) here to skip a re-check; an id differs every run.
+    without_vocabulary.__dict__.pop("_stop_words_id", None)
+    dump_skops(without_vocabulary, folder / FEATURIZER_FILE)
+
+
+def dump_skops(model: object, path: Path) -> None:
+    """``skops.io.dump``, made byte-reproducible: skops names objects and array files by their
+    ``id()`` in this process and dates zip entries with the current time, so the same model would
+    get a new file hash every run. Ids are renumbered in order of appearance and entries dated
+    1980-01-01; what the file loads as is unchanged."""
+    archive = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
+    renumbered: dict[int, int] = {}
+
+    def renumber(node: object) -> object:
+        if isinstance(node, dict):
+            node = {key: renumber(value) for key, value in node.items()}
+            if "__id__" in node:
+                node["__id__"] = renumbered.setdefault(node["__id__"], len(renumbered))
+            if isinstance(node.get("file"), str) and node["file"].endswith(".npy"):
+                node["file"] = _renamed(node["file"], renumbered)
+            return node
+        if isinstance(node, list):
+            return [renumber(value) for value in node]
+        return node
+
+    schema = renumber(json.loads(archive.read("schema.json")))
+    entries = {"schema.json": json.dumps(schema, indent=2).encode()}
+    for name in archive.namelist():
+        if name != "schema.json":
+            entries[_renamed(name, renumbered)] = archive.read(name)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for name in sorted(entries):
+            stamped = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            stamped.compress_type = zipfile.ZIP_DEFLATED
+            out.writestr(stamped, entries[name])
+
+
+def _renamed(file_name: str, renumbered: dict[int, int]) -> str:
+    """``<id>.npy`` under the id's new number (ids skops used only for a file get one too)."""
+    stem = int(file_name.removesuffix(".npy"))
+    return f"a{renumbered.setdefault(stem, len(renumbered))}.npy"
+
+
+def load_featurizer(folder: Path) -> TfidfVectorizer:
+    featurizer = load_skops(folder / FEATURIZER_FILE)
+    path = folder / VOCABULARY_FILE
+    try:
+        terms = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"{path} is missing or not JSON ({error}): re-run `dvc repro -f distill_students`"
+        ) from None
+    columns = len(featurizer.idf_)
+    if (
+        not isinstance(terms, list)
+        or len(terms) != columns
+        or len(set(terms)) != columns
+        or not all(isinstance(term, str) for term in terms)
+    ):
+        raise UserError(
+            f"{path} does not hold the {columns} distinct terms of {folder / FEATURIZER_FILE}: "
+            f"re-run `dvc repro -f distill_students`"
+        )
+    featurizer.vocabulary_ = {term: column for column, term in enumerate(terms)}
+    return featurizer
+
+
+def load_skops(path: str | Path) -> BaseEstimator:
+    """Load a skops file whose every type is in :data:`TRUSTED_TYPES`; refuse pickles and the rest.
+
+    skops itself trusts all of scikit-learn and NumPy's functions by default; this project only
+    ever writes the few types above, so any other type in a file means it was swapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run `dvc repro distill_students`")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise UserError(
+            f"{path} is not a skops file ({error}); refusing to load it. Pickles are never "
+            f"loaded: re-run `dvc repro -f distill_students`"
+        ) from None
+    found = _schema_types(schema)
+    unexpected = sorted(found - TRUSTED_TYPES)
+    if unexpected:
+        raise UserError(
+            f"{path} contains types outside this project's allow-list ({', '.join(unexpected)}); "
+            f"refusing to load it. Re-run `dvc repro -f distill_students`"
+        )
+    return sio.load(path, trusted=sorted(found))
+
+
+def _schema_types(node: object) -> set[str]:
+    """Every ``module.class`` named anywhere in a skops schema."""
+    found = set()
+    if isinstance(node, dict):
+        if "__class__" in node and "__module__" in node:
+            found.add(f"{node['__module__']}.{node['__class__']}")
+        for value in node.values():
+            found |= _schema_types(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _schema_types(value)
+    return found
+
+
+def load_students(folder: str | Path, names: Sequence[str] | None = None) -> Students:
+    """The featuriser and the students ``names`` (all six by default) saved in ``folder``."""
+    folder = Path(folder)
+    meta_file = folder / META_FILE
+    if not meta_file.is_file():
+        raise UserError(f"{folder} holds no trained students: run `dvc repro distill_students`")
+    meta = json.loads(meta_file.read_text())
+    models = {name: load_skops(folder / f"{name}.skops") for name in names or STUDENT_NAMES}
+    return Students(load_featurizer(folder), models, meta["target"], meta["temperature"])
