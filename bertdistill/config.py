@@ -8,7 +8,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from bertdistill.errors import UserError
 
@@ -18,6 +18,7 @@ Section = TypeVar("Section")
 @dataclasses.dataclass(frozen=True)
 class PrepareParams:
     source: str
+    dataset: str
     train_size: int
     val_size: int
     test_size: int | None
@@ -171,6 +172,20 @@ class StudentParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class DatasetName:
+    """``prepare.dataset``: the name reports give the data (the paper's figures are IMDB's)."""
+
+    dataset: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherName:
+    """``finetune_teacher.model``: reports name the teacher that actually ran."""
+
+    model: str
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluateParams:
     throughput_texts: int
     throughput_repeats: int
@@ -206,8 +221,10 @@ def load_params(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"params file {path} not found: run from the project root or pass --params")
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
+        # YAML 1.2, as DVC reads and writes it: `dvc exp run -S lr=2e-5` stores `2e-05`, a float
+        # there but a string under PyYAML's 1.1 rules.
+        params = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except YAMLError as error:
         raise UserError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(params, dict):
         raise UserError(f"{path} must be a mapping of sections, got {type(params).__name__}")

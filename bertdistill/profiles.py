@@ -1,31 +1,66 @@
-"""Profiles: conf/ composed by Hydra into params.yaml, the way `dvc exp run -S ...` composes it."""
+"""Profiles: named sets of settings (conf/profiles/<name>.yaml) applied to params.yaml as the
+`-S section.key=value` overrides DVC takes, so params.yaml stays the one file of settings."""
 
 from __future__ import annotations
 
-import tempfile
+import json
 from pathlib import Path
+from typing import Any
 
-from dvc.utils.hydra import compose_and_dump
+import yaml
 
 from bertdistill.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = ROOT / "conf"
+PROFILES_DIR = ROOT / "conf" / "profiles"
 
 
-def compose(overrides: list[str], config_dir: Path = CONFIG_DIR) -> str:
-    """The params.yaml text that ``config_dir`` and Hydra ``overrides`` compose to."""
-    import yaml
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+def load_profile(name: str, folder: Path = PROFILES_DIR) -> dict[str, Any]:
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+        raise UserError(f"no profile {path}: known profiles are {known}")
+    try:
+        profile = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(profile, dict):
+        raise UserError(f"{path} must map params sections to keys and values")
+    return profile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "params.yaml"
-        try:
-            compose_and_dump(
-                out, str(config_dir.resolve()), None, "config", str(config_dir.parent), overrides
-            )
-        except (HydraException, OmegaConfBaseException, yaml.YAMLError) as error:
-            first = str(error).splitlines()[0]
-            raise UserError(f"cannot compose {config_dir} with {overrides}: {first}") from None
-        return out.read_text(encoding="utf-8")
+
+def overrides(profile: dict[str, Any], prefix: str = "") -> list[str]:
+    """``{"prepare": {"test_size": None}}`` -> ``["prepare.test_size=null"]``, in file order."""
+    result = []
+    for key, value in profile.items():
+        if isinstance(value, dict):
+            result += overrides(value, f"{prefix}{key}.")
+        else:
+            result.append(f"{prefix}{key}={_literal(value)}")
+    return result
+
+
+def _literal(value: Any) -> str:
+    """A value as DVC's `-S` (Hydra's override grammar) reads it back."""
+    if isinstance(value, list):
+        return "[" + ",".join(_literal(item) for item in value) + "]"
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return str(value)
+
+
+def check_keys(profile: dict[str, Any], params: dict[str, Any], where: str = "") -> None:
+    """Every key a profile sets exists in params.yaml: a typo fails here, not in a stage."""
+    for key, value in profile.items():
+        name = f"{where}{key}"
+        if not isinstance(params, dict) or key not in params:
+            raise UserError(f"profile key '{name}' is not in params.yaml: fix its name")
+        if isinstance(value, dict):
+            check_keys(value, params[key], f"{name}.")
+
+
+def apply(params_file: Path, settings: list[str]) -> None:
+    """Edit ``params_file`` in place as `dvc exp run -S` does (comments and order kept)."""
+    from dvc.utils.hydra import apply_overrides
+
+    apply_overrides(params_file, settings)

@@ -50,6 +50,23 @@ def read_frame(
     return frame
 
 
+def read_with_logits(texts_path: str | Path, logits_path: str | Path) -> pd.DataFrame:
+    """A split joined with the teacher's logits by row id; a row without a logit means the
+    logits are stale, which is one clear error (never silently dropped rows)."""
+    frame = read_frame(texts_path)
+    logits = read_frame(logits_path, columns=("id", "teacher_logit"))
+    if logits["id"].duplicated().any():
+        raise UserError(f"{logits_path} repeats row ids: re-run `dvc repro label_with_teacher`")
+    joined = frame.merge(logits[["id", "teacher_logit"]], on="id", how="left")
+    missing = int(joined["teacher_logit"].isna().sum())
+    if missing:
+        raise UserError(
+            f"{logits_path} lacks logits for {missing} rows of {texts_path}: "
+            f"re-run `dvc repro label_with_teacher`"
+        )
+    return joined
+
+
 def write_timing(path: str | Path, started: float, **extra: float | str) -> None:
     """Wall time, peak memory and throughput, kept apart from quality metrics (they vary run to
     run)."""

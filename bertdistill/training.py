@@ -28,7 +28,8 @@ from bertdistill.batching import (
 from bertdistill.config import BatchingParams, TeacherParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.io import atomic_path
-from bertdistill.teacher_model import SPEC_FILE, WEIGHTS_FILE, BertBinaryClassifier, EncodingSpec
+from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
+from bertdistill.teacher_model import BertBinaryClassifier, EncodingSpec
 
 
 @dataclass

@@ -7,26 +7,13 @@ import logging
 import pandas as pd
 
 from bertdistill.config import StudentParams, load_section
-from bertdistill.errors import UserError, run_cli
+from bertdistill.errors import run_cli
 from bertdistill.io import write_json
-from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
 from bertdistill.student_files import save_students
 from bertdistill.students import TransferSet, fit_students
 
 logger = logging.getLogger("distill_students")
-
-
-def with_logits(texts_path: str, logits_path: str) -> pd.DataFrame:
-    """Join a split with the teacher's logits by row id; a mismatch means stale inputs."""
-    frame = read_frame(texts_path)
-    logits = read_frame(logits_path, columns=("id", "teacher_logit"))
-    joined = frame.merge(logits, on="id", how="left", validate="one_to_one")
-    if joined["teacher_logit"].isna().any():
-        raise UserError(
-            f"{logits_path} lacks logits for {int(joined['teacher_logit'].isna().sum())} rows of "
-            f"{texts_path}: re-run `dvc repro label_with_teacher`"
-        )
-    return joined
 
 
 def main() -> None:
@@ -46,7 +33,7 @@ def main() -> None:
     config = load_section(params, "distill_students", StudentParams)
     logger.info("config: %s", config)
 
-    train, unlabeled = with_logits(*args.train), with_logits(*args.unlabeled)
+    train, unlabeled = read_with_logits(*args.train), read_with_logits(*args.unlabeled)
     augmented = (
         read_frame(args.augmented, columns=("id", "student_text", "teacher_logit"))
         if args.augmented

@@ -1,28 +1,41 @@
-"""DVC stage `evaluate`: teacher and students on the test set; metrics, report, plots, speed."""
+"""DVC stage `evaluate`: the teacher's stored logits and every student scored on the test set;
+metrics, report, plots and the students' speed. Imports no torch: the teacher's speed is
+`label_with_teacher`'s timing file (and bench/)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
-from bertdistill.config import EvaluateParams, InferenceParams, load_section
-from bertdistill.errors import run_cli
+from bertdistill.config import DatasetName, EvaluateParams, TeacherName, load_section
+from bertdistill.errors import UserError, run_cli
 from bertdistill.evaluation import (
     confusion_rows,
     flatten,
     report_markdown,
     roc_points,
     score,
+    teacher_title,
     throughput,
 )
-from bertdistill.inference import load_teacher
 from bertdistill.io import write_csv, write_json, write_text
-from bertdistill.registry import model_names
-from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.registry import STUDENT_NAMES, TEACHER
+from bertdistill.stage import begin, parser, read_with_logits, write_timing
 from bertdistill.student_files import FEATURIZER_FILE, VOCABULARY_FILE, load_students
-from bertdistill.teacher_model import WEIGHTS_FILE
+from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 
 logger = logging.getLogger("evaluate")
+
+
+def read_teacher_spec(folder: Path) -> dict:
+    path = folder / SPEC_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"{path} is missing or not JSON ({error}): re-run `dvc repro finetune_teacher`"
+        ) from None
 
 
 def main() -> None:
@@ -37,50 +50,41 @@ def main() -> None:
     args = args_parser.parse_args()
     params, _, started = begin(args)
     config = load_section(params, "evaluate", EvaluateParams)
-    inference = load_section(params, "inference", InferenceParams)
+    dataset = load_section(params, "prepare", DatasetName, only=True).dataset
+    teacher_model = load_section(params, "finetune_teacher", TeacherName, only=True).model
+    teacher_folder, students_folder = Path(args.teacher), Path(args.students)
 
-    test = read_frame(args.test[0])
-    teacher_logits = read_frame(args.test[1], columns=("id", "teacher_logit"))
-    test = test.merge(teacher_logits, on="id", validate="one_to_one")
+    test = read_with_logits(*args.test)
     texts, labels = test["text"].tolist(), test["label"].to_numpy()
-    teacher_test_logits = test["teacher_logit"].to_numpy()
-    students = load_students(args.students)
+    teacher_logits = test["teacher_logit"].to_numpy()
+    students = load_students(students_folder)
     features = students.featurizer.transform(texts)
-
-    logits = {"teacher": teacher_test_logits}
-    logits |= {name: students.logits(name, features=features) for name in model_names()}
-    sizes = {"teacher": (Path(args.teacher) / WEIGHTS_FILE).stat().st_size}
-    sizes |= {
-        name: (Path(args.students) / f"{name}.skops").stat().st_size for name in model_names()
-    }
+    logits = {TEACHER: teacher_logits}
+    logits |= {name: students.logits(name, features=features) for name in STUDENT_NAMES}
+    sizes = {TEACHER: (teacher_folder / WEIGHTS_FILE).stat().st_size}
+    sizes |= {name: (students_folder / f"{name}.skops").stat().st_size for name in STUDENT_NAMES}
     per_model = {}
     for name, model_logits in logits.items():
-        per_model[name] = score(labels, model_logits, teacher_test_logits)
-        per_model[name]["size_bytes"] = sizes[name]
+        per_model[name] = score(labels, model_logits, teacher_logits) | {"size_bytes": sizes[name]}
         write_csv(f"{args.plots_dir}/roc/{name}.csv", roc_points(labels, model_logits))
         write_csv(f"{args.plots_dir}/confusion/{name}.csv", confusion_rows(labels, model_logits))
         logger.info("%s: %s", name, per_model[name])
     metrics = flatten(per_model)
     metrics["featurizer_size_bytes"] = sum(
-        (Path(args.students) / name).stat().st_size for name in (FEATURIZER_FILE, VOCABULARY_FILE)
+        (students_folder / name).stat().st_size for name in (FEATURIZER_FILE, VOCABULARY_FILE)
     )
     metrics["test_size"] = len(test)
     write_json(args.metrics, metrics)
-    write_text(args.report, report_markdown(per_model, len(test)))
+    title = teacher_title(teacher_model, read_teacher_spec(teacher_folder))
+    write_text(args.report, report_markdown(per_model, len(test), dataset, title))
 
     sample = texts[: config.throughput_texts]
-    teacher = load_teacher(args.teacher, precision=inference.precision)
     rates = {
-        "teacher": throughput(  # the only slow one: a progress bar per timed pass
-            lambda batch: teacher.logits(batch, inference, description="timing the teacher"),
-            sample,
-            config.throughput_repeats,
-        )
-    }
-    for name in model_names():
-        rates[name] = throughput(
+        name: throughput(
             lambda batch, name=name: students.logits(name, batch), sample, config.throughput_repeats
         )
+        for name in STUDENT_NAMES
+    }
     logger.info("texts/s: %s", {name: round(rate, 1) for name, rate in rates.items()})
     write_timing(
         args.timing,

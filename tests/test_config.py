@@ -111,3 +111,11 @@ def test_candidate_lists_accept_a_scalar_or_a_list(params):
     params["distill_students"]["svm_C"] = []
     with pytest.raises(UserError, match="must list at least one value"):
         load_section(params, "distill_students", StudentParams)
+
+
+def test_params_are_read_as_dvc_writes_them(tmp_path):
+    """`dvc exp run -S finetune_teacher.lr=2e-5` writes `2e-05`: a YAML 1.2 float."""
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\nfinetune_teacher:\n  lr: 2e-05\n  batch_tokens:\n")
+    params = load_params(path)
+    assert params["finetune_teacher"] == {"lr": 2e-05, "batch_tokens": None}

@@ -1,6 +1,7 @@
 """dvc.yaml lists every project module a stage runs, so a code change re-runs the stage."""
 
 import ast
+import dataclasses
 import fnmatch
 import re
 from pathlib import Path
@@ -93,3 +94,60 @@ def test_the_readme_stage_table_matches_dvc_yaml():
                 or out.startswith(path + "/")
                 for path in written
             ), f"README's `{stage}` row does not mention {out}"
+
+
+def test_every_module_a_stage_lists_is_one_it_imports():
+    """The reverse check: a listed module the stage does not import would re-run it for nothing."""
+    for stage, definition in STAGES.items():
+        script = next(word for word in definition["cmd"].split() if word.startswith("stages/"))
+        listed = {str(dep) for dep in definition["deps"] if str(dep).startswith("bertdistill/")}
+        needed = {str(path.relative_to(ROOT)) for path in project_imports(ROOT / script)}
+        assert listed - needed == set(), f"{stage} lists modules it does not import"
+
+
+def params_read(script: Path) -> set[str]:
+    """The params keys a stage script reads: ``seed`` (every stage seeds from it in ``begin``),
+    each ``load_section(params, "name", Cls)`` as the whole section, and with ``only=True`` as
+    just the fields of ``Cls``."""
+    from bertdistill import config
+
+    committed = yaml.safe_load((ROOT / "params.yaml").read_text())
+    keys = {"seed"}
+    for node in ast.walk(ast.parse(script.read_text())):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_section"):
+            continue
+        section = node.args[1].value
+        only = any(kw.arg == "only" and kw.value.value is True for kw in node.keywords)
+        if only:
+            fields = dataclasses.fields(getattr(config, node.args[2].id))
+            keys |= {f"{section}.{field.name}" for field in fields}
+        else:
+            keys |= {f"{section}.{key}" for key in committed[section]}
+    return keys
+
+
+def params_listed(entries: list) -> set[str]:
+    """dvc.yaml's ``params:`` entries, a section expanded to its keys in params.yaml."""
+    committed = yaml.safe_load((ROOT / "params.yaml").read_text())
+    keys = set()
+    for entry in entries:
+        head, _, rest = str(entry).partition(".")
+        if rest or not isinstance(committed[head], dict):
+            keys.add(str(entry))
+        else:
+            keys |= {f"{head}.{key}" for key in committed[head]}
+    return keys
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_stage_lists_exactly_the_params_it_reads(stage):
+    script = next(word for word in STAGES[stage]["cmd"].split() if word.startswith("stages/"))
+    read, listed = params_read(ROOT / script), params_listed(STAGES[stage].get("params", []))
+    assert read - listed == set(), f"{stage} reads params that dvc.yaml does not list"
+    assert listed - read == set(), f"{stage} lists params it does not read (re-runs for nothing)"
+
+
+def test_an_inference_change_leaves_the_fine_tuning_alone():
+    listed = params_listed(STAGES["finetune_teacher"]["params"])
+    assert "inference.precision" not in listed
+    assert "inference.precision" in params_listed(STAGES["label_with_teacher"]["params"])

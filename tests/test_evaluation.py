@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 
 from bertdistill.evaluation import (
-    PAPER_TABLE,
     confusion_rows,
     flatten,
     report_markdown,
     roc_points,
     score,
+    teacher_title,
     throughput,
 )
-from bertdistill.registry import model_names
+from bertdistill.registry import PAPER_TABLE, model_names
 
 
 def test_score_against_gold_and_teacher():
@@ -38,8 +38,9 @@ def test_plot_tables():
     ]
 
 
-def test_report_puts_the_paper_beside_ours():
-    per_model = {
+@pytest.fixture
+def per_model():
+    return {
         name: {
             "accuracy": 0.5 + i / 100,
             "f1": 0.5,
@@ -49,13 +50,33 @@ def test_report_puts_the_paper_beside_ours():
         }
         for i, name in enumerate(["teacher", *model_names()])
     }
-    report = report_markdown(per_model, test_size=5000)
-    assert "5,000 IMDB test reviews" in report
+
+
+def test_report_puts_the_paper_beside_ours(per_model):
+    report = report_markdown(per_model, 5000, "IMDB", "Teacher (minilm, 256 tokens head+tail)")
+    assert "5,000 IMDB test texts" in report
+    assert "| Teacher (minilm, 256 tokens head+tail) | 0.93 | 0.5000 |" in report
     for name, paper in PAPER_TABLE.items():
         assert f"| {paper:.2f} | {per_model[name]['accuracy']:.4f} |" in report
     gain = per_model["svm_distilled"]["accuracy"] - per_model["svm_baseline"]["accuracy"]
     assert f"| SVM | -0.180 | {gain:+.3f} |" in report
     assert flatten(per_model)["lr_distilled_accuracy"] == per_model["lr_distilled"]["accuracy"]
+
+
+def test_report_on_other_data_names_it_and_leaves_the_paper_out(per_model):
+    report = report_markdown(per_model, 300, "Yelp polarity", "Teacher (bert-base-uncased)")
+    assert "300 Yelp polarity test texts" in report
+    assert "IMDB" not in report and "paper" not in report.lower()
+    assert "| Teacher (bert-base-uncased) | 0.5000 | 0.5000 |" in report
+    gain = per_model["svm_distilled"]["accuracy"] - per_model["svm_baseline"]["accuracy"]
+    assert f"| SVM | {gain:+.3f} |" in report
+
+
+def test_teacher_title_names_the_model_and_its_tokens():
+    spec = {"max_len": 512, "truncation": "head_tail", "head_tokens": 128, "pooling": "cls"}
+    assert teacher_title("bert-base-uncased", spec) == (
+        "Teacher (bert-base-uncased, 512 tokens head+tail)"
+    )
 
 
 def test_throughput_counts_texts_per_second():

@@ -1,27 +1,36 @@
-"""conf/ (Hydra) composes into params.yaml: the committed file, and the paper profile."""
+"""Profiles are lists of `-S` settings applied to params.yaml, the one file of settings."""
+
+import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 from test_config import SECTIONS
 
-from bertdistill.config import AugmentParams, load_section, load_seed
+from bertdistill.config import AugmentParams, load_params, load_section, load_seed
 from bertdistill.errors import UserError
-from bertdistill.profiles import ROOT, compose
+from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides
 
 
-def test_committed_params_yaml_is_the_composed_cpu_profile():
-    assert (ROOT / "params.yaml").read_text(encoding="utf-8") == compose([])
+def applied(tmp_path, name: str) -> tuple[dict, str]:
+    """params.yaml with profile ``name`` applied: (values, text)."""
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    apply(params, overrides(load_profile(name)))
+    return load_params(params), params.read_text(encoding="utf-8")
 
 
-def test_paper_profile_is_bert_base_on_all_of_imdb_and_valid():
-    cpu, paper = yaml.safe_load(compose([])), yaml.safe_load(compose(["profile=paper"]))
-    assert paper["profile"] == "paper" and cpu["profile"] == "cpu"
+def test_paper_profile_is_bert_base_on_all_of_imdb_and_valid(tmp_path):
+    cpu = yaml.safe_load((ROOT / "params.yaml").read_text())
+    paper, text = applied(tmp_path, "paper")
     teacher = paper["finetune_teacher"]
     assert (teacher["model"], teacher["max_len"], teacher["head_tokens"]) == (
         "bert-base-uncased",
         512,
         128,
     )
+    assert (teacher["precision"], paper["inference"]["precision"]) == ("bf16", "bf16")
     prepare = paper["prepare"]
     assert prepare["test_size"] is None
     assert prepare["train_size"] + prepare["val_size"] == 25_000  # all of IMDB's labelled reviews
@@ -31,14 +40,40 @@ def test_paper_profile_is_bert_base_on_all_of_imdb_and_valid():
     # A profile only overrides: the students, LIME and augmentation settings stay the CPU ones.
     for name in ("distill_students", "explain", "augment", "evaluate"):
         assert paper[name] == cpu[name]
+    # params.yaml keeps its comments: the file a user edits stays readable after a profile.
+    assert "# gold-labelled reviews" in text and text.count("#") > 40
 
 
-def test_a_key_override_composes_on_top_of_a_profile():
-    params = yaml.safe_load(compose(["profile=paper", "finetune_teacher.epochs=3"]))
-    assert params["finetune_teacher"]["epochs"] == 3
-    assert params["finetune_teacher"]["model"] == "bert-base-uncased"
+def test_overrides_are_the_flags_dvc_takes():
+    profile = {"prepare": {"test_size": None, "source": "data/x"}, "seed": 3, "a": {"b": [1, 2]}}
+    assert overrides(profile) == [
+        "prepare.test_size=null",
+        "prepare.source=data/x",
+        "seed=3",
+        "a.b=[1,2]",
+    ]
 
 
-def test_an_unknown_profile_is_one_clear_error():
-    with pytest.raises(UserError, match="profile=gpu"):
-        compose(["profile=gpu"])
+def test_the_cli_prints_dvc_exp_run_flags():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/profile.py"), "paper"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    flags = result.stdout.split()
+    assert flags[0::2] == ["-S"] * (len(flags) // 2)
+    assert "finetune_teacher.model=bert-base-uncased" in flags[1::2]
+
+
+def test_a_profile_key_missing_from_params_is_one_clear_error():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    with pytest.raises(UserError, match="'finetune_teacher.epoch' is not in params.yaml"):
+        check_keys({"finetune_teacher": {"epoch": 2}}, params)
+    for path in (ROOT / "conf/profiles").glob("*.yaml"):
+        check_keys(load_profile(path.stem), params)
+
+
+def test_an_unknown_profile_names_the_known_ones():
+    with pytest.raises(UserError, match="known profiles are paper"):
+        load_profile("gpu")

@@ -1,0 +1,5 @@
+"""What a saved teacher folder holds, importable without torch (evaluate reads the weights' size
+and the encoding spec). Its own module, so editing the model registry never re-runs fine-tuning."""
+
+WEIGHTS_FILE = "model.safetensors"  # the classifier's weights (safetensors, never a pickle)
+SPEC_FILE = "teacher.json"  # how texts became token ids: max_len, truncation, head_tokens, pooling
