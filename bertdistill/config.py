@@ -110,6 +110,13 @@ class TeacherParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class TeacherNameParams:
+    """The one key of ``finetune_teacher`` a report needs: which model the teacher is."""
+
+    model: str
+
+
+@dataclasses.dataclass(frozen=True)
 class AugmentParams:
     """Synthetic variants of the labelled reviews for the transfer set (Tang et al. 2019)."""
 

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from lime.lime_text import LimeTextExplainer
 from scipy.stats import spearmanr
+from tqdm.auto import tqdm
+
+from bertdistill.config import ExplainParams
+from bertdistill.registry import KINDS, LINEAR_STUDENTS, STUDENT_NAMES, TEACHER, VARIANTS
+
+if TYPE_CHECKING:
+    from bertdistill.students import Students
 
 logger = logging.getLogger(__name__)
 
 CLASS_NAMES = ["negative", "positive"]
+GLOBAL_WORDS = 15  # n-grams per direction in the global view of each linear student
+TREE_LEVELS = 3  # tree levels shown in the global view
+
+Proba = Callable[[Sequence[str]], np.ndarray]
 
 
 @dataclass
@@ -23,7 +36,7 @@ class Explanation:
 
 
 def explain(
-    proba: Callable[[Sequence[str]], np.ndarray],
+    proba: Proba,
     text: str,
     num_features: int,
     num_samples: int,
@@ -84,3 +97,85 @@ def tree_top_levels(model, vocabulary: np.ndarray, depth: int) -> str:
     from sklearn.tree import export_text
 
     return export_text(model, feature_names=[str(word) for word in vocabulary], max_depth=depth)
+
+
+def choose_reviews(test_frame: pd.DataFrame, num_reviews: int, seed: int) -> pd.DataFrame:
+    """``num_reviews`` rows drawn at random (all if there are fewer), kept in file order."""
+    rng = np.random.default_rng(seed)
+    count = min(num_reviews, len(test_frame))
+    return test_frame.iloc[np.sort(rng.choice(len(test_frame), count, replace=False))]
+
+
+def explain_reviews(
+    reviews: pd.DataFrame,
+    classifiers: dict[str, Proba],
+    config: ExplainParams,
+    seed: int,
+    progress: bool = True,
+) -> list[dict]:
+    """One record per review (id, label, text) with every classifier's LIME explanation."""
+    records = []
+    total = len(reviews) * len(classifiers)
+    with tqdm(total=total, desc="LIME", unit="explanation", disable=not progress) as bar:
+        for position, row in enumerate(reviews.itertuples()):
+            models = {}
+            for name, proba in classifiers.items():
+                # One seed per review, shared by all models: each sees the same perturbed texts.
+                result = explain(
+                    proba, row.text, config.num_features, config.num_samples, seed + position
+                )
+                models[name] = {
+                    "probability": round(result.probability, 6),
+                    "local_fit": round(result.local_fit, 6),
+                    "words": result.words,
+                }
+                bar.update(1)
+            records.append(
+                {"id": row.id, "label": int(row.label), "text": row.text, "models": models}
+            )
+    return records
+
+
+def agreement_metrics(reviews: list[dict], top_k: int) -> dict[str, float]:
+    """Per student, averaged over reviews: top-k overlap and rank correlation with the teacher's
+    LIME words, and LIME's local fit; plus the mean of each over baselines and distilled."""
+    metrics = {}
+    for name in STUDENT_NAMES:
+        pairs = [(r["models"][name]["words"], r["models"][TEACHER]["words"]) for r in reviews]
+        metrics[f"{name}_top{top_k}_overlap"] = _mean(overlap(s, t, top_k) for s, t in pairs)
+        metrics[f"{name}_rank_correlation"] = _mean(rank_correlation(s, t) for s, t in pairs)
+    for name in (TEACHER, *STUDENT_NAMES):
+        metrics[f"{name}_local_fit"] = _mean(r["models"][name]["local_fit"] for r in reviews)
+    for variant in VARIANTS:
+        for key in (f"top{top_k}_overlap", "rank_correlation"):
+            metrics[f"{variant}_mean_{key}"] = _mean(
+                metrics[f"{kind}_{variant}_{key}"] for kind in KINDS
+            )
+    return metrics
+
+
+def global_views(
+    students: Students, words: int = GLOBAL_WORDS, levels: int = TREE_LEVELS
+) -> dict[str, dict]:
+    """What each student learned: the strongest n-grams of the linear ones, the top of the trees."""
+    vocabulary = students.featurizer.get_feature_names_out()
+    linear = {
+        name: linear_top_words(vocabulary, students.models[name].coef_, words)
+        for name in LINEAR_STUDENTS
+    }
+    trees = {
+        name: tree_top_levels(students.models[name], vocabulary, levels)
+        for name in STUDENT_NAMES
+        if name not in LINEAR_STUDENTS
+    }
+    return {"linear": linear, "trees": trees}
+
+
+def coefficient_table(words: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
+    """A linear student's global view as long-format rows for `dvc plots`: positive first."""
+    rows = [(word, weight) for side in ("positive", "negative") for word, weight in words[side]]
+    return pd.DataFrame(rows, columns=["ngram", "weight"])
+
+
+def _mean(values: Iterable[float]) -> float:
+    return round(float(np.mean(list(values))), 6)

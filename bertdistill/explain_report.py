@@ -6,15 +6,8 @@ import html
 import json
 import re
 
-MODEL_TITLES = {
-    "teacher": "Teacher (BERT)",
-    "lr_baseline": "LR, gold labels",
-    "lr_distilled": "LR, distilled",
-    "svm_baseline": "SVM, gold labels",
-    "svm_distilled": "SVM, distilled",
-    "tree_baseline": "Tree, gold labels",
-    "tree_distilled": "Tree, distilled",
-}
+from bertdistill.registry import STUDENT_NAMES, TEACHER
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222;
        line-height: 1.45; padding: 0 1rem; }
@@ -88,7 +81,7 @@ def _highlighted(text: str, weights: dict[str, float], scale: float) -> str:
     return "".join(parts)
 
 
-def _review_section(record: dict, index: int) -> str:
+def _review_section(record: dict, index: int, titles: dict[str, str]) -> str:
     models = record["models"]
     scale = max((abs(w) for m in models.values() for _, w in m["words"]), default=1.0)
     label = "positive" if record["label"] == 1 else "negative"
@@ -96,7 +89,7 @@ def _review_section(record: dict, index: int) -> str:
     for name, result in models.items():
         probability = result["probability"]
         rows.append(
-            f"<tr><td>{html.escape(MODEL_TITLES.get(name, name))}</td>"
+            f"<tr><td>{html.escape(titles.get(name, name))}</td>"
             f'<td class="num">{probability:.3f} <span class="bar" '
             f'style="width:{probability * 4:.2f}rem"></span></td>'
             f'<td class="num">{result["local_fit"]:.2f}</td>'
@@ -104,12 +97,12 @@ def _review_section(record: dict, index: int) -> str:
         )
     radios = "".join(
         f'<label><input type="radio" name="model-{index}" value="{name}"'
-        f"{' checked' if name == 'teacher' else ''}> {html.escape(MODEL_TITLES.get(name, name))}"
+        f"{' checked' if name == TEACHER else ''}> {html.escape(titles.get(name, name))}"
         f"</label>"
         for name in models
     )
     weights = {name: {w.lower(): v for w, v in m["words"]} for name, m in models.items()}
-    teacher_weights = weights.get("teacher", {})
+    teacher_weights = weights.get(TEACHER, {})
     payload = json.dumps(weights).replace("</", "<\\/")
     return f"""
 <section class="explained" data-scale="{scale:.6f}">
@@ -125,18 +118,17 @@ def _review_section(record: dict, index: int) -> str:
 </section>"""
 
 
-def _global_section(global_views: dict) -> str:
+def _global_section(global_views: dict, titles: dict[str, str]) -> str:
     columns = []
     for name, words in global_views["linear"].items():
         scale = max((abs(w) for side in words.values() for _, w in side), default=1.0)
         columns.append(
-            f"<div><h3>{html.escape(MODEL_TITLES.get(name, name))}</h3>"
+            f"<div><h3>{html.escape(titles.get(name, name))}</h3>"
             f"<p>{_chips(words['positive'], scale)}</p>"
             f"<p>{_chips(words['negative'], scale)}</p></div>"
         )
     trees = "".join(
-        f"<div><h3>{html.escape(MODEL_TITLES.get(name, name))}</h3>"
-        f"<pre>{html.escape(text)}</pre></div>"
+        f"<div><h3>{html.escape(titles.get(name, name))}</h3><pre>{html.escape(text)}</pre></div>"
         for name, text in global_views["trees"].items()
     )
     return f"""
@@ -149,13 +141,11 @@ def _global_section(global_views: dict) -> str:
 </section>"""
 
 
-def _agreement_section(agreement: dict, top_k: int) -> str:
+def _agreement_section(agreement: dict, top_k: int, titles: dict[str, str]) -> str:
     rows = []
-    for name in MODEL_TITLES:
-        if name == "teacher":
-            continue
+    for name in STUDENT_NAMES:
         rows.append(
-            f"<tr><td>{html.escape(MODEL_TITLES[name])}</td>"
+            f"<tr><td>{html.escape(titles.get(name, name))}</td>"
             f'<td class="num">{agreement[f"{name}_top{top_k}_overlap"]:.3f}</td>'
             f'<td class="num">{agreement[f"{name}_rank_correlation"]:.3f}</td>'
             f'<td class="num">{agreement[f"{name}_local_fit"]:.3f}</td></tr>'
@@ -171,9 +161,20 @@ def _agreement_section(agreement: dict, top_k: int) -> str:
 </section>"""
 
 
-def render(records: list[dict], global_views: dict, agreement: dict, settings: dict) -> str:
-    """The whole page; self-contained (inline CSS and a few lines of JS, no external files)."""
-    reviews = "".join(_review_section(record, index) for index, record in enumerate(records))
+def render(
+    records: list[dict],
+    global_views: dict,
+    agreement: dict,
+    settings: dict,
+    titles: dict[str, str],
+) -> str:
+    """The whole page; self-contained (inline CSS and a few lines of JS, no external files).
+
+    ``titles`` names each model for display, as :func:`bertdistill.registry.short_titles` does.
+    """
+    reviews = "".join(
+        _review_section(record, index, titles) for index, record in enumerate(records)
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -187,9 +188,9 @@ def render(records: list[dict], global_views: dict, agreement: dict, settings: d
 <p class="meta">{len(records)} test reviews; LIME with {settings["num_samples"]} perturbed texts and
 {settings["num_features"]} words per explanation, the same perturbations for every model of a
 review (seed {settings["seed"]}).</p>
-{_agreement_section(agreement, settings["top_k"])}
+{_agreement_section(agreement, settings["top_k"], titles)}
 {reviews}
-{_global_section(global_views)}
+{_global_section(global_views, titles)}
 <script>{_SCRIPT}</script>
 </body>
 </html>

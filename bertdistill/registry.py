@@ -78,6 +78,14 @@ def paper_applies(dataset: str) -> bool:
     return dataset.strip().lower() == PAPER_DATASET.lower()
 
 
+def teacher_model_title(model: str) -> str:
+    """The teacher's display title, naming its pre-trained model (``finetune_teacher.model``).
+
+    A folder or hub id is named by its last part, so no machine's path ends up in a report.
+    """
+    return f"Teacher ({model.rstrip('/').rsplit('/', 1)[-1] or model})"
+
+
 def short_titles(teacher_title: str) -> dict[str, str]:
     """Display titles for every model, the teacher's given (it names the actual model)."""
     return {TEACHER: teacher_title} | {student.name: student.short_title for student in STUDENTS}
