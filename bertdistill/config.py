@@ -179,17 +179,10 @@ class StudentParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class DatasetName:
+class DatasetNameParams:
     """``prepare.dataset``: the name reports give the data (the paper's figures are IMDB's)."""
 
     dataset: str
-
-
-@dataclasses.dataclass(frozen=True)
-class TeacherName:
-    """``finetune_teacher.model``: reports name the teacher that actually ran."""
-
-    model: str
 
 
 @dataclasses.dataclass(frozen=True)

