@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # DVC stage commands call `python`: put the environment first on PATH.
 RUN := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup repro test lint params clean-venv
+.PHONY: setup data repro test lint clean-venv
 
 setup: $(VENV)/.installed
 
@@ -21,12 +21,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-repro: setup
-	$(RUN) dvc repro
+# The default data enters through DVC: data/imdb.dvc imports ../shared/data/imdb into the cache
+# (once; later checkouts come from the cache), so DVC's temp copies for --temp and --queue
+# experiments find it. With your own copy: `dvc import-url --force /path/to/imdb data/imdb`.
+data: setup
+	$(RUN) dvc checkout -q data/imdb.dvc 2>/dev/null || $(RUN) dvc update data/imdb.dvc || { \
+	  echo "data/imdb.dvc imports ../shared/data/imdb, which is not here: import your copy with" \
+	    "'dvc import-url --force /path/to/imdb data/imdb' (or see README, data)" >&2; exit 2; }
 
-# params.yaml is composed from conf/ (Hydra, as `dvc exp run -S ...` does): run after editing conf/.
-params: setup
-	$(RUN) python tools/compose_params.py
+repro: data
+	$(RUN) dvc repro
 
 lint: setup
 	$(RUN) ruff check .

@@ -2,9 +2,9 @@
 
 Needs a CUDA machine; not part of the tests. In one run:
   (1) the fine-tuned teacher labels the test split on CUDA with the project's labelling code, once
-      with bf16 autocast (what the stages do on CUDA) and once in fp32; both are compared with the
-      CPU fp32 logits that `label_with_teacher` wrote (agreement, largest logit difference,
-      accuracy);
+      with bf16 autocast (inference.precision=bf16, the paper profile's) and once in fp32; both
+      are compared with the CPU fp32 logits that `label_with_teacher` wrote (agreement, largest
+      logit difference, accuracy);
   (2) the real `finetune_teacher` and `label_with_teacher` stage scripts run with the paper
       profile's settings (params-paper.yaml: 512 tokens head+tail, batch 32, bf16) on a
       bert-base-sized encoder with random weights (the hub is out of reach here; speed does not
@@ -19,9 +19,10 @@ Needs a CUDA machine; not part of the tests. In one run:
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import json
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,9 +36,10 @@ import torch
 import yaml
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from bertdistill import teacher as teacher_module
 from bertdistill.config import InferenceParams, load_params, load_section
+from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
+from bertdistill.profiles import apply, load_profile, overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,19 +49,21 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def label(teacher, texts, inference, bf16: bool) -> tuple[np.ndarray, float]:
-    """Logits and seconds of the project's labelling path, with or without bf16 autocast."""
-    original = teacher_module.autocast
-    if not bf16:
-        teacher_module.autocast = lambda device: contextlib.nullcontext()
-    try:
-        synchronize()
-        started = time.perf_counter()
-        logits = teacher.logits(texts, inference, progress=False)
-        synchronize()
-        return logits, time.perf_counter() - started
-    finally:
-        teacher_module.autocast = original
+def label(teacher, texts, inference: InferenceParams) -> tuple[np.ndarray, float]:
+    """Logits and seconds of the project's labelling path at ``inference.precision``."""
+    synchronize()
+    started = time.perf_counter()
+    logits = teacher.logits(texts, inference, progress=False)
+    synchronize()
+    return logits, time.perf_counter() - started
+
+
+def paper_params_file(params: str) -> str:
+    """``params`` with the paper profile applied, in a temporary file."""
+    path = Path(tempfile.mkdtemp()) / "params-paper.yaml"
+    shutil.copy(params, path)
+    apply(path, overrides(load_profile("paper")))
+    return str(path)
 
 
 def compare(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
@@ -88,8 +92,8 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument(
         "--paper-params",
-        help="the paper profile's params file (default: conf/ composed with profile=paper; on a "
-        "machine without DVC write it first: tools/compose_params.py --out FILE profile=paper)",
+        help="the paper profile's params file (default: --params with conf/profiles/paper.yaml "
+        "applied, as `python tools/profile.py paper --apply` does)",
     )
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--test", required=True)
@@ -117,6 +121,9 @@ def main() -> None:
         "machine": platform.machine(),
     }
 
+    if args.paper_params is None:
+        args.paper_params = paper_params_file(args.params)
+
     # (1) the fine-tuned teacher on CUDA against its CPU fp32 labels
     inference = load_section(load_params(args.params), "inference", InferenceParams)
     test = pd.read_parquet(args.test)
@@ -124,25 +131,22 @@ def main() -> None:
     if not test["id"].equals(reference["id"]):
         raise SystemExit(f"{args.reference} does not hold logits of {args.test} in its order")
     labels, cpu_logits = test["label"].to_numpy(), reference["teacher_logit"].to_numpy()
-    teacher = teacher_module.load_teacher(args.teacher, device)
+    teacher = load_teacher(args.teacher, device)
     texts = test["text"].tolist()
     gpu_inference = load_section(load_params(args.paper_params), "inference", InferenceParams)
     modes = {
-        "bf16_autocast": (True, inference),
-        "fp32": (False, inference),
-        "bf16_autocast_paper_batches": (True, gpu_inference),
+        "bf16_autocast": dataclasses.replace(inference, precision="bf16"),
+        "fp32": dataclasses.replace(inference, precision="fp32"),
+        "bf16_autocast_paper_batches": dataclasses.replace(gpu_inference, precision="bf16"),
     }
     # One untimed pass per mode (kernel selection for every batch shape), then timed passes in
     # alternating order; the median is reported.
-    logits = {
-        name: label(teacher, texts, mode_inference, bf16)[0]
-        for name, (bf16, mode_inference) in modes.items()
-    }
+    logits = {name: label(teacher, texts, mode)[0] for name, mode in modes.items()}
     seconds = {name: [] for name in modes}
     for _ in range(args.repeats):
-        for name, (bf16, mode_inference) in modes.items():
-            seconds[name].append(label(teacher, texts, mode_inference, bf16)[1])
-    for name, (_, mode_inference) in modes.items():
+        for name, mode in modes.items():
+            seconds[name].append(label(teacher, texts, mode)[1])
+    for name, mode_inference in modes.items():
         result[f"cuda_{name}"] = {
             **compare(logits[name], cpu_logits, labels),
             "batch_tokens": mode_inference.batch_tokens,
@@ -154,11 +158,6 @@ def main() -> None:
     torch.cuda.empty_cache()
 
     # (2) the paper profile's stages on a bert-base-sized encoder, one epoch on --train
-    if args.paper_params is None:
-        from bertdistill.profiles import compose
-
-        args.paper_params = str(Path(tempfile.mkdtemp()) / "params-paper.yaml")
-        Path(args.paper_params).write_text(compose(["profile=paper"]))
     paper = load_params(args.paper_params)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
