@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from conftest import synthetic_reviews
 
-from bertdistill import data
-from bertdistill.data import clean_text, load_raw, make_splits
+from bertdistill import sources
+from bertdistill.data import clean_text, make_splits
 from bertdistill.errors import UserError
+from bertdistill.sources import load_raw
 
 
 def test_clean_text_removes_break_tags_and_extra_space():
@@ -79,11 +80,11 @@ def test_an_empty_folder_gets_the_archive_downloaded(tmp_path, monkeypatch):
         requested.append(url)
         return io.BytesIO(archive.getvalue())
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(sources.urllib.request, "urlopen", fake_urlopen)
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
     raw = load_raw(raw_dir)
-    assert requested == [data.IMDB_URL]
+    assert requested == [sources.IMDB_URL]
     assert (raw_dir / "aclImdb_v1.tar.gz").is_file()
     assert len(raw["train"]) == 6 and len(raw["unsup"]) == 1
     load_raw(raw_dir)
@@ -94,7 +95,7 @@ def test_offline_download_fails_clearly_and_leaves_nothing(tmp_path, monkeypatch
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(sources.urllib.request, "urlopen", offline)
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
     (raw_dir / "README.md").write_text("put IMDB here")
