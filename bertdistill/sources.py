@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pandas as pd
+import pyarrow
 
 from bertdistill.errors import UserError
 from bertdistill.io import atomic_path
@@ -91,7 +92,7 @@ def download(url: str, destination: Path) -> None:
 def _read_table_dir(folder: Path) -> dict[str, pd.DataFrame]:
     frames = {}
     for split in SPLITS:
-        for suffix, reader in ((".parquet", pd.read_parquet), (".csv", _read_csv)):
+        for suffix, reader in ((".parquet", _read_parquet), (".csv", _read_csv)):
             file = folder / f"{split}{suffix}"
             if file.is_file():
                 frames[split] = _validate_table(reader(file), file, labeled=split != "unsup")
@@ -105,6 +106,16 @@ def _read_table_dir(folder: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def _read_parquet(file: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(file)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:  # truncated, not parquet
+        raise UserError(
+            f"{file} is not a readable parquet file ({_one_line(error)}): re-copy it or export "
+            f"it again"
+        ) from None
+
+
 def _read_csv(file: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(file, encoding="utf-8")
@@ -112,6 +123,15 @@ def _read_csv(file: Path) -> pd.DataFrame:
         raise UserError(
             f"{file} is not UTF-8 ({error.reason} at byte {error.start}): re-save it as UTF-8"
         ) from None
+    except (OSError, ValueError) as error:  # pandas' ParserError and EmptyDataError among them
+        raise UserError(
+            f"{file} is not a readable CSV file ({_one_line(error)}): re-copy it, or export it "
+            f"again with fields that hold commas or line breaks quoted"
+        ) from None
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _validate_table(frame: pd.DataFrame, file: Path, labeled: bool) -> pd.DataFrame:

@@ -134,6 +134,42 @@ def test_non_utf8_csv_and_missing_paths(tmp_path):
         load_raw(only_test)
 
 
+def _truncate(file):
+    """Keep the first half of ``file``'s bytes, as an interrupted copy does."""
+    content = file.read_bytes()
+    file.write_bytes(content[: len(content) // 2])
+
+
+@pytest.mark.parametrize("split", ["train", "test", "unsup"])
+def test_a_truncated_parquet_file_is_one_error_naming_it(tmp_path, tiny_imdb, split):
+    for file in tiny_imdb.iterdir():
+        (tmp_path / file.name).write_bytes(file.read_bytes())
+    _truncate(tmp_path / f"{split}.parquet")
+    with pytest.raises(UserError, match="is not a readable parquet file") as raised:
+        load_raw(tmp_path)
+    message = str(raised.value)
+    assert str(tmp_path / f"{split}.parquet") in message and "re-copy it" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        'text,label\n"a review that never ends,1\n',  # an unbalanced quote
+        "text,label\na fine review,1\nanother, with a comma,0\n",  # a row with three fields
+        "",  # an empty file
+    ],
+)
+def test_a_csv_pandas_cannot_parse_is_one_error_naming_it(tmp_path, content):
+    (tmp_path / "train.csv").write_text(content)
+    synthetic_reviews(4, 0).to_parquet(tmp_path / "test.parquet")
+    with pytest.raises(UserError, match="is not a readable CSV file") as raised:
+        load_raw(tmp_path)
+    message = str(raised.value)
+    assert str(tmp_path / "train.csv") in message and "export it again" in message
+    assert "\n" not in message
+
+
 def test_splits_are_stratified_disjoint_and_seeded(tiny_imdb):
     raw = load_raw(tiny_imdb)
     splits = make_splits(raw, 20, 10, 20, 30, seed=7)

@@ -299,6 +299,34 @@ def test_bad_input_fails_with_one_line_and_no_traceback(
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
 
 
+def run_prepare_on(source: Path, tmp_path: Path, tiny_bert: Path) -> subprocess.CompletedProcess:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(source, tiny_bert)))
+    return run_stage(
+        "prepare", "--out-dir", "out", "--metrics", "m.json", "--timing", "t.json",
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *parts: str) -> None:
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [result.stderr.strip().splitlines()[-1]]
+    assert all(part in errors[0] for part in parts), errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_prepare_on_a_truncated_parquet_file_exits_2_with_one_line(tmp_path, tiny_imdb, tiny_bert):
+    source = tmp_path / "imdb"
+    source.mkdir()
+    for file in tiny_imdb.iterdir():
+        (source / file.name).write_bytes(file.read_bytes())
+    content = (source / "test.parquet").read_bytes()
+    (source / "test.parquet").write_bytes(content[: len(content) // 2])  # an interrupted copy
+    result = run_prepare_on(source, tmp_path, tiny_bert)
+    assert_one_error_line(result, str(source / "test.parquet"), "not a readable parquet file")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
+
+
 def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
     result = run_stage(
         "label_with_teacher", "--params", str(workdir / "params.yaml"),
