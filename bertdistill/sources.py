@@ -146,8 +146,27 @@ def _validate_table(frame: pd.DataFrame, file: Path, labeled: bool) -> pd.DataFr
     frame = frame[["text", "label"]].copy()
     if frame["text"].map(lambda text: not isinstance(text, str)).any():
         frame["text"] = frame["text"].fillna("").astype(str)
-    frame["label"] = UNLABELED if not labeled else parse_labels(frame["label"], file)
+    if labeled:
+        labels = parse_labels(frame["label"], file)
+        _check_both_classes(labels, frame["label"], file)
+        frame["label"] = labels
+    else:
+        frame["label"] = UNLABELED
     return frame.reset_index(drop=True)
+
+
+def _check_both_classes(labels: pd.Series, as_written: pd.Series, file: Path) -> None:
+    """A labelled split of one class passes here but breaks stratification and every metric."""
+    classes = labels.unique()
+    if len(classes) < 2:
+        found = "no reviews"
+        if len(classes):
+            name = ("negative", "positive")[classes[0]]
+            found = f"only {name} reviews (label {str(as_written.iloc[0])!r})"
+        raise UserError(
+            f"{file} holds {found}: train and test need negative and positive reviews; "
+            f"export the whole split again"
+        )
 
 
 def parse_labels(labels: pd.Series, file: Path) -> pd.Series:
@@ -197,12 +216,15 @@ def _acl_frames(read) -> dict[str, pd.DataFrame]:
         source = "train" if split == "unsup" else split
         rows = []
         for kind, label in kinds:
-            rows += sorted(read(f"{source}/{kind}", label))
+            found = sorted(read(f"{source}/{kind}", label))
+            if not found and label != UNLABELED:  # both classes, in train and in test
+                raise UserError(
+                    f"the aclImdb copy has no {source}/{kind} reviews: re-extract the archive"
+                )
+            rows += found
         frames[split] = pd.DataFrame(
             [(text, label) for _, text, label in rows], columns=["text", "label"]
         )
-    if frames["train"].empty or frames["test"].empty:
-        raise UserError("the aclImdb copy has no train or test reviews: re-extract the archive")
     return frames
 
 

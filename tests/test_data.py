@@ -121,6 +121,35 @@ def test_bad_tables_name_the_file(tmp_path, frame, message):
     assert "train.parquet" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("split", "labels", "message"),
+    [
+        ("train", ["pos", "Positive", "1", "pos"], "holds only positive reviews \\(label 'pos'\\)"),
+        ("test", [0, 0, 0, 0], "holds only negative reviews \\(label '0'\\)"),
+        ("test", [], "holds no reviews"),
+    ],
+)
+def test_a_labelled_split_of_one_class_is_refused(tmp_path, split, labels, message):
+    for name in ("train", "test"):
+        frame = synthetic_reviews(4, 0)
+        if name == split:
+            frame = pd.DataFrame({"text": [f"review {i}" for i in labels], "label": labels})
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    with pytest.raises(UserError, match=message) as raised:
+        load_raw(tmp_path)
+    assert str(tmp_path / f"{split}.csv") in str(raised.value)
+    assert "export the whole split again" in str(raised.value)
+
+
+def test_an_aclimdb_copy_missing_a_class_is_refused(tmp_path):
+    for name, text in _acl_files(tmp_path).items():
+        if not name.startswith("aclImdb/test/neg/"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+    with pytest.raises(UserError, match="no test/neg reviews: re-extract"):
+        load_raw(tmp_path)
+
+
 def test_non_utf8_csv_and_missing_paths(tmp_path):
     (tmp_path / "train.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
     with pytest.raises(UserError, match="not UTF-8"):

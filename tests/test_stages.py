@@ -315,15 +315,33 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *parts: str) -> N
     assert "Traceback" not in result.stderr
 
 
-def test_prepare_on_a_truncated_parquet_file_exits_2_with_one_line(tmp_path, tiny_imdb, tiny_bert):
+def truncate_test_file(source: Path) -> None:
+    content = (source / "test.parquet").read_bytes()
+    (source / "test.parquet").write_bytes(content[: len(content) // 2])  # an interrupted copy
+
+
+def keep_positive_test_reviews(source: Path) -> None:
+    test = pd.read_parquet(source / "test.parquet")
+    test[test["label"] == 1].to_parquet(source / "test.parquet")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (truncate_test_file, "is not a readable parquet file"),
+        (keep_positive_test_reviews, "holds only positive reviews"),
+    ],
+)
+def test_a_damaged_source_file_stops_prepare_with_one_line(
+    tmp_path, tiny_imdb, tiny_bert, damage, message
+):
     source = tmp_path / "imdb"
     source.mkdir()
     for file in tiny_imdb.iterdir():
         (source / file.name).write_bytes(file.read_bytes())
-    content = (source / "test.parquet").read_bytes()
-    (source / "test.parquet").write_bytes(content[: len(content) // 2])  # an interrupted copy
+    damage(source)
     result = run_prepare_on(source, tmp_path, tiny_bert)
-    assert_one_error_line(result, str(source / "test.parquet"), "not a readable parquet file")
+    assert_one_error_line(result, f"error: {source / 'test.parquet'} ", message)
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
 
 
