@@ -155,16 +155,10 @@ class StudentParams:
 
     def __post_init__(self) -> None:
         _choice("distill_students", "target", self.target, ("logits", "probabilities"))
+        lists = ("lr_C", "ridge_alpha", "svm_C", "svr_C", "tree_max_depth", "tree_min_samples_leaf")
+        values = {f"{key}[{i}]": item for key in lists for i, item in enumerate(getattr(self, key))}
         _positive(
-            "distill_students",
-            temperature=self.temperature,
-            max_iter=self.max_iter,
-            **{
-                f"{key}[{index}]": value
-                for key in ("lr_C", "ridge_alpha", "svm_C", "svr_C")
-                + ("tree_max_depth", "tree_min_samples_leaf")
-                for index, value in enumerate(getattr(self, key))
-            },
+            "distill_students", temperature=self.temperature, max_iter=self.max_iter, **values
         )
         _non_negative("distill_students", svr_epsilon=self.svr_epsilon)
         _probability("distill_students", gold_alpha=self.gold_alpha)
@@ -176,11 +170,7 @@ class EvaluateParams:
     throughput_repeats: int
 
     def __post_init__(self) -> None:
-        _positive(
-            "evaluate",
-            throughput_texts=self.throughput_texts,
-            throughput_repeats=self.throughput_repeats,
-        )
+        _positive("evaluate", **dataclasses.asdict(self))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,13 +181,7 @@ class ExplainParams:
     top_k: int
 
     def __post_init__(self) -> None:
-        _positive(
-            "explain",
-            num_reviews=self.num_reviews,
-            num_samples=self.num_samples,
-            num_features=self.num_features,
-            top_k=self.top_k,
-        )
+        _positive("explain", **dataclasses.asdict(self))
 
 
 def load_params(path: str | Path) -> dict[str, Any]:
