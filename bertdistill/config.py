@@ -17,6 +17,7 @@ Section = TypeVar("Section")
 
 @dataclasses.dataclass(frozen=True)
 class PrepareParams:
+    dataset: str
     source: str
     train_size: int
     val_size: int
@@ -24,12 +25,22 @@ class PrepareParams:
     unlabeled_size: int
     min_chars: int = 1
     drop_test_duplicates: bool = False
+    text_column: str = "text"
+    label_column: str = "label"
 
     def __post_init__(self) -> None:
         _positive("prepare", train_size=self.train_size, val_size=self.val_size)
         _non_negative("prepare", unlabeled_size=self.unlabeled_size, min_chars=self.min_chars)
         if self.test_size is not None:
             _positive("prepare", test_size=self.test_size)
+        for key in ("dataset", "text_column", "label_column"):
+            if not getattr(self, key).strip():
+                raise UserError(f"params key 'prepare.{key}' must not be empty")
+        if self.text_column == self.label_column:
+            raise UserError(
+                f"params keys 'prepare.text_column' and 'prepare.label_column' are both "
+                f"{self.text_column!r}: name the text column and the label column"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

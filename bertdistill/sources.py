@@ -31,13 +31,16 @@ LABEL_NAMES = {
 }
 
 
-def load_raw(source: str | Path) -> dict[str, pd.DataFrame]:
-    """Read IMDB's train/test/unsup splits from ``source``.
+def load_raw(
+    source: str | Path, text_column: str = "text", label_column: str = "label"
+) -> dict[str, pd.DataFrame]:
+    """Read IMDB's train/test/unsup splits from ``source`` as ``text`` and ``label`` columns.
 
-    ``source`` is a folder of ``{train,test,unsup}.{parquet,csv}`` files with ``text`` and
-    ``label`` columns, an extracted ``aclImdb/`` folder (or its parent), ``aclImdb_v1.tar.gz`` or
-    a folder holding it. A folder with none of these gets the official archive downloaded into
-    it (the folder must exist, because DVC tracks it as the stage's dependency).
+    ``source`` is a folder of ``{train,test,unsup}.{parquet,csv}`` files with ``text_column`` and
+    ``label_column`` columns, an extracted ``aclImdb/`` folder (or its parent),
+    ``aclImdb_v1.tar.gz`` or a folder holding it. A folder with none of these gets the official
+    archive downloaded into it (the folder must exist, because DVC tracks it as the stage's
+    dependency).
     """
     path = Path(source)
     if not path.exists():
@@ -60,7 +63,7 @@ def load_raw(source: str | Path) -> dict[str, pd.DataFrame]:
         download(IMDB_URL, archive)
     if archive.is_file():
         return _read_tarball(archive)
-    return _read_table_dir(path)
+    return _read_table_dir(path, text_column, label_column)
 
 
 def _has_tables(folder: Path) -> bool:
@@ -89,13 +92,15 @@ def download(url: str, destination: Path) -> None:
         ) from None
 
 
-def _read_table_dir(folder: Path) -> dict[str, pd.DataFrame]:
+def _read_table_dir(folder: Path, text_column: str, label_column: str) -> dict[str, pd.DataFrame]:
     frames = {}
     for split in SPLITS:
         for suffix, reader in ((".parquet", _read_parquet), (".csv", _read_csv)):
             file = folder / f"{split}{suffix}"
             if file.is_file():
-                frames[split] = _validate_table(reader(file), file, labeled=split != "unsup")
+                table = reader(file)
+                columns = {text_column: "text", label_column: "label"}
+                frames[split] = _validate_table(table, columns, file, labeled=split != "unsup")
                 break
     for split in ("train", "test"):
         if split not in frames:
@@ -134,16 +139,20 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-def _validate_table(frame: pd.DataFrame, file: Path, labeled: bool) -> pd.DataFrame:
-    missing = [column for column in ("text", "label") if column not in frame.columns]
-    if missing == ["label"] and not labeled:
-        frame = frame.assign(label=UNLABELED)
+def _validate_table(
+    frame: pd.DataFrame, columns: dict[str, str], file: Path, labeled: bool
+) -> pd.DataFrame:
+    """``frame`` as ``text`` and ``label`` columns; ``columns`` maps the file's names to those."""
+    missing = [name for name in columns if name not in frame.columns]
+    if missing and columns[missing[0]] == "label" and not labeled:
+        frame = frame.assign(**{missing[0]: UNLABELED})
     elif missing:
+        role = columns[missing[0]]
         raise UserError(
             f"{file} has no '{missing[0]}' column (columns: {', '.join(map(str, frame.columns))}): "
-            f"rename its text and label columns to 'text' and 'label'"
+            f"set prepare.{role}_column to the name of its {role} column"
         )
-    frame = frame[["text", "label"]].copy()
+    frame = frame[list(columns)].rename(columns=columns)
     if frame["text"].map(lambda text: not isinstance(text, str)).any():
         frame["text"] = frame["text"].fillna("").astype(str)
     if labeled:

@@ -24,7 +24,7 @@ def main() -> None:
     config = load_section(params, "prepare", PrepareParams)
     logger.info("config: %s", config)
 
-    raw = load_raw(config.source)
+    raw = load_raw(config.source, config.text_column, config.label_column)
     logger.info("raw sizes: %s", {split: len(frame) for split, frame in raw.items()})
     splits = make_splits(
         raw,

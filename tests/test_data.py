@@ -7,6 +7,7 @@ import pytest
 from conftest import synthetic_reviews
 
 from bertdistill import sources
+from bertdistill.config import PrepareParams, load_params, load_section
 from bertdistill.data import clean_text, make_splits
 from bertdistill.errors import UserError
 from bertdistill.sources import load_raw
@@ -35,6 +36,47 @@ def test_csv_folder_with_string_labels_is_mapped(tmp_path):
     raw = load_raw(tmp_path)
     assert raw["train"]["label"].tolist() == frame["label"].tolist()
     assert "unsup" not in raw
+
+
+def write_review_sentiment_csvs(folder):
+    """train/test.csv shaped like the widely shared IMDB CSV: review, sentiment and word labels."""
+    for split, seed in (("train", 0), ("test", 1)):
+        frame = synthetic_reviews(10, seed)
+        frame = frame.assign(sentiment=frame["label"].map({0: "negative", 1: "positive"}))
+        frame.rename(columns={"text": "review"})[["review", "sentiment"]].to_csv(
+            folder / f"{split}.csv", index=False
+        )
+
+
+def test_other_column_names_are_read_through_the_params(tmp_path):
+    write_review_sentiment_csvs(tmp_path)
+    params = load_params("params.yaml")
+    params["prepare"] |= {
+        "source": str(tmp_path),
+        "text_column": "review",
+        "label_column": "sentiment",
+    }
+    config = load_section(params, "prepare", PrepareParams)
+    raw = load_raw(config.source, config.text_column, config.label_column)
+    expected = synthetic_reviews(10, 0)
+    assert list(raw["train"].columns) == ["text", "label"]
+    assert raw["train"]["text"].tolist() == expected["text"].tolist()
+    assert raw["train"]["label"].tolist() == expected["label"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({}, "no 'text' column .*set prepare.text_column to the name of its text column"),
+        ({"text_column": "review"}, "no 'label' column .*set prepare.label_column"),
+        ({"text_column": "Review", "label_column": "sentiment"}, "no 'Review' column"),
+    ],
+)
+def test_a_missing_column_names_the_param_to_set(tmp_path, columns, message):
+    write_review_sentiment_csvs(tmp_path)
+    with pytest.raises(UserError, match=message) as raised:
+        load_raw(tmp_path, **columns)
+    assert "train.csv" in str(raised.value) and "review, sentiment" in str(raised.value)
 
 
 def _acl_files(root):

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import default_sigint, dropout_free_copy, tiny_params
+from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_params
+
+from bertdistill.data import clean_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -299,8 +301,12 @@ def test_bad_input_fails_with_one_line_and_no_traceback(
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
 
 
-def run_prepare_on(source: Path, tmp_path: Path, tiny_bert: Path) -> subprocess.CompletedProcess:
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(source, tiny_bert)))
+def run_prepare_on(
+    source: Path, tmp_path: Path, tiny_bert: Path, **prepare
+) -> subprocess.CompletedProcess:
+    params = tiny_params(source, tiny_bert)
+    params["prepare"] |= prepare
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return run_stage(
         "prepare", "--out-dir", "out", "--metrics", "m.json", "--timing", "t.json",
         cwd=tmp_path, check=False,
@@ -313,6 +319,25 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *parts: str) -> N
     assert errors == [result.stderr.strip().splitlines()[-1]]
     assert all(part in errors[0] for part in parts), errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
+    source = tmp_path / "imdb_csv"
+    source.mkdir()
+    labels = {}
+    for split, size, seed in (("train", 60, 1), ("test", 40, 2)):
+        reviews = synthetic_reviews(size, seed)
+        sentiment = reviews["label"].map({0: "negative", 1: "positive"})
+        table = pd.DataFrame({"review": reviews["text"], "sentiment": sentiment})
+        table.to_csv(source / f"{split}.csv", index=False)
+        labels |= dict(zip(reviews["text"].map(clean_text), reviews["label"], strict=True))
+    columns = {"text_column": "review", "label_column": "sentiment"}
+    result = run_prepare_on(source, tmp_path, tiny_bert, unlabeled_size=0, **columns)
+    assert result.returncode == 0, result.stderr
+    for split, size in (("train", 24), ("test", 20)):
+        prepared = pd.read_parquet(tmp_path / f"out/{split}.parquet")
+        assert len(prepared) == size and set(prepared["label"]) == {0, 1}
+        assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
 
 
 def truncate_test_file(source: Path) -> None:
