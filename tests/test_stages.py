@@ -411,6 +411,27 @@ def test_predict_classifies_arguments_files_and_stdin_with_any_model(workdir, tm
     assert len(from_file.stdout.splitlines()) == 3
 
 
+def test_predict_warns_when_a_text_holds_no_word_the_model_knows(workdir):
+    known = pd.read_parquet(workdir / "data/prepared/test.parquet")["text"][0]
+    texts = [known, "", "   ", "zzzz qqqq"]
+    for model, unknown in (
+        ("teacher", [False, True, True, False]),  # [UNK] is a token: only no text is nothing
+        ("lr_distilled", [False, True, True, True]),
+        ("tree_baseline", [False, True, True, True]),
+    ):
+        result = run_predict("--model", model, "--json", *texts, cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [row["text"] for row in rows] == texts
+        assert ["warning" in row for row in rows] == unknown, model
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+        assert warnings == [f"warning: {row['warning']}" for row in rows if "warning" in row]
+        assert warnings[0].startswith("warning: '' holds no word the model knows")
+    plain = run_predict("--model", "lr_distilled", "zzzz qqqq", cwd=workdir)
+    assert "'zzzz qqqq' holds no word the model knows" in plain.stderr
+    assert plain.stdout.split()[0] in ("positive", "negative")
+
+
 def test_predict_explains_with_top_words_and_prints_a_table(workdir):
     text = pd.read_parquet(workdir / "data/prepared/test.parquet")["text"][0]
     result = run_predict("--model", "svm_distilled", "--explain", "--json", text, cwd=workdir)
