@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from bertdistill.registry import MODEL_NAMES
 from bertdistill.scoring import sigmoid, two_class_proba
 
 Logits = Callable[[Sequence[str]], np.ndarray]
+_WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
 NO_KNOWN_WORD = "holds no word the model knows, so its label and probability are the model's prior"
 
 
@@ -106,7 +108,9 @@ def predictions(
             "probability_positive": round(float(probability), 4),
             "text": text,
         }
-        if explain is not None:
+        if explain is not None and not _WORD.search(text):
+            row["top_words"] = []  # LIME perturbs words: on a text of none it raises ValueError
+        elif explain is not None:
             explanation = lime_explain(
                 lambda batch: two_class_proba(model.logits(batch)),
                 text,

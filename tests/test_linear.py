@@ -9,7 +9,7 @@ import pytest
 from conftest import synthetic_reviews
 from test_students import fit, student_params
 
-from bertdistill.config import TfidfParams
+from bertdistill.config import ExplainParams, TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.linear import LINEAR_DIR, LinearStudent
 from bertdistill.predict import NO_KNOWN_WORD, load_model, predictions
@@ -69,6 +69,16 @@ def test_predict_warns_exactly_for_texts_whose_tfidf_vector_is_all_zero(tmp_path
     long_text = "zzzz " * 50
     warning = predictions(model, [long_text], None, 0)[0]["warning"]
     assert warning.startswith(f"{long_text[:37] + '...'!r} holds")
+
+
+def test_predict_explains_a_text_without_words_as_no_top_words(tmp_path):
+    students, _ = fit(student_params())
+    save_students(tmp_path / "models" / "students", students)
+    model = load_model("lr_distilled", tmp_path / "models", {})
+    explain = ExplainParams(num_reviews=1, num_samples=20, num_features=3, top_k=1)
+    rows = predictions(model, ["", " !!! ", "a great film"], explain, seed=0)
+    assert [row["top_words"] for row in rows[:2]] == [[], []]
+    assert "great" in [word for word, _ in rows[2]["top_words"]]
 
 
 def test_predict_with_a_linear_student_imports_neither_scikit_learn_nor_torch(tmp_path):
