@@ -25,12 +25,22 @@ class PrepareParams:
     unlabeled_size: int
     min_chars: int = 1
     drop_test_duplicates: bool = False
+    text_column: str = "text"
+    label_column: str = "label"
 
     def __post_init__(self) -> None:
         _positive("prepare", train_size=self.train_size, val_size=self.val_size)
         _non_negative("prepare", unlabeled_size=self.unlabeled_size, min_chars=self.min_chars)
         if self.test_size is not None:
             _positive("prepare", test_size=self.test_size)
+        for key in ("dataset", "text_column", "label_column"):
+            if not getattr(self, key).strip():
+                raise UserError(f"params key 'prepare.{key}' must not be empty")
+        if self.text_column == self.label_column:
+            raise UserError(
+                f"params keys 'prepare.text_column' and 'prepare.label_column' are both "
+                f"{self.text_column!r}: name the text column and the label column"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,16 +173,10 @@ class StudentParams:
 
     def __post_init__(self) -> None:
         _choice("distill_students", "target", self.target, ("logits", "probabilities"))
+        lists = ("lr_C", "ridge_alpha", "svm_C", "svr_C", "tree_max_depth", "tree_min_samples_leaf")
+        values = {f"{key}[{i}]": item for key in lists for i, item in enumerate(getattr(self, key))}
         _positive(
-            "distill_students",
-            temperature=self.temperature,
-            max_iter=self.max_iter,
-            **{
-                f"{key}[{index}]": value
-                for key in ("lr_C", "ridge_alpha", "svm_C", "svr_C")
-                + ("tree_max_depth", "tree_min_samples_leaf")
-                for index, value in enumerate(getattr(self, key))
-            },
+            "distill_students", temperature=self.temperature, max_iter=self.max_iter, **values
         )
         _non_negative("distill_students", svr_epsilon=self.svr_epsilon)
         _probability("distill_students", gold_alpha=self.gold_alpha)
@@ -191,11 +195,7 @@ class EvaluateParams:
     throughput_repeats: int
 
     def __post_init__(self) -> None:
-        _positive(
-            "evaluate",
-            throughput_texts=self.throughput_texts,
-            throughput_repeats=self.throughput_repeats,
-        )
+        _positive("evaluate", **dataclasses.asdict(self))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,13 +206,7 @@ class ExplainParams:
     top_k: int
 
     def __post_init__(self) -> None:
-        _positive(
-            "explain",
-            num_reviews=self.num_reviews,
-            num_samples=self.num_samples,
-            num_features=self.num_features,
-            top_k=self.top_k,
-        )
+        _positive("explain", **dataclasses.asdict(self))
 
 
 def load_params(path: str | Path) -> dict[str, Any]:

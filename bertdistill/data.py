@@ -1,36 +1,21 @@
-"""Load a local (or downloaded) copy of IMDB, clean it and cut seeded, stratified splits."""
+"""Clean the raw splits (:mod:`bertdistill.sources` reads them) and cut seeded, stratified
+train/validation/test/unlabeled splits."""
 
 from __future__ import annotations
 
 import logging
 import re
-import tarfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from bertdistill.errors import UserError
-from bertdistill.io import atomic_path
+from bertdistill.sources import UNLABELED
 
 logger = logging.getLogger(__name__)
 
-IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-ARCHIVE_NAME = "aclImdb_v1.tar.gz"
-SPLITS = ("train", "test", "unsup")
-UNLABELED = -1
-LABEL_NAMES = {
-    "0": 0,
-    "1": 1,
-    "neg": 0,
-    "pos": 1,
-    "negative": 0,
-    "positive": 1,
-}
 _BREAK_TAG = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 
@@ -56,166 +41,6 @@ class Splits:
 def clean_text(text: str) -> str:
     """Replace IMDB's ``<br />`` tags by spaces and collapse runs of whitespace."""
     return _SPACES.sub(" ", _BREAK_TAG.sub(" ", text)).strip()
-
-
-def load_raw(source: str | Path) -> dict[str, pd.DataFrame]:
-    """Read IMDB's train/test/unsup splits from ``source``.
-
-    ``source`` is a folder of ``{train,test,unsup}.{parquet,csv}`` files with ``text`` and
-    ``label`` columns, an extracted ``aclImdb/`` folder (or its parent), ``aclImdb_v1.tar.gz`` or
-    a folder holding it. A folder with none of these gets the official archive downloaded into
-    it (the folder must exist, because DVC tracks it as the stage's dependency).
-    """
-    path = Path(source)
-    if not path.exists():
-        raise UserError(
-            f"prepare.source {path} does not exist: point it at a local IMDB copy (parquet/CSV "
-            f"folder, aclImdb/ folder or aclImdb_v1.tar.gz), or at an empty folder to download "
-            f"{IMDB_URL} into it"
-        )
-    if path.is_file():
-        if not tarfile.is_tarfile(path):
-            raise UserError(
-                f"prepare.source {path} is a file but not a tar archive like {IMDB_URL}"
-            )
-        return _read_tarball(path)
-    acl_dir = path if (path / "train" / "pos").is_dir() else path / "aclImdb"
-    if (acl_dir / "train" / "pos").is_dir():
-        return _read_acl_dir(acl_dir)
-    archive = path / ARCHIVE_NAME
-    if not archive.exists() and not _has_tables(path):
-        download(IMDB_URL, archive)
-    if archive.is_file():
-        return _read_tarball(archive)
-    return _read_table_dir(path)
-
-
-def _has_tables(folder: Path) -> bool:
-    return any(
-        (folder / f"{split}{suffix}").is_file()
-        for split in SPLITS
-        for suffix in (".parquet", ".csv")
-    )
-
-
-def download(url: str, destination: Path) -> None:
-    """Download ``url`` to ``destination`` atomically; offline, fail with one clear message."""
-    logger.info("downloading %s to %s", url, destination)
-    try:
-        with (
-            atomic_path(destination) as tmp,
-            urllib.request.urlopen(url, timeout=60) as response,
-            open(tmp, "wb") as out,
-        ):
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        raise UserError(
-            f"could not download {url} ({error}): download it by hand to {destination}, "
-            f"or set prepare.source to a local IMDB copy"
-        ) from None
-
-
-def _read_table_dir(folder: Path) -> dict[str, pd.DataFrame]:
-    frames = {}
-    for split in SPLITS:
-        for suffix, reader in ((".parquet", pd.read_parquet), (".csv", _read_csv)):
-            file = folder / f"{split}{suffix}"
-            if file.is_file():
-                frames[split] = _validate_table(reader(file), file, labeled=split != "unsup")
-                break
-    for split in ("train", "test"):
-        if split not in frames:
-            raise UserError(
-                f"prepare.source {folder} has no {split}.parquet or {split}.csv, and is not an "
-                f"aclImdb folder: point prepare.source at a folder holding train/test files"
-            )
-    return frames
-
-
-def _read_csv(file: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(file, encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(
-            f"{file} is not UTF-8 ({error.reason} at byte {error.start}): re-save it as UTF-8"
-        ) from None
-
-
-def _validate_table(frame: pd.DataFrame, file: Path, labeled: bool) -> pd.DataFrame:
-    missing = [column for column in ("text", "label") if column not in frame.columns]
-    if missing == ["label"] and not labeled:
-        frame = frame.assign(label=UNLABELED)
-    elif missing:
-        raise UserError(
-            f"{file} has no '{missing[0]}' column (columns: {', '.join(map(str, frame.columns))}): "
-            f"rename its text and label columns to 'text' and 'label'"
-        )
-    frame = frame[["text", "label"]].copy()
-    if frame["text"].map(lambda text: not isinstance(text, str)).any():
-        frame["text"] = frame["text"].fillna("").astype(str)
-    frame["label"] = UNLABELED if not labeled else parse_labels(frame["label"], file)
-    return frame.reset_index(drop=True)
-
-
-def parse_labels(labels: pd.Series, file: Path) -> pd.Series:
-    """Map 0/1, "0"/"1", "neg"/"pos" or "negative"/"positive" labels to 0/1 integers."""
-    mapped = labels.map(lambda label: LABEL_NAMES.get(str(label).strip().lower()))
-    bad = labels[mapped.isna()]
-    if len(bad):
-        raise UserError(
-            f"{file} has {len(bad)} labels outside 0/1 (first: {bad.tolist()[0]!r}): "
-            f"binary labels must be 0/1 or neg/pos"
-        )
-    return mapped.astype("int64")
-
-
-def _read_acl_dir(folder: Path) -> dict[str, pd.DataFrame]:
-    def read(subdir: str, label: int) -> list[tuple[int, str, int]]:
-        files = (folder / subdir).glob("*.txt")
-        return [(_file_id(file.name), file.read_text(encoding="utf-8"), label) for file in files]
-
-    return _acl_frames(read)
-
-
-def _read_tarball(archive: Path) -> dict[str, pd.DataFrame]:
-    logger.info("reading %s", archive)
-    members: dict[str, list[tuple[int, str, int]]] = {}
-    labels = {"pos": 1, "neg": 0, "unsup": UNLABELED}
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if not member.isfile() or len(parts) != 4 or not parts[3].endswith(".txt"):
-                continue
-            _, split, kind, name = parts
-            if kind not in labels:
-                continue
-            text = tar.extractfile(member).read().decode("utf-8")
-            members.setdefault(f"{split}/{kind}", []).append((_file_id(name), text, labels[kind]))
-    return _acl_frames(lambda subdir, label: members.get(subdir, []))
-
-
-def _acl_frames(read) -> dict[str, pd.DataFrame]:
-    frames = {}
-    for split, kinds in (
-        ("train", (("neg", 0), ("pos", 1))),
-        ("test", (("neg", 0), ("pos", 1))),
-        ("unsup", (("unsup", UNLABELED),)),
-    ):
-        source = "train" if split == "unsup" else split
-        rows = []
-        for kind, label in kinds:
-            rows += sorted(read(f"{source}/{kind}", label))
-        frames[split] = pd.DataFrame(
-            [(text, label) for _, text, label in rows], columns=["text", "label"]
-        )
-    if frames["train"].empty or frames["test"].empty:
-        raise UserError("the aclImdb copy has no train or test reviews: re-extract the archive")
-    return frames
-
-
-def _file_id(name: str) -> int:
-    return int(name.split("_", 1)[0])
 
 
 def clean_frame(frame: pd.DataFrame, split: str, min_chars: int) -> pd.DataFrame:

@@ -6,6 +6,7 @@
 
 Prints label, P(positive) and the text; ``--json`` prints one JSON object per text instead and
 ``--explain`` adds the model's top words (LIME, seeded and sized by params.yaml's `explain`).
+A text holding no word the model knows gets a warning on stderr (and a "warning" in its JSON).
 Run from the project root after `dvc repro` (or `dvc pull`).
 """
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,27 +29,49 @@ from bertdistill.registry import MODEL_NAMES
 from bertdistill.scoring import sigmoid, two_class_proba
 
 Logits = Callable[[Sequence[str]], np.ndarray]
+_WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
+NO_KNOWN_WORD = "holds no word the model knows, so its label and probability are the model's prior"
 
 
-def load_model(name: str, models_dir: Path, params: dict) -> Logits:
-    """``texts -> logits`` for one model. A linear student reads its numpy export (no
-    scikit-learn, no torch: well under a second); a tree reads its skops file."""
+@dataclass(frozen=True)
+class Model:
+    """``logits(texts)`` of one model, and whether a text holds a word the model knows. A student
+    sees a text without one as an all-zero TF-IDF vector (its output: intercept or root leaf);
+    the teacher sees an empty or blank text as just [CLS] [SEP]."""
+
+    logits: Logits
+    knows_a_word: Callable[[str], bool]
+
+
+def load_model(name: str, models_dir: Path, params: dict) -> Model:
+    """One model. A linear student reads its numpy export (no scikit-learn, no torch: well under
+    a second); a tree reads its skops file."""
     if name == "teacher":
         from bertdistill.config import InferenceParams
         from bertdistill.inference import load_teacher
 
         inference = load_section(params, "inference", InferenceParams)
         teacher = load_teacher(models_dir / "teacher", precision=inference.precision)
-        return lambda texts: teacher.logits(list(texts), inference, progress=False)
+        return Model(
+            lambda texts: teacher.logits(list(texts), inference, progress=False),
+            lambda text: bool(text.strip()),
+        )
     from bertdistill.linear import LINEAR_DIR, LinearStudent
     from bertdistill.registry import LINEAR_STUDENTS
 
     if name in LINEAR_STUDENTS and (models_dir / "students" / LINEAR_DIR).is_dir():
-        return LinearStudent(models_dir / "students", name).logits
+        student = LinearStudent(models_dir / "students", name)
+        return Model(
+            student.logits,
+            lambda text: any(term in student.vocabulary for term in student.terms(text)),
+        )
     from bertdistill.student_files import load_students
 
     students = load_students(models_dir / "students", names=[name])
-    return lambda texts: students.logits(name, list(texts))
+    return Model(
+        lambda texts: students.logits(name, list(texts)),
+        lambda text: students.featurizer.transform([text]).count_nonzero() > 0,
+    )
 
 
 def read_texts(texts: list[str], file: str | None) -> list[str]:
@@ -68,13 +93,14 @@ def read_texts(texts: list[str], file: str | None) -> list[str]:
 
 
 def predictions(
-    logits_of: Logits, texts: list[str], explain: ExplainParams | None, seed: int
+    model: Model, texts: list[str], explain: ExplainParams | None, seed: int
 ) -> list[dict]:
-    """Label and P(positive) per text, with LIME's top words when ``explain`` is given."""
+    """Label and P(positive) per text, with LIME's top words when ``explain`` is given, and a
+    warning for a text that holds no word the model knows."""
     if explain is not None:  # lime is slow to import: only when asked for
         from bertdistill.explain import explain as lime_explain
 
-    probabilities = sigmoid(logits_of(texts))
+    probabilities = sigmoid(model.logits(texts))
     rows = []
     for text, probability in zip(texts, probabilities, strict=True):
         row = {
@@ -82,22 +108,29 @@ def predictions(
             "probability_positive": round(float(probability), 4),
             "text": text,
         }
-        if explain is not None:
+        if explain is not None and not _WORD.search(text):
+            row["top_words"] = []  # LIME perturbs words: on a text of none it raises ValueError
+        elif explain is not None:
             explanation = lime_explain(
-                lambda batch: two_class_proba(logits_of(batch)),
+                lambda batch: two_class_proba(model.logits(batch)),
                 text,
                 explain.num_features,
                 explain.num_samples,
                 seed,
             )
             row["top_words"] = explanation.words
+        if not model.knows_a_word(text):
+            row["warning"] = f"{shorten(text, 40)!r} {NO_KNOWN_WORD}"
         rows.append(row)
     return rows
 
 
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def format_row(row: dict, width: int = 70) -> str:
-    text = row["text"] if len(row["text"]) <= width else row["text"][: width - 3] + "..."
-    line = f"{row['label']:<8}  {row['probability_positive']:.4f}  {text}"
+    line = f"{row['label']:<8}  {row['probability_positive']:.4f}  {shorten(row['text'], width)}"
     if "top_words" in row:
         words = ", ".join(f"{word} {weight:+.3f}" for word, weight in row["top_words"])
         line += f"\n          top words: {words}"
@@ -123,8 +156,10 @@ def main() -> None:
     params = load_params(args.params)
     texts = read_texts(args.texts, args.file)
     explain = load_section(params, "explain", ExplainParams) if args.explain else None
-    logits_of = load_model(args.model, Path(args.models_dir), params)
-    for row in predictions(logits_of, texts, explain, load_seed(params)):
+    model = load_model(args.model, Path(args.models_dir), params)
+    for row in predictions(model, texts, explain, load_seed(params)):
+        if "warning" in row:
+            print(f"warning: {row['warning']}", file=sys.stderr)
         print(json.dumps(row, ensure_ascii=False) if args.json else format_row(row))
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from bertdistill.config import PrepareParams, load_section
-from bertdistill.data import load_raw, make_splits
+from bertdistill.data import make_splits
 from bertdistill.errors import run_cli
 from bertdistill.io import write_json, write_parquet
+from bertdistill.sources import load_raw
 from bertdistill.stage import begin, parser, write_timing
 
 logger = logging.getLogger("prepare")
@@ -23,7 +24,7 @@ def main() -> None:
     config = load_section(params, "prepare", PrepareParams)
     logger.info("config: %s", config)
 
-    raw = load_raw(config.source)
+    raw = load_raw(config.source, config.text_column, config.label_column)
     logger.info("raw sizes: %s", {split: len(frame) for split, frame in raw.items()})
     splits = make_splits(
         raw,

@@ -61,6 +61,10 @@ def test_nested_unknown_key_is_caught(params):
         ("finetune_teacher", "epochs", True, "must be int"),
         ("distill_students", "target", "labels", "must be one of logits, probabilities"),
         ("inference", "batch_tokens", 0, "must be positive"),
+        ("prepare", "dataset", " ", "must not be empty"),
+        ("prepare", "dataset", 5, "must be str"),
+        ("prepare", "text_column", "", "must not be empty"),
+        ("prepare", "label_column", "text", "are both 'text'"),
     ],
 )
 def test_bad_values_fail_with_the_key(params, section, key, value, message):
@@ -74,6 +78,9 @@ def test_missing_key_and_section(params):
     del params["explain"]["top_k"]
     with pytest.raises(UserError, match="'explain.top_k' is missing"):
         load_section(params, "explain", ExplainParams)
+    del params["prepare"]["dataset"]
+    with pytest.raises(UserError, match="'prepare.dataset' is missing"):
+        load_section(params, "prepare", PrepareParams)
     with pytest.raises(UserError, match="section 'nope' is missing"):
         load_section(params, "nope", ExplainParams)
 

@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 from conftest import synthetic_reviews
 
-from bertdistill import data
-from bertdistill.data import clean_text, load_raw, make_splits
+from bertdistill import sources
+from bertdistill.config import PrepareParams, load_params, load_section
+from bertdistill.data import clean_text, make_splits
 from bertdistill.errors import UserError
+from bertdistill.sources import load_raw
 
 
 def test_clean_text_removes_break_tags_and_extra_space():
@@ -34,6 +36,47 @@ def test_csv_folder_with_string_labels_is_mapped(tmp_path):
     raw = load_raw(tmp_path)
     assert raw["train"]["label"].tolist() == frame["label"].tolist()
     assert "unsup" not in raw
+
+
+def write_review_sentiment_csvs(folder):
+    """train/test.csv shaped like the widely shared IMDB CSV: review, sentiment and word labels."""
+    for split, seed in (("train", 0), ("test", 1)):
+        frame = synthetic_reviews(10, seed)
+        frame = frame.assign(sentiment=frame["label"].map({0: "negative", 1: "positive"}))
+        frame.rename(columns={"text": "review"})[["review", "sentiment"]].to_csv(
+            folder / f"{split}.csv", index=False
+        )
+
+
+def test_other_column_names_are_read_through_the_params(tmp_path):
+    write_review_sentiment_csvs(tmp_path)
+    params = load_params("params.yaml")
+    params["prepare"] |= {
+        "source": str(tmp_path),
+        "text_column": "review",
+        "label_column": "sentiment",
+    }
+    config = load_section(params, "prepare", PrepareParams)
+    raw = load_raw(config.source, config.text_column, config.label_column)
+    expected = synthetic_reviews(10, 0)
+    assert list(raw["train"].columns) == ["text", "label"]
+    assert raw["train"]["text"].tolist() == expected["text"].tolist()
+    assert raw["train"]["label"].tolist() == expected["label"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({}, "no 'text' column .*set prepare.text_column to the name of its text column"),
+        ({"text_column": "review"}, "no 'label' column .*set prepare.label_column"),
+        ({"text_column": "Review", "label_column": "sentiment"}, "no 'Review' column"),
+    ],
+)
+def test_a_missing_column_names_the_param_to_set(tmp_path, columns, message):
+    write_review_sentiment_csvs(tmp_path)
+    with pytest.raises(UserError, match=message) as raised:
+        load_raw(tmp_path, **columns)
+    assert "train.csv" in str(raised.value) and "review, sentiment" in str(raised.value)
 
 
 def _acl_files(root):
@@ -79,11 +122,11 @@ def test_an_empty_folder_gets_the_archive_downloaded(tmp_path, monkeypatch):
         requested.append(url)
         return io.BytesIO(archive.getvalue())
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(sources.urllib.request, "urlopen", fake_urlopen)
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
     raw = load_raw(raw_dir)
-    assert requested == [data.IMDB_URL]
+    assert requested == [sources.IMDB_URL]
     assert (raw_dir / "aclImdb_v1.tar.gz").is_file()
     assert len(raw["train"]) == 6 and len(raw["unsup"]) == 1
     load_raw(raw_dir)
@@ -94,7 +137,7 @@ def test_offline_download_fails_clearly_and_leaves_nothing(tmp_path, monkeypatch
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(sources.urllib.request, "urlopen", offline)
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
     (raw_dir / "README.md").write_text("put IMDB here")
@@ -120,6 +163,35 @@ def test_bad_tables_name_the_file(tmp_path, frame, message):
     assert "train.parquet" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("split", "labels", "message"),
+    [
+        ("train", ["pos", "Positive", "1", "pos"], "holds only positive reviews \\(label 'pos'\\)"),
+        ("test", [0, 0, 0, 0], "holds only negative reviews \\(label '0'\\)"),
+        ("test", [], "holds no reviews"),
+    ],
+)
+def test_a_labelled_split_of_one_class_is_refused(tmp_path, split, labels, message):
+    for name in ("train", "test"):
+        frame = synthetic_reviews(4, 0)
+        if name == split:
+            frame = pd.DataFrame({"text": [f"review {i}" for i in labels], "label": labels})
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    with pytest.raises(UserError, match=message) as raised:
+        load_raw(tmp_path)
+    assert str(tmp_path / f"{split}.csv") in str(raised.value)
+    assert "export the whole split again" in str(raised.value)
+
+
+def test_an_aclimdb_copy_missing_a_class_is_refused(tmp_path):
+    for name, text in _acl_files(tmp_path).items():
+        if not name.startswith("aclImdb/test/neg/"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+    with pytest.raises(UserError, match="no test/neg reviews: re-extract"):
+        load_raw(tmp_path)
+
+
 def test_non_utf8_csv_and_missing_paths(tmp_path):
     (tmp_path / "train.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
     with pytest.raises(UserError, match="not UTF-8"):
@@ -131,6 +203,42 @@ def test_non_utf8_csv_and_missing_paths(tmp_path):
     synthetic_reviews(4, 0).to_parquet(only_test / "test.parquet")
     with pytest.raises(UserError, match="has no train.parquet or train.csv"):
         load_raw(only_test)
+
+
+def _truncate(file):
+    """Keep the first half of ``file``'s bytes, as an interrupted copy does."""
+    content = file.read_bytes()
+    file.write_bytes(content[: len(content) // 2])
+
+
+@pytest.mark.parametrize("split", ["train", "test", "unsup"])
+def test_a_truncated_parquet_file_is_one_error_naming_it(tmp_path, tiny_imdb, split):
+    for file in tiny_imdb.iterdir():
+        (tmp_path / file.name).write_bytes(file.read_bytes())
+    _truncate(tmp_path / f"{split}.parquet")
+    with pytest.raises(UserError, match="is not a readable parquet file") as raised:
+        load_raw(tmp_path)
+    message = str(raised.value)
+    assert str(tmp_path / f"{split}.parquet") in message and "re-copy it" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        'text,label\n"a review that never ends,1\n',  # an unbalanced quote
+        "text,label\na fine review,1\nanother, with a comma,0\n",  # a row with three fields
+        "",  # an empty file
+    ],
+)
+def test_a_csv_pandas_cannot_parse_is_one_error_naming_it(tmp_path, content):
+    (tmp_path / "train.csv").write_text(content)
+    synthetic_reviews(4, 0).to_parquet(tmp_path / "test.parquet")
+    with pytest.raises(UserError, match="is not a readable CSV file") as raised:
+        load_raw(tmp_path)
+    message = str(raised.value)
+    assert str(tmp_path / "train.csv") in message and "export it again" in message
+    assert "\n" not in message
 
 
 def test_splits_are_stratified_disjoint_and_seeded(tiny_imdb):

@@ -9,9 +9,10 @@ import pytest
 from conftest import synthetic_reviews
 from test_students import fit, student_params
 
-from bertdistill.config import TfidfParams
+from bertdistill.config import ExplainParams, TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.linear import LINEAR_DIR, LinearStudent
+from bertdistill.predict import NO_KNOWN_WORD, load_model, predictions
 from bertdistill.registry import LINEAR_STUDENTS
 from bertdistill.student_files import save_students
 
@@ -53,6 +54,33 @@ def test_a_tampered_export_is_one_clear_error(tmp_path):
         LinearStudent(tmp_path / "students", "lr_baseline")
 
 
+def test_predict_warns_exactly_for_texts_whose_tfidf_vector_is_all_zero(tmp_path):
+    students, _ = fit(student_params())
+    save_students(tmp_path / "models" / "students", students)
+    texts = synthetic_reviews(5, seed=9)["text"].tolist() + ODD_TEXTS
+    unknown = (students.featurizer.transform(texts).getnnz(axis=1) == 0).tolist()
+    assert unknown == [False] * 6 + [True] * 4  # what the texts were chosen for
+    for name in ("lr_distilled", "svm_baseline", "tree_distilled", "tree_baseline"):
+        model = load_model(name, tmp_path / "models", {})
+        rows = predictions(model, texts, explain=None, seed=0)
+        assert ["warning" in row for row in rows] == unknown, name
+    assert rows[-2]["warning"] == f"'' {NO_KNOWN_WORD}"
+    assert rows[-3]["warning"].startswith("'zzzz qqqq' holds no word the model knows")
+    long_text = "zzzz " * 50
+    warning = predictions(model, [long_text], None, 0)[0]["warning"]
+    assert warning.startswith(f"{long_text[:37] + '...'!r} holds")
+
+
+def test_predict_explains_a_text_without_words_as_no_top_words(tmp_path):
+    students, _ = fit(student_params())
+    save_students(tmp_path / "models" / "students", students)
+    model = load_model("lr_distilled", tmp_path / "models", {})
+    explain = ExplainParams(num_reviews=1, num_samples=20, num_features=3, top_k=1)
+    rows = predictions(model, ["", " !!! ", "a great film"], explain, seed=0)
+    assert [row["top_words"] for row in rows[:2]] == [[], []]
+    assert "great" in [word for word, _ in rows[2]["top_words"]]
+
+
 def test_predict_with_a_linear_student_imports_neither_scikit_learn_nor_torch(tmp_path):
     students, _ = fit(student_params())
     save_students(tmp_path / "models" / "students", students)
@@ -60,8 +88,9 @@ def test_predict_with_a_linear_student_imports_neither_scikit_learn_nor_torch(tm
         "import sys, json\n"
         "from pathlib import Path\n"
         "from bertdistill.predict import load_model\n"
-        f"logits = load_model('svm_distilled', Path({str(tmp_path / 'models')!r}), {{}})\n"
-        "logits(['a fine film'])\n"
+        f"model = load_model('svm_distilled', Path({str(tmp_path / 'models')!r}), {{}})\n"
+        "model.logits(['a fine film'])\n"
+        "assert model.knows_a_word('a fine film') and not model.knows_a_word('zzzz')\n"
         "heavy = ('sklearn', 'torch', 'skops', 'scipy', 'transformers', 'lime', 'pandas')\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))\n"
     )

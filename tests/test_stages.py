@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import default_sigint, dropout_free_copy, tiny_params
+from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_params
+
+from bertdistill.data import clean_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -299,6 +301,75 @@ def test_bad_input_fails_with_one_line_and_no_traceback(
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
 
 
+def run_prepare_on(
+    source: Path, tmp_path: Path, tiny_bert: Path, **prepare
+) -> subprocess.CompletedProcess:
+    params = tiny_params(source, tiny_bert)
+    params["prepare"] |= prepare
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return run_stage(
+        "prepare", "--out-dir", "out", "--metrics", "m.json", "--timing", "t.json",
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *parts: str) -> None:
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [result.stderr.strip().splitlines()[-1]]
+    assert all(part in errors[0] for part in parts), errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
+    source = tmp_path / "imdb_csv"
+    source.mkdir()
+    labels = {}
+    for split, size, seed in (("train", 60, 1), ("test", 40, 2)):
+        reviews = synthetic_reviews(size, seed)
+        sentiment = reviews["label"].map({0: "negative", 1: "positive"})
+        table = pd.DataFrame({"review": reviews["text"], "sentiment": sentiment})
+        table.to_csv(source / f"{split}.csv", index=False)
+        labels |= dict(zip(reviews["text"].map(clean_text), reviews["label"], strict=True))
+    columns = {"text_column": "review", "label_column": "sentiment"}
+    result = run_prepare_on(source, tmp_path, tiny_bert, unlabeled_size=0, **columns)
+    assert result.returncode == 0, result.stderr
+    for split, size in (("train", 24), ("test", 20)):
+        prepared = pd.read_parquet(tmp_path / f"out/{split}.parquet")
+        assert len(prepared) == size and set(prepared["label"]) == {0, 1}
+        assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
+
+
+def truncate_test_file(source: Path) -> None:
+    content = (source / "test.parquet").read_bytes()
+    (source / "test.parquet").write_bytes(content[: len(content) // 2])  # an interrupted copy
+
+
+def keep_positive_test_reviews(source: Path) -> None:
+    test = pd.read_parquet(source / "test.parquet")
+    test[test["label"] == 1].to_parquet(source / "test.parquet")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (truncate_test_file, "is not a readable parquet file"),
+        (keep_positive_test_reviews, "holds only positive reviews"),
+    ],
+)
+def test_a_damaged_source_file_stops_prepare_with_one_line(
+    tmp_path, tiny_imdb, tiny_bert, damage, message
+):
+    source = tmp_path / "imdb"
+    source.mkdir()
+    for file in tiny_imdb.iterdir():
+        (source / file.name).write_bytes(file.read_bytes())
+    damage(source)
+    result = run_prepare_on(source, tmp_path, tiny_bert)
+    assert_one_error_line(result, f"error: {source / 'test.parquet'} ", message)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
+
+
 def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
     result = run_stage(
         "label_with_teacher", "--params", str(workdir / "params.yaml"),
@@ -338,6 +409,27 @@ def test_predict_classifies_arguments_files_and_stdin_with_any_model(workdir, tm
     from_stdin = run_predict("--json", cwd=workdir, stdin="\n".join(texts))
     assert from_file.returncode == 0 and from_file.stdout == from_stdin.stdout
     assert len(from_file.stdout.splitlines()) == 3
+
+
+def test_predict_warns_when_a_text_holds_no_word_the_model_knows(workdir):
+    known = pd.read_parquet(workdir / "data/prepared/test.parquet")["text"][0]
+    texts = [known, "", "   ", "zzzz qqqq"]
+    for model, unknown in (
+        ("teacher", [False, True, True, False]),  # [UNK] is a token: only no text is nothing
+        ("lr_distilled", [False, True, True, True]),
+        ("tree_baseline", [False, True, True, True]),
+    ):
+        result = run_predict("--model", model, "--json", *texts, cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [row["text"] for row in rows] == texts
+        assert ["warning" in row for row in rows] == unknown, model
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+        assert warnings == [f"warning: {row['warning']}" for row in rows if "warning" in row]
+        assert warnings[0].startswith("warning: '' holds no word the model knows")
+    plain = run_predict("--model", "lr_distilled", "zzzz qqqq", cwd=workdir)
+    assert "'zzzz qqqq' holds no word the model knows" in plain.stderr
+    assert plain.stdout.split()[0] in ("positive", "negative")
 
 
 def test_predict_explains_with_top_words_and_prints_a_table(workdir):
