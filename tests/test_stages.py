@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,20 +19,58 @@ import yaml
 from conftest import default_sigint, dropout_free_copy, tiny_params
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = os.environ | {"PYTHONPATH": str(ROOT)}
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# Data-parallel as a user would run a stage: torchrun, two CPU processes, gloo.
+TORCHRUN = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
 
 
-def run_stage(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
+def stage_command(name: str, *launcher: str) -> list[str]:
+    """Stage ``name``'s ``cmd`` from dvc.yaml with ``${launcher}`` as plain python: this test's
+    interpreter for ``python`` (``launcher`` adds e.g. torchrun's arguments), the script read
+    from the repo, and the paths left relative to the folder the command runs in."""
+    command = STAGES[name]["cmd"].replace("${launcher}", "python")
+    assert "${" not in command, f"{name}: its cmd uses a variable this test does not set"
+    python, script, *args = shlex.split(command)
+    assert (python, script) == ("python", f"stages/{name}.py"), command
+    return [sys.executable, *launcher, str(ROOT / script), *args]
+
+
+def run_stage(
+    name: str, cwd: Path, *launcher: str, check: bool = True
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / f"{name}.py"), *args],
+        stage_command(name, *launcher),
         cwd=cwd,
-        env=env,
+        env=ENV,
         capture_output=True,
         text=True,
+        timeout=600,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{name} failed:\n{result.stderr[-3000:]}")
     return result
+
+
+def stage_folder(folder: Path, workdir: Path, *inputs: str, params: dict | None = None) -> Path:
+    """A folder to run a stage's dvc.yaml command in: a params file (workdir's unless given) and
+    links to ``inputs``, outputs of earlier stages in workdir, at the paths the command names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if params is None:
+        params = yaml.safe_load((workdir / "params.yaml").read_text())
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    for path in inputs:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).symlink_to(workdir / path)
+    return folder
+
+
+def tree(folder: Path) -> set[str]:
+    """Every path under ``folder``, links not followed."""
+    paths = set()
+    for parent, folders, files in os.walk(folder):
+        paths |= {str(Path(parent, name).relative_to(folder)) for name in folders + files}
+    return paths
 
 
 def read_json(path: Path) -> dict:
@@ -40,60 +79,11 @@ def read_json(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
-    """Run the six stages in order, as dvc.yaml wires them, in a temp folder."""
+    """Run the stages in dvc.yaml's order with its commands, in a temp folder."""
     work = tmp_path_factory.mktemp("stages")
     (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_imdb, tiny_bert)))
-    splits = ("train", "validation", "test", "unlabeled")
-    run_stage(
-        "prepare",
-        "--out-dir", "data/prepared", "--metrics", "metrics/prepare.json",
-        "--timing", "metrics/timings/prepare.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "finetune_teacher",
-        "--train", "data/prepared/train.parquet",
-        "--validation", "data/prepared/validation.parquet",
-        "--out", "models/teacher", "--metrics", "metrics/teacher.json",
-        "--plots-dir", "plots/teacher",
-        "--timing", "metrics/timings/finetune_teacher.json",
-        cwd=work,
-    )  # fmt: skip
-    label_args = []
-    for split in splits:
-        label_args += ["--split", f"data/prepared/{split}.parquet", f"data/logits/{split}.parquet"]
-    run_stage(
-        "label_with_teacher", "--teacher", "models/teacher", *label_args,
-        "--augment", "data/prepared/train.parquet", "data/logits/augmented.parquet",
-        "--timing", "metrics/timings/label_with_teacher.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "distill_students",
-        "--train", "data/prepared/train.parquet", "data/logits/train.parquet",
-        "--unlabeled", "data/prepared/unlabeled.parquet", "data/logits/unlabeled.parquet",
-        "--augmented", "data/logits/augmented.parquet",
-        "--validation", "data/prepared/validation.parquet",
-        "--out", "models/students", "--metrics", "metrics/students.json",
-        "--timing", "metrics/timings/distill_students.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "evaluate",
-        "--test", "data/prepared/test.parquet", "data/logits/test.parquet",
-        "--teacher", "models/teacher", "--students", "models/students",
-        "--metrics", "metrics/evaluate.json", "--report", "metrics/report.md",
-        "--plots-dir", "plots/evaluate", "--timing", "metrics/timings/evaluate.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "explain",
-        "--test", "data/prepared/test.parquet", "--teacher", "models/teacher",
-        "--students", "models/students", "--out", "reports/explain",
-        "--metrics", "metrics/explain.json", "--plots-dir", "plots/explain",
-        "--timing", "metrics/timings/explain.json",
-        cwd=work,
-    )  # fmt: skip
+    for name in STAGES:
+        run_stage(name, cwd=work)
     return work
 
 
@@ -143,62 +133,23 @@ def test_label_with_teacher_labels_synthetic_variants_of_the_training_reviews(wo
 def test_no_augmentation_writes_an_empty_table_the_students_accept(workdir, tmp_path):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["augment"]["n_augment"] = 0
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    run_stage(
-        "label_with_teacher", "--teacher", str(workdir / "models/teacher"),
-        "--split", str(workdir / "data/prepared/validation.parquet"), "validation.parquet",
-        "--augment", str(workdir / "data/prepared/train.parquet"), "augmented.parquet",
-        "--timing", "timing.json",
-        cwd=tmp_path,
-    )  # fmt: skip
-    variants = pd.read_parquet(tmp_path / "augmented.parquet")
+    folder = stage_folder(tmp_path, workdir, "data/prepared", "models/teacher", params=params)
+    run_stage("label_with_teacher", folder)
+    variants = pd.read_parquet(folder / "data/logits/augmented.parquet")
     assert variants.empty and "student_text" in variants.columns
-    data = workdir / "data"
-    run_stage(
-        "distill_students",
-        "--train", str(data / "prepared/train.parquet"), str(data / "logits/train.parquet"),
-        "--unlabeled", str(data / "prepared/unlabeled.parquet"),
-        str(data / "logits/unlabeled.parquet"),
-        "--augmented", "augmented.parquet",
-        "--validation", str(workdir / "data/prepared/validation.parquet"),
-        "--out", "students", "--metrics", "students.json", "--timing", "timing.json",
-        cwd=tmp_path,
-    )  # fmt: skip
-    metrics = read_json(tmp_path / "students.json")
+    run_stage("distill_students", folder)
+    metrics = read_json(folder / "metrics/students.json")
     assert metrics["augmented_size"] == 0 and metrics["transfer_size"] == 24 + 40
-
-
-def run_two_processes(name: str, *args: str, cwd: Path) -> None:
-    """Run a stage data-parallel as a user would: torchrun, two CPU processes, gloo."""
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            str(ROOT / "stages" / f"{name}.py"), *args,
-        ],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_labelling_with_two_processes_equals_one_process(workdir, tmp_path):
     """Data-parallel labelling shards, gathers in input order, and matches one process."""
-    splits = ("test", "unlabeled")
-    label_args = []
-    for split in splits:
-        label_args += ["--split", str(workdir / f"data/prepared/{split}.parquet")]
-        label_args.append(str(tmp_path / f"{split}.parquet"))
-    run_two_processes(
-        "label_with_teacher",
-        "--params", str(workdir / "params.yaml"), "--teacher", str(workdir / "models/teacher"),
-        *label_args, "--augment", str(workdir / "data/prepared/train.parquet"),
-        str(tmp_path / "augmented.parquet"), "--timing", str(tmp_path / "timing.json"),
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert read_json(tmp_path / "timing.json")["workers"] == 2
-    for split in (*splits, "augmented"):
+    folder = stage_folder(tmp_path, workdir, "data/prepared", "models/teacher")
+    run_stage("label_with_teacher", folder, *TORCHRUN)
+    assert read_json(folder / "metrics/timings/label_with_teacher.json")["workers"] == 2
+    for split in ("train", "validation", "test", "unlabeled", "augmented"):
         single = pd.read_parquet(workdir / f"data/logits/{split}.parquet")
-        parallel = pd.read_parquet(tmp_path / f"{split}.parquet")
+        parallel = pd.read_parquet(folder / f"data/logits/{split}.parquet")
         assert parallel.drop(columns="teacher_logit").equals(single.drop(columns="teacher_logit"))
         assert parallel["teacher_logit"].to_numpy() == pytest.approx(
             single["teacher_logit"].to_numpy(), abs=1e-5
@@ -211,25 +162,15 @@ def test_fine_tuning_with_two_processes_matches_one_process(workdir, tmp_path, t
     model = dropout_free_copy(tiny_bert, tmp_path / "bert")
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["finetune_teacher"] |= {"model": str(model), "dropout": 0.0}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     curves = {}
-    for processes in (1, 2):
-        out = tmp_path / f"run{processes}"
-        args = (
-            "--params", str(tmp_path / "params.yaml"),
-            "--train", str(workdir / "data/prepared/train.parquet"),
-            "--validation", str(workdir / "data/prepared/validation.parquet"),
-            "--out", str(out / "teacher"), "--metrics", str(out / "teacher.json"),
-            "--plots-dir", str(out / "plots"), "--timing", str(out / "timing.json"),
-        )  # fmt: skip
-        if processes == 1:
-            run_stage("finetune_teacher", *args, cwd=tmp_path)
-        else:
-            run_two_processes("finetune_teacher", *args, cwd=tmp_path)
-        assert read_json(out / "timing.json")["workers"] == processes
-        assert (out / "teacher/model.safetensors").is_file()
-        curves[processes] = pd.read_csv(out / "plots/train_loss.csv")["train_loss"].to_numpy()
-        curves[processes, "val"] = read_json(out / "teacher.json")["val_accuracy"]
+    for processes, launcher in ((1, ()), (2, TORCHRUN)):
+        out = stage_folder(tmp_path / f"run{processes}", workdir, "data/prepared", params=params)
+        run_stage("finetune_teacher", out, *launcher)
+        assert read_json(out / "metrics/timings/finetune_teacher.json")["workers"] == processes
+        assert (out / "models/teacher/model.safetensors").is_file()
+        curve = pd.read_csv(out / "plots/teacher/train_loss.csv")
+        curves[processes] = curve["train_loss"].to_numpy()
+        curves[processes, "val"] = read_json(out / "metrics/teacher.json")["val_accuracy"]
     assert len(curves[1]) == len(curves[2]) == 2 * 3
     assert curves[2] == pytest.approx(curves[1], abs=1e-4)
     assert curves[2, "val"] == curves[1, "val"]
@@ -289,25 +230,18 @@ def test_bad_input_fails_with_one_line_and_no_traceback(
     params = tiny_params(tiny_imdb, tiny_bert)
     params[section][key] = value
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run_stage(
-        "prepare", "--out-dir", "out", "--metrics", "m.json", "--timing", "t.json",
-        cwd=tmp_path, check=False,
-    )  # fmt: skip
+    result = run_stage("prepare", tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
+    assert tree(tmp_path) == {"params.yaml"}
 
 
 def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
-    result = run_stage(
-        "label_with_teacher", "--params", str(workdir / "params.yaml"),
-        "--teacher", "nowhere", "--split", str(workdir / "data/prepared/test.parquet"), "x.parquet",
-        "--timing", "t.json",
-        cwd=tmp_path, check=False,
-    )  # fmt: skip
+    folder = stage_folder(tmp_path, workdir, "data/prepared")  # and no models/teacher
+    result = run_stage("label_with_teacher", folder, check=False)
     assert result.returncode == 2
-    assert "nowhere is not a saved teacher" in result.stderr
+    assert "models/teacher is not a saved teacher" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -315,7 +249,7 @@ def run_predict(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", "bertdistill.predict", *args],
         cwd=cwd,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        env=ENV,
         input=stdin,
         capture_output=True,
         text=True,
@@ -363,21 +297,16 @@ def test_predict_errors_are_one_line(workdir, tmp_path):
 def test_an_interrupted_stage_exits_130_and_writes_nothing(workdir, tmp_path):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["finetune_teacher"]["epochs"] = 1000
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    folder = stage_folder(tmp_path, workdir, "data/prepared", params=params)
+    before = tree(folder)
     stage = subprocess.Popen(
-        [
-            sys.executable, str(ROOT / "stages/finetune_teacher.py"),
-            "--train", str(workdir / "data/prepared/train.parquet"),
-            "--validation", str(workdir / "data/prepared/validation.parquet"),
-            "--out", "teacher", "--metrics", "teacher.json", "--plots-dir", "plots",
-            "--timing", "timing.json",
-        ],
-        cwd=tmp_path,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stage_command("finetune_teacher"),
+        cwd=folder,
+        env=ENV,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=default_sigint,
-    )  # fmt: skip
+    )
     while "config:" not in (line := stage.stderr.readline()):
         assert line, "the stage ended before it started training"
     time.sleep(1.0)
@@ -386,4 +315,4 @@ def test_an_interrupted_stage_exits_130_and_writes_nothing(workdir, tmp_path):
     assert stage.wait(timeout=60) == 130
     assert "interrupted: outputs of this stage were not written" in rest
     assert "Traceback" not in rest
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]
+    assert tree(folder) == before == {"params.yaml", "data", "data/prepared"}
