@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import signal
@@ -17,6 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import default_sigint, dropout_free_copy, tiny_params
+
+from bertdistill.linear import LINEAR_DIR
+from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
+from bertdistill.student_files import FEATURIZER_FILE, META_FILE, VOCABULARY_FILE, load_students
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -77,6 +80,10 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def sigmoid(logits) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
     """Run the stages in dvc.yaml's order with its commands, in a temp folder."""
@@ -89,11 +96,17 @@ def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
 
 def test_prepare_writes_the_four_splits(workdir):
     metrics = read_json(workdir / "metrics/prepare.json")
-    assert metrics["train_size"] == 24 and metrics["test_size"] == 20
-    for split in ("train", "validation", "test", "unlabeled"):
+    sizes = {"train": 24, "validation": 16, "test": 20, "unlabeled": 40}  # tiny_params
+    for split, size in sizes.items():
         frame = pd.read_parquet(workdir / f"data/prepared/{split}.parquet")
         assert list(frame.columns) == ["id", "text", "label"]
-        assert len(frame) == metrics[f"{split}_size"]
+        assert len(frame) == metrics[f"{split}_size"] == size
+        if split == "unlabeled":
+            assert set(frame["label"]) == {-1}
+        else:
+            # the tiny pools alternate labels, so an even-sized stratified sample is half positive
+            assert frame["label"].sum() == size // 2
+            assert metrics[f"{split}_positive_share"] == 0.5
 
 
 def test_finetune_teacher_saves_safetensors_and_curves(workdir):
@@ -102,10 +115,21 @@ def test_finetune_teacher_saves_safetensors_and_curves(workdir):
         path.name for path in teacher.iterdir()
     }
     metrics = read_json(workdir / "metrics/teacher.json")
-    assert metrics["best_epoch"] in (1, 2) and 0 <= metrics["val_accuracy"] <= 1
     curve = pd.read_csv(workdir / "plots/teacher/train_loss.csv")
-    assert list(curve["step"]) == list(range(1, len(curve) + 1))
-    assert len(pd.read_csv(workdir / "plots/teacher/val_accuracy.csv")) == 2
+    # 24 training texts in batches of 8, two epochs
+    assert list(curve["step"]) == list(range(1, 7))
+    assert list(curve["epoch"]) == [1, 1, 1, 2, 2, 2]
+    epochs = pd.read_csv(workdir / "plots/teacher/val_accuracy.csv")
+    assert list(epochs["epoch"]) == [1, 2]
+    # the kept epoch is the first with the best validation accuracy
+    assert metrics["best_epoch"] == epochs["val_accuracy"].idxmax() + 1
+    assert metrics["val_accuracy"] == pytest.approx(epochs["val_accuracy"].max(), abs=1e-6)
+    # ... and the saved weights are that epoch's: their logits on the validation split (written
+    # by label_with_teacher) score that accuracy
+    validation = pd.read_parquet(workdir / "data/prepared/validation.parquet")
+    logits = pd.read_parquet(workdir / "data/logits/validation.parquet")["teacher_logit"]
+    accuracy = np.mean((logits.to_numpy() > 0) == validation["label"].to_numpy())
+    assert metrics["val_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
 def test_label_with_teacher_keys_logits_by_row_id(workdir):
@@ -176,31 +200,76 @@ def test_fine_tuning_with_two_processes_matches_one_process(workdir, tmp_path, t
     assert curves[2, "val"] == curves[1, "val"]
 
 
-def test_distill_students_saves_six_skops_models(workdir):
+def test_distill_students_saves_six_students_and_the_featurizer(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
-    assert len([name for name in names if name.endswith(".skops")]) == 7
-    assert "vocabulary.json" in names
-    assert "linear" in names  # the numpy export `predict` uses for the linear students
+    students = {f"{name}.skops" for name in STUDENT_NAMES}
+    assert len(students) == 6
+    # beside them: how to read their outputs, and the numpy export `predict` uses for the
+    # linear students
+    assert names == students | {FEATURIZER_FILE, VOCABULARY_FILE, META_FILE, LINEAR_DIR}
     assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40 + 2 * 24
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The chance that a positive review scores above a negative one (ties count half)."""
+    positive, negative = scores[labels == 1][:, None], scores[labels == 0][None, :]
+    return float(np.mean(positive > negative) + 0.5 * np.mean(positive == negative))
 
 
 def test_evaluate_writes_metrics_report_and_plots(workdir):
     metrics = read_json(workdir / "metrics/evaluate.json")
-    for model in ("teacher", "lr_baseline", "lr_distilled", "svm_distilled", "tree_baseline"):
-        for key in ("accuracy", "f1", "roc_auc", "agreement", "size_bytes"):
-            assert math.isfinite(metrics[f"{model}_{key}"])
+    test = pd.read_parquet(workdir / "data/prepared/test.parquet")
+    labels = test["label"].to_numpy()
+    teacher_logits = pd.read_parquet(workdir / "data/logits/test.parquet")["teacher_logit"]
+    students = load_students(workdir / "models/students")
+    logits = {"teacher": teacher_logits.to_numpy()}
+    logits |= {name: students.logits(name, test["text"].tolist()) for name in STUDENT_NAMES}
+    assert metrics["test_size"] == len(test) == 20
+    for model, model_logits in logits.items():
+        predicted = (model_logits > 0).astype(int)
+        true_positives = int(np.sum((predicted == 1) & (labels == 1)))
+        errors = int(np.sum(predicted != labels))
+        assert metrics[f"{model}_accuracy"] == pytest.approx(np.mean(predicted == labels)), model
+        assert metrics[f"{model}_f1"] == pytest.approx(
+            2 * true_positives / (2 * true_positives + errors)
+        ), model
+        assert metrics[f"{model}_roc_auc"] == pytest.approx(roc_auc(labels, model_logits)), model
+        assert metrics[f"{model}_agreement"] == pytest.approx(
+            np.mean(predicted == (logits["teacher"] > 0))
+        ), model
+    for name in STUDENT_NAMES:
+        size = (workdir / f"models/students/{name}.skops").stat().st_size
+        assert metrics[f"{name}_size_bytes"] == size
     assert metrics["teacher_agreement"] == 1.0
     assert "| Teacher (BERT) | 0.93 |" in (workdir / "metrics/report.md").read_text()
-    assert len(list((workdir / "plots/evaluate/roc").glob("*.csv"))) == 7
+    roc_files = {path.name for path in (workdir / "plots/evaluate/roc").glob("*.csv")}
+    assert roc_files == {f"{name}.csv" for name in MODEL_NAMES}
     timing = read_json(workdir / "metrics/timings/evaluate.json")
+    assert timing["throughput_texts"] == 10
     assert timing["lr_distilled_texts_per_second"] > 0
     assert "accuracy" not in json.dumps(timing)
+
+
+def strongest(words: list[tuple[str, float]], k: int = 3) -> set[str]:
+    """The ``k`` words of a LIME explanation with the largest absolute weights."""
+    return {word for word, _ in sorted(words, key=lambda item: -abs(item[1]))[:k]}
 
 
 def test_explain_writes_one_report_for_every_model(workdir):
     records = read_json(workdir / "reports/explain/explanations.json")
     assert len(records) == 2
-    assert len(records[0]["models"]) == 7
+    teacher_logits = pd.read_parquet(workdir / "data/logits/test.parquet")
+    teacher_logits = teacher_logits.set_index("id")["teacher_logit"]
+    students = load_students(workdir / "models/students")
+    for record in records:
+        assert sorted(record["models"]) == sorted(MODEL_NAMES)
+        # each model's probability of the review itself is the sigmoid of its logit on it
+        models = record["models"]
+        expected = sigmoid(teacher_logits[record["id"]])
+        assert models["teacher"]["probability"] == pytest.approx(expected, abs=1e-4)
+        for name in STUDENT_NAMES:
+            expected = sigmoid(students.logits(name, [record["text"]])[0])
+            assert models[name]["probability"] == pytest.approx(expected, abs=2e-6), name
     assert [path.name for path in (workdir / "reports/explain").glob("*.html")] == ["index.html"]
     page = (workdir / "reports/explain/index.html").read_text()
     assert page.count('<section class="explained"') == 2
@@ -208,8 +277,15 @@ def test_explain_writes_one_report_for_every_model(workdir):
     assert sorted(views["trees"]) == ["tree_baseline", "tree_distilled"]
     assert len(views["linear"]["lr_distilled"]["positive"]) > 0
     metrics = read_json(workdir / "metrics/explain.json")
-    assert 0 <= metrics["lr_distilled_top3_overlap"] <= 1
-    assert math.isfinite(metrics["teacher_local_fit"])
+    for name in STUDENT_NAMES:  # top_k = 3 in tiny_params
+        shares = []
+        for record in records:
+            teacher, student = (strongest(record["models"][m]["words"]) for m in ("teacher", name))
+            shares.append(len(teacher & student) / len(teacher))
+        assert metrics[f"{name}_top3_overlap"] == pytest.approx(np.mean(shares), abs=1e-6), name
+    assert metrics["teacher_local_fit"] == pytest.approx(
+        np.mean([record["models"]["teacher"]["local_fit"] for record in records]), abs=1e-6
+    )
     assert "distilled_mean_rank_correlation" in metrics
     coefficients = pd.read_csv(workdir / "plots/explain/coefficients/svm_baseline.csv")
     assert list(coefficients.columns) == ["ngram", "weight"]
@@ -282,7 +358,10 @@ def test_predict_explains_with_top_words_and_prints_a_table(workdir):
     words = [word for word, _ in row["top_words"]]
     assert 0 < len(words) <= 5 and all(word in text for word in words)
     plain = run_predict("--model", "tree_baseline", text, cwd=workdir)
-    assert plain.stdout.split()[0] in ("positive", "negative")
+    tree_logit = load_students(workdir / "models/students").logits("tree_baseline", [text])[0]
+    label, probability = plain.stdout.split()[:2]
+    assert float(probability) == pytest.approx(sigmoid(tree_logit), abs=1e-4)
+    assert label == ("positive" if sigmoid(tree_logit) >= 0.5 else "negative")
 
 
 def test_predict_errors_are_one_line(workdir, tmp_path):
