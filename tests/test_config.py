@@ -1,9 +1,12 @@
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 import yaml
 
 from bertdistill.config import (
+    AugmentParams,
     EvaluateParams,
     ExplainParams,
     InferenceParams,
@@ -20,10 +23,51 @@ SECTIONS = {
     "prepare": PrepareParams,
     "finetune_teacher": TeacherParams,
     "inference": InferenceParams,
+    "augment": AugmentParams,
     "distill_students": StudentParams,
     "evaluate": EvaluateParams,
     "explain": ExplainParams,
 }
+
+# The committed file read as plain YAML, apart from load_params: what the sections must hold.
+COMMITTED = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+# The only keys a user may leave out, and the value each then takes.
+OPTIONAL = {
+    "prepare.min_chars": 1,
+    "prepare.drop_test_duplicates": False,
+    "prepare.text_column": "text",
+    "prepare.label_column": "label",
+    "finetune_teacher.batch_tokens": None,
+}
+
+
+def leaf_keys(mapping: dict, prefix: str) -> list[str]:
+    """Dotted names of the values in a section, nested sections (tfidf) followed."""
+    keys = []
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            keys += leaf_keys(value, f"{prefix}.{key}")
+        else:
+            keys.append(f"{prefix}.{key}")
+    return keys
+
+
+LEAVES = [key for section in SECTIONS for key in leaf_keys(COMMITTED[section], section)]
+
+
+def parent_of(params: dict, dotted: str) -> tuple[dict, str]:
+    *path, key = dotted.split(".")
+    for part in path:
+        params = params[part]
+    return params, key
+
+
+def loaded_value(params: dict, dotted: str):
+    section, *path = dotted.split(".")
+    value = load_section(params, section, SECTIONS[section])
+    for part in path:
+        value = getattr(value, part)
+    return value
 
 
 @pytest.fixture()
@@ -31,11 +75,53 @@ def params():
     return load_params("params.yaml")
 
 
-def test_committed_params_load_into_every_section(params):
-    assert load_seed(params) == params["seed"]
-    for name, cls in SECTIONS.items():
-        section = load_section(params, name, cls)
-        assert dataclasses.is_dataclass(section)
+def test_every_mapping_in_params_yaml_is_a_known_section():
+    assert {name for name, value in COMMITTED.items() if isinstance(value, dict)} == set(SECTIONS)
+    assert len(LEAVES) > 40  # a few keys per section, nested tfidf included
+
+
+def test_committed_params_load_with_every_key_and_value(params):
+    assert load_seed(params) == COMMITTED["seed"]
+    for name in SECTIONS:
+        fields = {field.name for field in dataclasses.fields(SECTIONS[name])}
+        assert fields == set(COMMITTED[name]), name
+    for key in LEAVES:
+        expected, leaf = parent_of(COMMITTED, key)
+        expected = expected[leaf]
+        value = loaded_value(params, key)
+        if isinstance(value, tuple):
+            # candidate lists: YAML lists (or one scalar) become tuples
+            assert list(value) == (expected if isinstance(expected, list) else [expected]), key
+        else:
+            assert value == expected and isinstance(value, type(expected) | float), key
+
+
+@pytest.mark.parametrize("section", [*SECTIONS, "distill_students.tfidf"])
+def test_an_unknown_key_in_any_section_is_named(params, section):
+    parent, _ = parent_of(params, f"{section}.x")
+    parent["not_a_key"] = 1
+    with pytest.raises(UserError, match=rf"^unknown params key '{re.escape(section)}\.not_a_key'"):
+        loaded_value(params, section)
+
+
+@pytest.mark.parametrize("key", LEAVES)
+def test_a_missing_key_is_named_unless_it_has_a_default(params, key):
+    parent, leaf = parent_of(params, key)
+    del parent[leaf]
+    if key in OPTIONAL:
+        assert loaded_value(params, key) == OPTIONAL[key]
+    else:
+        with pytest.raises(UserError, match=rf"^params key '{re.escape(key)}' is missing"):
+            loaded_value(params, key)
+
+
+@pytest.mark.parametrize("key", LEAVES)
+def test_a_mistyped_key_is_named(params, key):
+    parent, leaf = parent_of(params, key)
+    parent[leaf] = {"not": "a value"}
+    # a candidate list names the element: 'distill_students.lr_C[0]'
+    with pytest.raises(UserError, match=rf"^params key '{re.escape(key)}(\[0\])?' must be "):
+        loaded_value(params, key)
 
 
 def test_unknown_key_names_the_key_and_the_valid_ones(params):
@@ -74,13 +160,7 @@ def test_bad_values_fail_with_the_key(params, section, key, value, message):
     assert f"{section}.{key}" in str(raised.value)
 
 
-def test_missing_key_and_section(params):
-    del params["explain"]["top_k"]
-    with pytest.raises(UserError, match="'explain.top_k' is missing"):
-        load_section(params, "explain", ExplainParams)
-    del params["prepare"]["dataset"]
-    with pytest.raises(UserError, match="'prepare.dataset' is missing"):
-        load_section(params, "prepare", PrepareParams)
+def test_missing_section(params):
     with pytest.raises(UserError, match="section 'nope' is missing"):
         load_section(params, "nope", ExplainParams)
 

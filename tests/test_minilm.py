@@ -5,6 +5,7 @@ import pytest
 import torch
 from test_teacher import teacher_params
 
+from bertdistill.batching import predict_logits
 from bertdistill.config import InferenceParams
 from bertdistill.teacher_model import MINILM_PACKAGE, EncodingSpec, encode_texts, load_pretrained
 from bertdistill.training import train
@@ -26,16 +27,30 @@ def test_minilm_loads_trains_one_step_and_predicts():
     spec = EncodingSpec(params.max_len, params.truncation, params.head_tokens, params.pooling)
     encoded = encode_texts(tokenizer, REVIEWS, spec)
     assert max(len(ids) for ids in encoded) <= 64
+    # Three validation texts (the last sentence of the negative review repeated as its own
+    # review): an accuracy in thirds is never 0.5, so a flipped comparison would change it.
+    val_encoded = encoded + encode_texts(tokenizer, ["Don't bother with it."], spec)
+    val_labels = np.array([1, 0, 0])
     before = model.classifier.weight.detach().clone()
     inference = InferenceParams(batch_tokens=256, max_batch_size=2, precision="fp32")
     result = train(
-        model, encoded, np.array([1, 0]), encoded, np.array([1, 0]),
+        model, encoded, np.array([1, 0]), val_encoded, val_labels,
         tokenizer.pad_token_id, params, inference, seed=0, device=torch.device("cpu"),
     )  # fmt: skip
     assert len(result.steps) == 1
     assert np.isfinite(result.steps[0]["train_loss"])
     assert not torch.equal(before, model.classifier.weight)
-    assert result.best_val_accuracy in (0.0, 0.5, 1.0)
+    # The trained model (the best and only epoch) predicts the validation texts: its accuracy
+    # recomputed here is the one training reported, for the epoch it names.
+    val_logits = predict_logits(
+        model, val_encoded, tokenizer.pad_token_id, inference, torch.device("cpu"), progress=False
+    )
+    accuracy = float(np.mean((val_logits > 0) == val_labels))
+    assert result.best_val_accuracy == accuracy
+    assert result.best_epoch == 1
+    assert result.epochs == [
+        {"epoch": 1, "train_loss": result.steps[0]["train_loss"], "val_accuracy": accuracy}
+    ]
 
 
 @pytest.mark.parametrize("pooling", ["pooler", "cls"])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,94 +18,96 @@ import yaml
 from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_params
 
 from bertdistill.data import clean_text
+from bertdistill.linear import LINEAR_DIR
+from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
+from bertdistill.student_files import FEATURIZER_FILE, META_FILE, VOCABULARY_FILE, load_students
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = os.environ | {"PYTHONPATH": str(ROOT)}
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# Data-parallel as a user would run a stage: torchrun, two CPU processes, gloo.
+TORCHRUN = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
 
 
-def run_stage(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
+def stage_command(name: str, *launcher: str) -> list[str]:
+    """Stage ``name``'s ``cmd`` from dvc.yaml with ``${launcher}`` as plain python: this test's
+    interpreter for ``python`` (``launcher`` adds e.g. torchrun's arguments), the script read
+    from the repo, and the paths left relative to the folder the command runs in."""
+    command = STAGES[name]["cmd"].replace("${launcher}", "python")
+    assert "${" not in command, f"{name}: its cmd uses a variable this test does not set"
+    python, script, *args = shlex.split(command)
+    assert (python, script) == ("python", f"stages/{name}.py"), command
+    return [sys.executable, *launcher, str(ROOT / script), *args]
+
+
+def run_stage(
+    name: str, cwd: Path, *launcher: str, check: bool = True
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / f"{name}.py"), *args],
+        stage_command(name, *launcher),
         cwd=cwd,
-        env=env,
+        env=ENV,
         capture_output=True,
         text=True,
+        timeout=600,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{name} failed:\n{result.stderr[-3000:]}")
     return result
 
 
+def stage_folder(folder: Path, workdir: Path, *inputs: str, params: dict | None = None) -> Path:
+    """A folder to run a stage's dvc.yaml command in: a params file (workdir's unless given) and
+    links to ``inputs``, outputs of earlier stages in workdir, at the paths the command names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if params is None:
+        params = yaml.safe_load((workdir / "params.yaml").read_text())
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    for path in inputs:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).symlink_to(workdir / path)
+    return folder
+
+
+def tree(folder: Path) -> set[str]:
+    """Every path under ``folder``, links not followed."""
+    paths = set()
+    for parent, folders, files in os.walk(folder):
+        paths |= {str(Path(parent, name).relative_to(folder)) for name in folders + files}
+    return paths
+
+
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def sigmoid(logits) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
-    """Run the six stages in order, as dvc.yaml wires them, in a temp folder."""
+    """Run the stages in dvc.yaml's order with its commands, in a temp folder."""
     work = tmp_path_factory.mktemp("stages")
     (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_imdb, tiny_bert)))
-    splits = ("train", "validation", "test", "unlabeled")
-    run_stage(
-        "prepare",
-        "--out-dir", "data/prepared", "--metrics", "metrics/prepare.json",
-        "--timing", "metrics/timings/prepare.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "finetune_teacher",
-        "--train", "data/prepared/train.parquet",
-        "--validation", "data/prepared/validation.parquet",
-        "--out", "models/teacher", "--metrics", "metrics/teacher.json",
-        "--plots-dir", "plots/teacher",
-        "--timing", "metrics/timings/finetune_teacher.json",
-        cwd=work,
-    )  # fmt: skip
-    label_args = []
-    for split in splits:
-        label_args += ["--split", f"data/prepared/{split}.parquet", f"data/logits/{split}.parquet"]
-    run_stage(
-        "label_with_teacher", "--teacher", "models/teacher", *label_args,
-        "--augment", "data/prepared/train.parquet", "data/logits/augmented.parquet",
-        "--timing", "metrics/timings/label_with_teacher.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "distill_students",
-        "--train", "data/prepared/train.parquet", "data/logits/train.parquet",
-        "--unlabeled", "data/prepared/unlabeled.parquet", "data/logits/unlabeled.parquet",
-        "--augmented", "data/logits/augmented.parquet",
-        "--validation", "data/prepared/validation.parquet",
-        "--out", "models/students", "--metrics", "metrics/students.json",
-        "--timing", "metrics/timings/distill_students.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "evaluate",
-        "--test", "data/prepared/test.parquet", "data/logits/test.parquet",
-        "--teacher", "models/teacher", "--students", "models/students",
-        "--metrics", "metrics/evaluate.json", "--report", "metrics/report.md",
-        "--plots-dir", "plots/evaluate", "--timing", "metrics/timings/evaluate.json",
-        cwd=work,
-    )  # fmt: skip
-    run_stage(
-        "explain",
-        "--test", "data/prepared/test.parquet", "--teacher", "models/teacher",
-        "--students", "models/students", "--out", "reports/explain",
-        "--metrics", "metrics/explain.json", "--plots-dir", "plots/explain",
-        "--timing", "metrics/timings/explain.json",
-        cwd=work,
-    )  # fmt: skip
+    for name in STAGES:
+        run_stage(name, cwd=work)
     return work
 
 
 def test_prepare_writes_the_four_splits(workdir):
     metrics = read_json(workdir / "metrics/prepare.json")
-    assert metrics["train_size"] == 24 and metrics["test_size"] == 20
-    for split in ("train", "validation", "test", "unlabeled"):
+    sizes = {"train": 24, "validation": 16, "test": 20, "unlabeled": 40}  # tiny_params
+    for split, size in sizes.items():
         frame = pd.read_parquet(workdir / f"data/prepared/{split}.parquet")
         assert list(frame.columns) == ["id", "text", "label"]
-        assert len(frame) == metrics[f"{split}_size"]
+        assert len(frame) == metrics[f"{split}_size"] == size
+        if split == "unlabeled":
+            assert set(frame["label"]) == {-1}
+        else:
+            # the tiny pools alternate labels, so an even-sized stratified sample is half positive
+            assert frame["label"].sum() == size // 2
+            assert metrics[f"{split}_positive_share"] == 0.5
 
 
 def test_finetune_teacher_saves_safetensors_and_curves(workdir):
@@ -114,10 +116,21 @@ def test_finetune_teacher_saves_safetensors_and_curves(workdir):
         path.name for path in teacher.iterdir()
     }
     metrics = read_json(workdir / "metrics/teacher.json")
-    assert metrics["best_epoch"] in (1, 2) and 0 <= metrics["val_accuracy"] <= 1
     curve = pd.read_csv(workdir / "plots/teacher/train_loss.csv")
-    assert list(curve["step"]) == list(range(1, len(curve) + 1))
-    assert len(pd.read_csv(workdir / "plots/teacher/val_accuracy.csv")) == 2
+    # 24 training texts in batches of 8, two epochs
+    assert list(curve["step"]) == list(range(1, 7))
+    assert list(curve["epoch"]) == [1, 1, 1, 2, 2, 2]
+    epochs = pd.read_csv(workdir / "plots/teacher/val_accuracy.csv")
+    assert list(epochs["epoch"]) == [1, 2]
+    # the kept epoch is the first with the best validation accuracy
+    assert metrics["best_epoch"] == epochs["val_accuracy"].idxmax() + 1
+    assert metrics["val_accuracy"] == pytest.approx(epochs["val_accuracy"].max(), abs=1e-6)
+    # ... and the saved weights are that epoch's: their logits on the validation split (written
+    # by label_with_teacher) score that accuracy
+    validation = pd.read_parquet(workdir / "data/prepared/validation.parquet")
+    logits = pd.read_parquet(workdir / "data/logits/validation.parquet")["teacher_logit"]
+    accuracy = np.mean((logits.to_numpy() > 0) == validation["label"].to_numpy())
+    assert metrics["val_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
 def test_label_with_teacher_keys_logits_by_row_id(workdir):
@@ -145,62 +158,23 @@ def test_label_with_teacher_labels_synthetic_variants_of_the_training_reviews(wo
 def test_no_augmentation_writes_an_empty_table_the_students_accept(workdir, tmp_path):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["augment"]["n_augment"] = 0
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    run_stage(
-        "label_with_teacher", "--teacher", str(workdir / "models/teacher"),
-        "--split", str(workdir / "data/prepared/validation.parquet"), "validation.parquet",
-        "--augment", str(workdir / "data/prepared/train.parquet"), "augmented.parquet",
-        "--timing", "timing.json",
-        cwd=tmp_path,
-    )  # fmt: skip
-    variants = pd.read_parquet(tmp_path / "augmented.parquet")
+    folder = stage_folder(tmp_path, workdir, "data/prepared", "models/teacher", params=params)
+    run_stage("label_with_teacher", folder)
+    variants = pd.read_parquet(folder / "data/logits/augmented.parquet")
     assert variants.empty and "student_text" in variants.columns
-    data = workdir / "data"
-    run_stage(
-        "distill_students",
-        "--train", str(data / "prepared/train.parquet"), str(data / "logits/train.parquet"),
-        "--unlabeled", str(data / "prepared/unlabeled.parquet"),
-        str(data / "logits/unlabeled.parquet"),
-        "--augmented", "augmented.parquet",
-        "--validation", str(workdir / "data/prepared/validation.parquet"),
-        "--out", "students", "--metrics", "students.json", "--timing", "timing.json",
-        cwd=tmp_path,
-    )  # fmt: skip
-    metrics = read_json(tmp_path / "students.json")
+    run_stage("distill_students", folder)
+    metrics = read_json(folder / "metrics/students.json")
     assert metrics["augmented_size"] == 0 and metrics["transfer_size"] == 24 + 40
-
-
-def run_two_processes(name: str, *args: str, cwd: Path) -> None:
-    """Run a stage data-parallel as a user would: torchrun, two CPU processes, gloo."""
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            str(ROOT / "stages" / f"{name}.py"), *args,
-        ],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_labelling_with_two_processes_equals_one_process(workdir, tmp_path):
     """Data-parallel labelling shards, gathers in input order, and matches one process."""
-    splits = ("test", "unlabeled")
-    label_args = []
-    for split in splits:
-        label_args += ["--split", str(workdir / f"data/prepared/{split}.parquet")]
-        label_args.append(str(tmp_path / f"{split}.parquet"))
-    run_two_processes(
-        "label_with_teacher",
-        "--params", str(workdir / "params.yaml"), "--teacher", str(workdir / "models/teacher"),
-        *label_args, "--augment", str(workdir / "data/prepared/train.parquet"),
-        str(tmp_path / "augmented.parquet"), "--timing", str(tmp_path / "timing.json"),
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert read_json(tmp_path / "timing.json")["workers"] == 2
-    for split in (*splits, "augmented"):
+    folder = stage_folder(tmp_path, workdir, "data/prepared", "models/teacher")
+    run_stage("label_with_teacher", folder, *TORCHRUN)
+    assert read_json(folder / "metrics/timings/label_with_teacher.json")["workers"] == 2
+    for split in ("train", "validation", "test", "unlabeled", "augmented"):
         single = pd.read_parquet(workdir / f"data/logits/{split}.parquet")
-        parallel = pd.read_parquet(tmp_path / f"{split}.parquet")
+        parallel = pd.read_parquet(folder / f"data/logits/{split}.parquet")
         assert parallel.drop(columns="teacher_logit").equals(single.drop(columns="teacher_logit"))
         assert parallel["teacher_logit"].to_numpy() == pytest.approx(
             single["teacher_logit"].to_numpy(), abs=1e-5
@@ -213,55 +187,90 @@ def test_fine_tuning_with_two_processes_matches_one_process(workdir, tmp_path, t
     model = dropout_free_copy(tiny_bert, tmp_path / "bert")
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["finetune_teacher"] |= {"model": str(model), "dropout": 0.0}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     curves = {}
-    for processes in (1, 2):
-        out = tmp_path / f"run{processes}"
-        args = (
-            "--params", str(tmp_path / "params.yaml"),
-            "--train", str(workdir / "data/prepared/train.parquet"),
-            "--validation", str(workdir / "data/prepared/validation.parquet"),
-            "--out", str(out / "teacher"), "--metrics", str(out / "teacher.json"),
-            "--plots-dir", str(out / "plots"), "--timing", str(out / "timing.json"),
-        )  # fmt: skip
-        if processes == 1:
-            run_stage("finetune_teacher", *args, cwd=tmp_path)
-        else:
-            run_two_processes("finetune_teacher", *args, cwd=tmp_path)
-        assert read_json(out / "timing.json")["workers"] == processes
-        assert (out / "teacher/model.safetensors").is_file()
-        curves[processes] = pd.read_csv(out / "plots/train_loss.csv")["train_loss"].to_numpy()
-        curves[processes, "val"] = read_json(out / "teacher.json")["val_accuracy"]
+    for processes, launcher in ((1, ()), (2, TORCHRUN)):
+        out = stage_folder(tmp_path / f"run{processes}", workdir, "data/prepared", params=params)
+        run_stage("finetune_teacher", out, *launcher)
+        assert read_json(out / "metrics/timings/finetune_teacher.json")["workers"] == processes
+        assert (out / "models/teacher/model.safetensors").is_file()
+        curve = pd.read_csv(out / "plots/teacher/train_loss.csv")
+        curves[processes] = curve["train_loss"].to_numpy()
+        curves[processes, "val"] = read_json(out / "metrics/teacher.json")["val_accuracy"]
     assert len(curves[1]) == len(curves[2]) == 2 * 3
     assert curves[2] == pytest.approx(curves[1], abs=1e-4)
     assert curves[2, "val"] == curves[1, "val"]
 
 
-def test_distill_students_saves_six_skops_models(workdir):
+def test_distill_students_saves_six_students_and_the_featurizer(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
-    assert len([name for name in names if name.endswith(".skops")]) == 7
-    assert "vocabulary.json" in names
-    assert "linear" in names  # the numpy export `predict` uses for the linear students
+    students = {f"{name}.skops" for name in STUDENT_NAMES}
+    assert len(students) == 6
+    # beside them: how to read their outputs, and the numpy export `predict` uses for the
+    # linear students
+    assert names == students | {FEATURIZER_FILE, VOCABULARY_FILE, META_FILE, LINEAR_DIR}
     assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40 + 2 * 24
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The chance that a positive review scores above a negative one (ties count half)."""
+    positive, negative = scores[labels == 1][:, None], scores[labels == 0][None, :]
+    return float(np.mean(positive > negative) + 0.5 * np.mean(positive == negative))
 
 
 def test_evaluate_writes_metrics_report_and_plots(workdir):
     metrics = read_json(workdir / "metrics/evaluate.json")
-    for model in ("teacher", "lr_baseline", "lr_distilled", "svm_distilled", "tree_baseline"):
-        for key in ("accuracy", "f1", "roc_auc", "agreement", "size_bytes"):
-            assert math.isfinite(metrics[f"{model}_{key}"])
+    test = pd.read_parquet(workdir / "data/prepared/test.parquet")
+    labels = test["label"].to_numpy()
+    teacher_logits = pd.read_parquet(workdir / "data/logits/test.parquet")["teacher_logit"]
+    students = load_students(workdir / "models/students")
+    logits = {"teacher": teacher_logits.to_numpy()}
+    logits |= {name: students.logits(name, test["text"].tolist()) for name in STUDENT_NAMES}
+    assert metrics["test_size"] == len(test) == 20
+    for model, model_logits in logits.items():
+        predicted = (model_logits > 0).astype(int)
+        true_positives = int(np.sum((predicted == 1) & (labels == 1)))
+        errors = int(np.sum(predicted != labels))
+        assert metrics[f"{model}_accuracy"] == pytest.approx(np.mean(predicted == labels)), model
+        assert metrics[f"{model}_f1"] == pytest.approx(
+            2 * true_positives / (2 * true_positives + errors)
+        ), model
+        assert metrics[f"{model}_roc_auc"] == pytest.approx(roc_auc(labels, model_logits)), model
+        assert metrics[f"{model}_agreement"] == pytest.approx(
+            np.mean(predicted == (logits["teacher"] > 0))
+        ), model
+    for name in STUDENT_NAMES:
+        size = (workdir / f"models/students/{name}.skops").stat().st_size
+        assert metrics[f"{name}_size_bytes"] == size
     assert metrics["teacher_agreement"] == 1.0
     assert "| Teacher (BERT) | 0.93 |" in (workdir / "metrics/report.md").read_text()
-    assert len(list((workdir / "plots/evaluate/roc").glob("*.csv"))) == 7
+    roc_files = {path.name for path in (workdir / "plots/evaluate/roc").glob("*.csv")}
+    assert roc_files == {f"{name}.csv" for name in MODEL_NAMES}
     timing = read_json(workdir / "metrics/timings/evaluate.json")
+    assert timing["throughput_texts"] == 10
     assert timing["lr_distilled_texts_per_second"] > 0
     assert "accuracy" not in json.dumps(timing)
+
+
+def strongest(words: list[tuple[str, float]], k: int = 3) -> set[str]:
+    """The ``k`` words of a LIME explanation with the largest absolute weights."""
+    return {word for word, _ in sorted(words, key=lambda item: -abs(item[1]))[:k]}
 
 
 def test_explain_writes_one_report_for_every_model(workdir):
     records = read_json(workdir / "reports/explain/explanations.json")
     assert len(records) == 2
-    assert len(records[0]["models"]) == 7
+    teacher_logits = pd.read_parquet(workdir / "data/logits/test.parquet")
+    teacher_logits = teacher_logits.set_index("id")["teacher_logit"]
+    students = load_students(workdir / "models/students")
+    for record in records:
+        assert sorted(record["models"]) == sorted(MODEL_NAMES)
+        # each model's probability of the review itself is the sigmoid of its logit on it
+        models = record["models"]
+        expected = sigmoid(teacher_logits[record["id"]])
+        assert models["teacher"]["probability"] == pytest.approx(expected, abs=1e-4)
+        for name in STUDENT_NAMES:
+            expected = sigmoid(students.logits(name, [record["text"]])[0])
+            assert models[name]["probability"] == pytest.approx(expected, abs=2e-6), name
     assert [path.name for path in (workdir / "reports/explain").glob("*.html")] == ["index.html"]
     page = (workdir / "reports/explain/index.html").read_text()
     assert page.count('<section class="explained"') == 2
@@ -269,8 +278,15 @@ def test_explain_writes_one_report_for_every_model(workdir):
     assert sorted(views["trees"]) == ["tree_baseline", "tree_distilled"]
     assert len(views["linear"]["lr_distilled"]["positive"]) > 0
     metrics = read_json(workdir / "metrics/explain.json")
-    assert 0 <= metrics["lr_distilled_top3_overlap"] <= 1
-    assert math.isfinite(metrics["teacher_local_fit"])
+    for name in STUDENT_NAMES:  # top_k = 3 in tiny_params
+        shares = []
+        for record in records:
+            teacher, student = (strongest(record["models"][m]["words"]) for m in ("teacher", name))
+            shares.append(len(teacher & student) / len(teacher))
+        assert metrics[f"{name}_top3_overlap"] == pytest.approx(np.mean(shares), abs=1e-6), name
+    assert metrics["teacher_local_fit"] == pytest.approx(
+        np.mean([record["models"]["teacher"]["local_fit"] for record in records]), abs=1e-6
+    )
     assert "distilled_mean_rank_correlation" in metrics
     coefficients = pd.read_csv(workdir / "plots/explain/coefficients/svm_baseline.csv")
     assert list(coefficients.columns) == ["ngram", "weight"]
@@ -291,14 +307,11 @@ def test_bad_input_fails_with_one_line_and_no_traceback(
     params = tiny_params(tiny_imdb, tiny_bert)
     params[section][key] = value
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run_stage(
-        "prepare", "--out-dir", "out", "--metrics", "m.json", "--timing", "t.json",
-        cwd=tmp_path, check=False,
-    )  # fmt: skip
+    result = run_stage("prepare", tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
+    assert tree(tmp_path) == {"params.yaml"}
 
 
 def run_prepare_on(
@@ -371,14 +384,10 @@ def test_a_damaged_source_file_stops_prepare_with_one_line(
 
 
 def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
-    result = run_stage(
-        "label_with_teacher", "--params", str(workdir / "params.yaml"),
-        "--teacher", "nowhere", "--split", str(workdir / "data/prepared/test.parquet"), "x.parquet",
-        "--timing", "t.json",
-        cwd=tmp_path, check=False,
-    )  # fmt: skip
+    folder = stage_folder(tmp_path, workdir, "data/prepared")  # and no models/teacher
+    result = run_stage("label_with_teacher", folder, check=False)
     assert result.returncode == 2
-    assert "nowhere is not a saved teacher" in result.stderr
+    assert "models/teacher is not a saved teacher" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -386,7 +395,7 @@ def run_predict(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", "bertdistill.predict", *args],
         cwd=cwd,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        env=ENV,
         input=stdin,
         capture_output=True,
         text=True,
@@ -440,7 +449,10 @@ def test_predict_explains_with_top_words_and_prints_a_table(workdir):
     words = [word for word, _ in row["top_words"]]
     assert 0 < len(words) <= 5 and all(word in text for word in words)
     plain = run_predict("--model", "tree_baseline", text, cwd=workdir)
-    assert plain.stdout.split()[0] in ("positive", "negative")
+    tree_logit = load_students(workdir / "models/students").logits("tree_baseline", [text])[0]
+    label, probability = plain.stdout.split()[:2]
+    assert float(probability) == pytest.approx(sigmoid(tree_logit), abs=1e-4)
+    assert label == ("positive" if sigmoid(tree_logit) >= 0.5 else "negative")
 
 
 def test_predict_errors_are_one_line(workdir, tmp_path):
@@ -455,21 +467,16 @@ def test_predict_errors_are_one_line(workdir, tmp_path):
 def test_an_interrupted_stage_exits_130_and_writes_nothing(workdir, tmp_path):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["finetune_teacher"]["epochs"] = 1000
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    folder = stage_folder(tmp_path, workdir, "data/prepared", params=params)
+    before = tree(folder)
     stage = subprocess.Popen(
-        [
-            sys.executable, str(ROOT / "stages/finetune_teacher.py"),
-            "--train", str(workdir / "data/prepared/train.parquet"),
-            "--validation", str(workdir / "data/prepared/validation.parquet"),
-            "--out", "teacher", "--metrics", "teacher.json", "--plots-dir", "plots",
-            "--timing", "timing.json",
-        ],
-        cwd=tmp_path,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stage_command("finetune_teacher"),
+        cwd=folder,
+        env=ENV,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=default_sigint,
-    )  # fmt: skip
+    )
     while "config:" not in (line := stage.stderr.readline()):
         assert line, "the stage ended before it started training"
     time.sleep(1.0)
@@ -478,4 +485,4 @@ def test_an_interrupted_stage_exits_130_and_writes_nothing(workdir, tmp_path):
     assert stage.wait(timeout=60) == 130
     assert "interrupted: outputs of this stage were not written" in rest
     assert "Traceback" not in rest
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]
+    assert tree(folder) == before == {"params.yaml", "data", "data/prepared"}
