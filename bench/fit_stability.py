@@ -21,8 +21,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from bertdistill.config import StudentParams, load_params, load_section
+from bertdistill.config import StudentParams
 from bertdistill.io import read_json, write_json
+from bertdistill.params_file import load_params, load_section
 from bertdistill.students import build_featurizer, build_student
 
 

@@ -36,9 +36,10 @@ import torch
 import yaml
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from bertdistill.config import InferenceParams, load_params, load_section
+from bertdistill.config import InferenceParams
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
+from bertdistill.params_file import load_params, load_section
 from bertdistill.profiles import apply, load_profile, overrides
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,10 +21,11 @@ import pandas as pd
 import torch
 from machine import matmul_peak_gflops
 
-from bertdistill.config import InferenceParams, load_params, load_section
+from bertdistill.config import InferenceParams
 from bertdistill.explain import explain
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
+from bertdistill.params_file import load_params, load_section
 
 
 def main() -> None:

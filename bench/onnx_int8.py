@@ -31,10 +31,11 @@ import torch
 from machine import matmul_peak_gflops
 
 from bertdistill.batching import collate, predict_logits, token_budget_batches
-from bertdistill.config import InferenceParams, load_params, load_section
+from bertdistill.config import InferenceParams
 from bertdistill.data import clean_text
 from bertdistill.inference import is_feed_forward_output, load_teacher, quantize_int8
 from bertdistill.io import setup_logging, write_json
+from bertdistill.params_file import load_params, load_section
 from bertdistill.teacher_model import encode_texts
 
 

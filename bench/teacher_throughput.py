@@ -33,10 +33,11 @@ from machine import matmul_peak_gflops
 from torch import nn
 
 from bertdistill.batching import collate, predict_logits
-from bertdistill.config import InferenceParams, TeacherParams, load_params, load_section
+from bertdistill.config import InferenceParams, TeacherParams
 from bertdistill.data import clean_text
 from bertdistill.inference import load_teacher, quantize_int8
 from bertdistill.io import setup_logging, write_json
+from bertdistill.params_file import load_params, load_section
 from bertdistill.teacher_model import encode_texts, load_pretrained
 from bertdistill.training import train
 

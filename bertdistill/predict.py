@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bertdistill.config import ExplainParams, load_params, load_section, load_seed
+from bertdistill.config import ExplainParams
 from bertdistill.errors import UserError, run_cli
+from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.registry import MODEL_NAMES
 from bertdistill.scoring import sigmoid, two_class_proba
 

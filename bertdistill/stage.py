@@ -12,9 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from bertdistill.config import load_params, load_seed
 from bertdistill.errors import UserError
 from bertdistill.io import seed_everything, setup_logging, write_json
+from bertdistill.params_file import load_params, load_seed
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ import logging
 
 import pandas as pd
 
-from bertdistill.config import StudentParams, load_section
+from bertdistill.config import StudentParams
 from bertdistill.errors import run_cli
 from bertdistill.io import write_json
+from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
 from bertdistill.student_files import save_students
 from bertdistill.students import TransferSet, fit_students

@@ -8,12 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from bertdistill.config import (
-    DatasetNameParams,
-    EvaluateParams,
-    TeacherNameParams,
-    load_section,
-)
+from bertdistill.config import DatasetNameParams, EvaluateParams, TeacherNameParams
 from bertdistill.errors import UserError, run_cli
 from bertdistill.evaluation import (
     confusion_rows,
@@ -24,6 +19,7 @@ from bertdistill.evaluation import (
     throughput,
 )
 from bertdistill.io import write_csv, write_json, write_text
+from bertdistill.params_file import load_section
 from bertdistill.registry import STUDENT_NAMES, TEACHER, teacher_model_title
 from bertdistill.stage import begin, parser, read_with_logits, write_timing
 from bertdistill.student_files import FEATURIZER_FILE, VOCABULARY_FILE, load_students

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from bertdistill.config import ExplainParams, InferenceParams, TeacherNameParams, load_section
+from bertdistill.config import ExplainParams, InferenceParams, TeacherNameParams
 from bertdistill.errors import run_cli
 from bertdistill.explain import (
     agreement_metrics,
@@ -17,6 +17,7 @@ from bertdistill.explain import (
 from bertdistill.explain_report import render
 from bertdistill.inference import load_teacher
 from bertdistill.io import atomic_path, write_csv, write_json
+from bertdistill.params_file import load_section
 from bertdistill.registry import STUDENT_NAMES, TEACHER, short_titles, teacher_model_title
 from bertdistill.stage import begin, parser, read_frame, write_timing
 from bertdistill.student_files import load_students

@@ -10,10 +10,11 @@ import logging
 
 import pandas as pd
 
-from bertdistill.config import BatchingParams, TeacherParams, load_section
+from bertdistill.config import BatchingParams, TeacherParams
 from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
 from bertdistill.io import write_csv, write_json
+from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, write_timing
 from bertdistill.teacher_model import EncodingSpec, encode_texts, load_pretrained
 from bertdistill.training import save_teacher, train

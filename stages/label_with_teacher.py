@@ -11,11 +11,12 @@ import logging
 import time
 
 from bertdistill.augment import augment_reviews, student_view
-from bertdistill.config import AugmentParams, InferenceParams, load_section
+from bertdistill.config import AugmentParams, InferenceParams
 from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
 from bertdistill.inference import load_teacher
 from bertdistill.io import write_parquet
+from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, write_timing
 
 logger = logging.getLogger("label_with_teacher")

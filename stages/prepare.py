@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bertdistill.config import PrepareParams, load_section
+from bertdistill.config import PrepareParams
 from bertdistill.data import make_splits
 from bertdistill.errors import run_cli
 from bertdistill.io import write_json, write_parquet
+from bertdistill.params_file import load_section
 from bertdistill.sources import load_raw
 from bertdistill.stage import begin, parser, write_timing
 

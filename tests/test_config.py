@@ -13,11 +13,9 @@ from bertdistill.config import (
     PrepareParams,
     StudentParams,
     TeacherParams,
-    load_params,
-    load_section,
-    load_seed,
 )
 from bertdistill.errors import UserError
+from bertdistill.params_file import load_params, load_section, load_seed
 
 SECTIONS = {
     "prepare": PrepareParams,

@@ -7,9 +7,10 @@ import pytest
 from conftest import synthetic_reviews
 
 from bertdistill import sources
-from bertdistill.config import PrepareParams, load_params, load_section
+from bertdistill.config import PrepareParams
 from bertdistill.data import clean_text, make_splits
 from bertdistill.errors import UserError
+from bertdistill.params_file import load_params, load_section
 from bertdistill.sources import load_raw
 
 

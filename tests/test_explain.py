@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bertdistill.config import ExplainParams, TeacherNameParams, load_section
+from bertdistill.config import ExplainParams, TeacherNameParams
 from bertdistill.explain import (
     agreement_metrics,
     choose_reviews,
@@ -14,6 +14,7 @@ from bertdistill.explain import (
     rank_correlation,
     top_words,
 )
+from bertdistill.params_file import load_section
 from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES, TEACHER, teacher_model_title
 
 

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from test_config import SECTIONS
 
-from bertdistill.config import AugmentParams, load_params, load_section, load_seed
+from bertdistill.config import AugmentParams
 from bertdistill.errors import UserError
+from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides
 
 

@@ -13,8 +13,8 @@ import argparse
 import shlex
 from pathlib import Path
 
-from bertdistill.config import load_params
 from bertdistill.errors import run_cli
+from bertdistill.params_file import load_params
 from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides
 
 
