@@ -242,13 +242,49 @@ def test_evaluate_writes_metrics_report_and_plots(workdir):
         size = (workdir / f"models/students/{name}.skops").stat().st_size
         assert metrics[f"{name}_size_bytes"] == size
     assert metrics["teacher_agreement"] == 1.0
-    assert "| Teacher (BERT) | 0.93 |" in (workdir / "metrics/report.md").read_text()
+    teacher = Path(
+        yaml.safe_load((workdir / "params.yaml").read_text())["finetune_teacher"]["model"]
+    )
+    report = (workdir / "metrics/report.md").read_text()
+    assert f"| Teacher ({teacher.name}, 32 tokens head+tail) | 0.93 |" in report
     roc_files = {path.name for path in (workdir / "plots/evaluate/roc").glob("*.csv")}
     assert roc_files == {f"{name}.csv" for name in MODEL_NAMES}
     timing = read_json(workdir / "metrics/timings/evaluate.json")
     assert timing["throughput_texts"] == 10
     assert timing["lr_distilled_texts_per_second"] > 0
     assert "accuracy" not in json.dumps(timing)
+
+
+def test_evaluate_scores_stored_logits_without_torch(workdir, tmp_path):
+    """evaluate reads the teacher's logits and never imports torch (nor the teacher's code)."""
+    inputs = [
+        *("data/prepared/test.parquet", "data/logits/test.parquet"),
+        *("models/teacher", "models/students"),
+    ]
+    folder = stage_folder(tmp_path / "evaluate", workdir, *inputs)
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = sys.argv[1:]\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "finally:\n"
+        "    loaded = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'})\n"
+        "    print('heavy:', loaded)\n"
+    )
+    command = stage_command("evaluate")
+    result = subprocess.run(
+        [command[0], "-c", probe, *command[1:]],
+        cwd=folder,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "heavy: []" in result.stdout
+    assert read_json(folder / "metrics/evaluate.json") == read_json(
+        workdir / "metrics/evaluate.json"
+    )
 
 
 def strongest(words: list[tuple[str, float]], k: int = 3) -> set[str]:
@@ -320,10 +356,7 @@ def run_prepare_on(
     params = tiny_params(source, tiny_bert)
     params["prepare"] |= prepare
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return run_stage(
-        "prepare", "--out-dir", "out", "--metrics", "m.json", "--timing", "t.json",
-        cwd=tmp_path, check=False,
-    )  # fmt: skip
+    return run_stage("prepare", tmp_path, check=False)
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess, *parts: str) -> None:
@@ -348,7 +381,7 @@ def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
     result = run_prepare_on(source, tmp_path, tiny_bert, unlabeled_size=0, **columns)
     assert result.returncode == 0, result.stderr
     for split, size in (("train", 24), ("test", 20)):
-        prepared = pd.read_parquet(tmp_path / f"out/{split}.parquet")
+        prepared = pd.read_parquet(tmp_path / f"data/prepared/{split}.parquet")
         assert len(prepared) == size and set(prepared["label"]) == {0, 1}
         assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
 
@@ -380,7 +413,7 @@ def test_a_damaged_source_file_stops_prepare_with_one_line(
     damage(source)
     result = run_prepare_on(source, tmp_path, tiny_bert)
     assert_one_error_line(result, f"error: {source / 'test.parquet'} ", message)
-    assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
+    assert not (tmp_path / "data").exists() and not (tmp_path / "metrics").exists()
 
 
 def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
