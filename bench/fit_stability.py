@@ -2,9 +2,10 @@
 
 Another CPU (AVX-512 against AVX2) sums in another order and so differs in the last bits; a fit
 that stops at a loose tolerance on nearly separable data can land elsewhere. This re-fits each
-gold-label student on the same data with its training rows in other orders (the same last-bit
-perturbation, on one machine) and reports the spread of test accuracy and how many test
-predictions change, at the committed solver tolerance and tighter ones.
+gold-label student on the same data with its training rows in other orders and its feature
+values perturbed in the last bits (relative noise of --noise, about what another summation
+order gives), and reports the spread of test accuracy and how many test predictions change, at
+the committed solver tolerance and tighter ones.
 
     python bench/fit_stability.py --orders 5        # after `dvc repro prepare` (needs the splits)
 
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--prepared", default="data/prepared")
     parser.add_argument("--orders", type=int, default=5, help="row orders per setting")
     parser.add_argument("--tols", type=float, nargs="+", default=[1e-4, 1e-6, 1e-8])
+    parser.add_argument("--noise", type=float, default=1e-12, help="relative noise on values")
+    parser.add_argument("--students", nargs="+", default=["lr_baseline", "svm_baseline"])
     parser.add_argument("--out", default="bench/results/fit_stability.json")
     args = parser.parse_args()
     params = load_params(args.params)
@@ -56,18 +59,26 @@ def main() -> None:
         "svm_baseline": {"C": chosen["svm_baseline_C"]},
     }
     rng = np.random.default_rng(seed)
-    orders = [np.arange(len(labels))] + [
-        rng.permutation(len(labels)) for _ in range(args.orders - 1)
-    ]
-    result = {"machine": platform.machine(), "orders": args.orders, "test_size": len(test_labels)}
-    for (name, hyper), tol in itertools.product(settings.items(), args.tols):
+    variants = [(np.arange(len(labels)), train)]
+    for _ in range(args.orders - 1):
+        noisy = train.copy()
+        noisy.data *= 1 + args.noise * rng.standard_normal(noisy.nnz)
+        variants.append((rng.permutation(len(labels)), noisy))
+    result = {
+        "machine": platform.machine(),
+        "variants": args.orders,
+        "relative_noise": args.noise,
+        "test_size": len(test_labels),
+    }
+    chosen_settings = {name: settings[name] for name in args.students}
+    for (name, hyper), tol in itertools.product(chosen_settings.items(), args.tols):
         kind, variant = name.split("_")
         predictions, seconds, iterations = [], [], []
-        for order in orders:
+        for order, features in variants:
             model = build_student(kind, variant, hyper, config, seed)
             model.set_params(tol=tol)
             started = time.perf_counter()
-            model.fit(train[order], labels[order])
+            model.fit(features[order], labels[order])
             seconds.append(time.perf_counter() - started)
             iterations.append(int(np.max(model.n_iter_)))
             predictions.append(model.decision_function(test) > 0)

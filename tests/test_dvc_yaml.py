@@ -151,3 +151,16 @@ def test_an_inference_change_leaves_the_fine_tuning_alone():
     listed = params_listed(STAGES["finetune_teacher"]["params"])
     assert "inference.precision" not in listed
     assert "inference.precision" in params_listed(STAGES["label_with_teacher"]["params"])
+
+
+def test_the_plot_list_draws_every_model_of_the_registry():
+    from bertdistill.registry import LINEAR_STUDENTS, MODEL_NAMES
+
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    files = {title: list(next(iter(plot.values()))["y"]) for plot in plots for title in plot}
+    roc = files["ROC on the test set, every model"]
+    assert roc == [f"plots/evaluate/roc/{name}.csv" for name in MODEL_NAMES]
+    confusion = files["Confusion matrices on the test set"]
+    assert confusion == [f"plots/evaluate/confusion/{name}.csv" for name in MODEL_NAMES]
+    coefficients = [path for title, paths in files.items() if "n-grams" in title for path in paths]
+    assert coefficients == [f"plots/explain/coefficients/{name}.csv" for name in LINEAR_STUDENTS]
