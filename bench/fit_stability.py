@@ -21,11 +21,35 @@ import time
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import CountVectorizer
 
 from bertdistill.config import StudentParams
 from bertdistill.io import read_json, write_json
-from bertdistill.params_file import load_params, load_section
-from bertdistill.students import build_featurizer, build_student
+from bertdistill.params_file import load_params, load_section, load_seed
+from bertdistill.students import build_student, fit_featurizer
+
+
+def vocabulary_cut(params, texts: list[str]) -> dict:
+    """How many n-grams tie at scikit-learn's ``max_features`` cut, and how many of the kept ones
+    change between NumPy's default sort (what scikit-learn uses; its tie order depends on the
+    CPU's code path) and a stable sort: the vocabulary's dependence on the CPU before
+    `fit_featurizer` broke ties by the n-gram."""
+    counter = CountVectorizer(
+        ngram_range=(1, params.ngram_max), min_df=params.min_df, max_df=params.max_df
+    )
+    totals = np.asarray(counter.fit_transform(texts).sum(axis=0)).ravel()
+    limit = params.max_features
+    default = set((-totals).argsort()[:limit].tolist())
+    stable = set(np.argsort(-totals, kind="stable")[:limit].tolist())
+    cut = np.sort(totals)[::-1][limit - 1]
+    return {
+        "ngrams": int(len(totals)),
+        "max_features": limit,
+        "count_at_cut": int(cut),
+        "ngrams_tied_at_cut": int(np.sum(totals == cut)),
+        "kept_of_the_tied": int(sum(totals[i] == cut for i in default)),
+        "kept_ngrams_differing_by_sort": len(default - stable),
+    }
 
 
 def main() -> None:
@@ -40,15 +64,15 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     config = load_section(params, "distill_students", StudentParams)
-    seed = params["seed"]
+    seed = load_seed(params)
     frames = {
         name: pd.read_parquet(f"{args.prepared}/{name}.parquet")
         for name in ("train", "unlabeled", "test")
     }
     # The featuriser is fitted as distill_students fits it, minus the synthetic variants (they
     # need the teacher); the question here is the solver, not the vocabulary.
-    featurizer = build_featurizer(config.tfidf)
-    featurizer.fit(frames["train"]["text"].tolist() + frames["unlabeled"]["text"].tolist())
+    texts = frames["train"]["text"].tolist() + frames["unlabeled"]["text"].tolist()
+    featurizer, _ = fit_featurizer(config.tfidf, texts)
     train = featurizer.transform(frames["train"]["text"])
     test = featurizer.transform(frames["test"]["text"])
     labels, test_labels = frames["train"]["label"].to_numpy(), frames["test"]["label"].to_numpy()
@@ -69,7 +93,9 @@ def main() -> None:
         "variants": args.orders,
         "relative_noise": args.noise,
         "test_size": len(test_labels),
+        "vocabulary_cut": vocabulary_cut(config.tfidf, texts),
     }
+    print("vocabulary cut", result["vocabulary_cut"], flush=True)
     chosen_settings = {name: settings[name] for name in args.students}
     for (name, hyper), tol in itertools.product(chosen_settings.items(), args.tols):
         kind, variant = name.split("_")

@@ -40,7 +40,7 @@ from bertdistill.config import InferenceParams
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
 from bertdistill.params_file import load_params, load_section
-from bertdistill.profiles import apply, load_profile, overrides
+from bertdistill.profiles import apply, check_keys, load_profile, overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,6 +52,7 @@ def synchronize() -> None:
 
 def label(teacher, texts, inference: InferenceParams) -> tuple[np.ndarray, float]:
     """Logits and seconds of the project's labelling path at ``inference.precision``."""
+    teacher = dataclasses.replace(teacher, precision=inference.precision)
     synchronize()
     started = time.perf_counter()
     logits = teacher.logits(texts, inference, progress=False)
@@ -63,7 +64,9 @@ def paper_params_file(params: str) -> str:
     """``params`` with the paper profile applied, in a temporary file."""
     path = Path(tempfile.mkdtemp()) / "params-paper.yaml"
     shutil.copy(params, path)
-    apply(path, overrides(load_profile("paper")))
+    profile = load_profile("paper")
+    check_keys(profile, load_params(path))
+    apply(path, overrides(profile))
     return str(path)
 
 
@@ -194,8 +197,8 @@ def main() -> None:
     label_rate = labelling["texts_per_second"]
     prepare = paper["prepare"]
     epochs = load_params(args.paper_params)["finetune_teacher"]["epochs"]
-    # label_with_teacher labels every split plus n_augment variants of each labelled review;
-    # evaluate runs the teacher on the test split again.
+    # label_with_teacher labels every split plus n_augment variants of each labelled review
+    # (evaluate reads the test logits it wrote).
     test_size = prepare["test_size"] or 25_000
     to_label = (
         prepare["train_size"] * (1 + paper["augment"]["n_augment"])
@@ -216,7 +219,6 @@ def main() -> None:
             1,
         ),
         "label_with_teacher_minutes": round(to_label / label_rate / 60, 1),
-        "evaluate_teacher_minutes": round(test_size / label_rate / 60, 1),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)

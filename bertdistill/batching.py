@@ -13,8 +13,6 @@ from tqdm.auto import tqdm
 
 from bertdistill.config import BatchingParams
 
-PRECISIONS = ("fp32", "bf16")
-
 
 def token_budget_batches(
     lengths: Sequence[int], batch_tokens: int, max_batch_size: int

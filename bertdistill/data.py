@@ -85,13 +85,13 @@ def make_splits(
         logger.info("test: left out %d texts that also occur in train or unsup", repeated.sum())
 
     _check_size("prepare.train_size + prepare.val_size", train_size + val_size, train_pool, "train")
-    train, rest = _stratified_take(train_pool, train_size, seed)
-    validation, _ = _stratified_take(rest, val_size, seed)
+    train, rest = _stratified_take(train_pool, train_size, seed, "prepare.train_size")
+    validation, _ = _stratified_take(rest, val_size, seed, "prepare.val_size")
     if test_size is None:
         test = test_pool
     else:
         _check_size("prepare.test_size", test_size, test_pool, "test")
-        test, _ = _stratified_take(test_pool, test_size, seed)
+        test, _ = _stratified_take(test_pool, test_size, seed, "prepare.test_size")
     _check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, "unsup")
     unlabeled = unsup_pool.sample(n=unlabeled_size, random_state=seed).assign(label=UNLABELED)
     used = set(train["text"]) | set(validation["text"]) | set(unlabeled["text"])
@@ -113,12 +113,18 @@ def _check_size(key: str, wanted: int, pool: pd.DataFrame, split: str) -> None:
         )
 
 
-def _stratified_take(pool: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _stratified_take(
+    pool: pd.DataFrame, size: int, seed: int, key: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``size`` rows of ``pool`` with its label shares, and the rest; ``key`` names the param."""
     if size >= len(pool):
         return pool, pool[:0]
-    if pool["label"].value_counts().min() < 2 or size < 2:
+    if size < 2:
+        raise UserError(f"params key '{key}' is {size}: a stratified split needs at least 2 rows")
+    if pool["label"].value_counts().min() < 2:
         raise UserError(
-            "a split needs at least two reviews of each label to stratify: use more data"
+            f"params key '{key}' cuts from a pool with fewer than two texts of one label: "
+            f"use data with more texts of each label"
         )
     taken, rest = train_test_split(
         pool, train_size=size, stratify=pool["label"], random_state=seed, shuffle=True

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from bertdistill.errors import UserError
-from bertdistill.registry import MODEL_NAMES as MODELS
+from bertdistill.registry import MODEL_NAMES
 
 EVALUATE_METRICS = "metrics/evaluate.json"
-COLUMNS = ["train_size", "experiment", *MODELS]
+COLUMNS = ["train_size", "experiment", *MODEL_NAMES]
 
 
 def exp_show(repo: str | Path) -> list:
@@ -59,7 +59,7 @@ def label_efficiency(exp_show_output: list) -> pd.DataFrame:
         train_size = (params.get("prepare") or {}).get("train_size")
         if not metrics or train_size is None:
             continue
-        accuracies = [metrics.get(f"{model}_accuracy") for model in MODELS]
+        accuracies = [metrics.get(f"{model}_accuracy") for model in MODEL_NAMES]
         if any(accuracy is None for accuracy in accuracies):
             continue
         rows.append([train_size, name, *accuracies])
@@ -67,5 +67,5 @@ def label_efficiency(exp_show_output: list) -> pd.DataFrame:
     workspace_last = frame.sort_values(
         "experiment", key=lambda names: names == "workspace", kind="stable"
     )
-    frame = workspace_last.drop_duplicates(subset=["train_size", *MODELS])
+    frame = workspace_last.drop_duplicates(subset=["train_size", *MODEL_NAMES])
     return frame.sort_values(["train_size", "experiment"], kind="stable").reset_index(drop=True)

@@ -19,7 +19,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from bertdistill.batching import predict_logits
-from bertdistill.config import InferenceParams
+from bertdistill.config import BatchingParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.errors import UserError
 from bertdistill.scoring import two_class_proba
@@ -40,17 +40,20 @@ def pick_device() -> torch.device:
 
 @dataclass
 class Teacher:
-    """A fine-tuned teacher ready for inference: model, tokenizer and encoding spec."""
+    """A fine-tuned teacher ready for inference: model, tokenizer, encoding spec, and the
+    precision it runs at (``fp32``, ``bf16`` autocast, or ``int8``: ``model`` is then the
+    quantised copy), fixed when it is loaded."""
 
     model: BertBinaryClassifier
     tokenizer: PreTrainedTokenizerBase
     spec: EncodingSpec
     device: torch.device
+    precision: str = "fp32"
 
     def logits(
         self,
         texts: Sequence[str],
-        params: InferenceParams,
+        params: BatchingParams,
         progress: bool = True,
         description: str = "predict",
         workers: Workers = SINGLE,
@@ -65,14 +68,14 @@ class Teacher:
                 self.tokenizer.pad_token_id,
                 params,
                 self.device,
-                "fp32" if params.precision == "int8" else params.precision,
+                "fp32" if self.precision == "int8" else self.precision,
                 progress and workers.is_main,
                 description,
             )
 
         return sharded(predict, [len(ids) for ids in encoded], workers)
 
-    def proba_function(self, params: InferenceParams) -> Callable[[Sequence[str]], np.ndarray]:
+    def proba_function(self, params: BatchingParams) -> Callable[[Sequence[str]], np.ndarray]:
         """``texts -> [[p(neg), p(pos)], ...]``, the classifier function LIME expects."""
 
         def proba(texts: Sequence[str]) -> np.ndarray:
@@ -86,8 +89,9 @@ def load_teacher(
 ) -> Teacher:
     """Load a teacher saved by :func:`bertdistill.training.save_teacher`; no network, no pickle.
 
-    ``precision="int8"`` gives a dynamically quantised copy for CPU inference (never the default:
-    its logits differ slightly from the fp32 teacher's).
+    ``precision`` is what its logits run at: ``fp32``, ``bf16`` (autocast; for GPUs) or
+    ``int8``, a dynamically quantised copy for CPU inference (never the default: its logits
+    differ slightly from the fp32 teacher's).
     """
     folder = Path(folder)
     weights = folder / WEIGHTS_FILE
@@ -119,7 +123,7 @@ def load_teacher(
             )
         logger.warning("teacher runs int8 (dynamic quantisation), not fp32")
         model = quantize_int8(model)
-    return Teacher(model, tokenizer, spec, device)
+    return Teacher(model, tokenizer, spec, device, precision)
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:

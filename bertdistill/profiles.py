@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from bertdistill.errors import UserError
 
@@ -20,9 +21,9 @@ def load_profile(name: str, folder: Path = PROFILES_DIR) -> dict[str, Any]:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
         raise UserError(f"no profile {path}: known profiles are {known}")
-    try:
-        profile = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
+    try:  # YAML 1.2, as params.yaml is read (2e-5 is a float)
+        profile = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except YAMLError as error:
         raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(profile, dict):
         raise UserError(f"{path} must map params sections to keys and values")
@@ -47,6 +48,19 @@ def _literal(value: Any) -> str:
     if value is None or isinstance(value, (bool, int, float)):
         return json.dumps(value)
     return str(value)
+
+
+def shell_flags(settings: list[str]) -> str:
+    """``-S a=1 -S b=x`` for ``dvc exp run $(...)``: a setting the shell would split or expand
+    there (spaces, quotes, glob characters) is refused, since quotes inside ``$(...)`` are not
+    re-read by the shell."""
+    for setting in settings:
+        if re.search(r"[\s'\"*?\[\]$`\\]", setting):
+            raise UserError(
+                f"profile setting {setting!r} does not survive the shell as a flag: apply the "
+                f"profile with `python tools/profile.py NAME --apply`, then `dvc exp run`"
+            )
+    return " ".join(f"-S {setting}" for setting in settings)
 
 
 def check_keys(profile: dict[str, Any], params: dict[str, Any], where: str = "") -> None:

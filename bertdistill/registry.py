@@ -14,12 +14,6 @@ VARIANTS = ("baseline", "distilled")
 KIND_TITLES = {"lr": "Logistic regression", "svm": "SVM", "tree": "Decision tree"}
 KIND_SHORT = {"lr": "LR", "svm": "SVM", "tree": "Tree"}
 VARIANT_TITLES = {"baseline": "gold labels", "distilled": "distilled"}
-# What each student is in scikit-learn: (baseline classifier, distilled regressor).
-ESTIMATORS = {
-    "lr": ("LogisticRegression", "Ridge on logits"),
-    "svm": ("LinearSVC", "LinearSVR"),
-    "tree": ("DecisionTreeClassifier", "DecisionTreeRegressor"),
-}
 LINEAR_KINDS = ("lr", "svm")
 
 # Sridhar et al. 2020, Table 1: IMDB test accuracy (BERT teacher; students on gold labels and
@@ -63,15 +57,6 @@ STUDENT_NAMES = tuple(student.name for student in STUDENTS)
 LINEAR_STUDENTS = tuple(student.name for student in STUDENTS if student.linear)
 TEACHER = "teacher"
 MODEL_NAMES = (TEACHER, *STUDENT_NAMES)
-
-
-def model_names() -> list[str]:
-    """The six students' names, in report order."""
-    return list(STUDENT_NAMES)
-
-
-def twin(kind: str, variant: str) -> str:
-    return f"{kind}_{variant}"
 
 
 def paper_applies(dataset: str) -> bool:

@@ -28,7 +28,11 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def begin(args: argparse.Namespace) -> tuple[dict[str, Any], int, float]:
-    """Configure logging, read params and seed every random source; returns (params, seed, t0)."""
+    """Configure logging, read params and seed every random source; returns (params, seed, t0).
+
+    torch is seeded here only if the stage imported it already (at the top of its script, as
+    every stage that uses it does): a stage without torch never loads it.
+    """
     setup_logging()
     params = load_params(args.params)
     seed = load_seed(params)

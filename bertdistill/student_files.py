@@ -24,9 +24,11 @@ from bertdistill.students import Students
 
 @contextlib.contextmanager
 def _torch_hidden() -> Iterator[None]:
-    """skops lists scikit-learn's estimators when imported, and that walk imports the array-API
-    shim for torch, so torch itself (seconds, hundreds of MB) when installed. Nothing here needs
-    it: hidden during that import, the student stages (evaluate) run without torch."""
+    """skops 0.16 lists scikit-learn's estimators when imported (``skops/io/_trusted_types.py``
+    calls ``sklearn.utils.all_estimators()``), and that walk imports scikit-learn's array-API shim
+    for torch, so torch itself (seconds, hundreds of MB) when installed. Nothing here needs it:
+    hidden during that import, the student stages (evaluate) run without torch. Later imports of
+    torch are unaffected (a test checks scikit-learn still recognises torch tensors)."""
     if "torch" in sys.modules:
         yield
         return

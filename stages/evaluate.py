@@ -28,13 +28,15 @@ from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 logger = logging.getLogger("evaluate")
 
 
-def read_teacher_spec(folder: Path) -> dict:
-    path = folder / SPEC_FILE
+def read_teacher_files(folder: Path) -> tuple[dict, int]:
+    """The saved teacher's encoding spec and its weights' size, read before anything is written
+    (no torch: the teacher is never loaded here)."""
+    spec_path, weights = folder / SPEC_FILE, folder / WEIGHTS_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(spec_path.read_text(encoding="utf-8")), weights.stat().st_size
     except (OSError, ValueError) as error:
         raise UserError(
-            f"{path} is missing or not JSON ({error}): re-run `dvc repro finetune_teacher`"
+            f"{folder} is not a saved teacher ({error}): run `dvc repro finetune_teacher`"
         ) from None
 
 
@@ -53,6 +55,7 @@ def main() -> None:
     dataset = load_section(params, "prepare", DatasetNameParams, only=True).dataset
     teacher_model = load_section(params, "finetune_teacher", TeacherNameParams, only=True).model
     teacher_folder, students_folder = Path(args.teacher), Path(args.students)
+    teacher_spec, teacher_size = read_teacher_files(teacher_folder)
 
     test = read_with_logits(*args.test)
     texts, labels = test["text"].tolist(), test["label"].to_numpy()
@@ -61,7 +64,7 @@ def main() -> None:
     features = students.featurizer.transform(texts)
     logits = {TEACHER: teacher_logits}
     logits |= {name: students.logits(name, features=features) for name in STUDENT_NAMES}
-    sizes = {TEACHER: (teacher_folder / WEIGHTS_FILE).stat().st_size}
+    sizes = {TEACHER: teacher_size}
     sizes |= {name: (students_folder / f"{name}.skops").stat().st_size for name in STUDENT_NAMES}
     per_model = {}
     for name, model_logits in logits.items():
@@ -75,7 +78,7 @@ def main() -> None:
     )
     metrics["test_size"] = len(test)
     write_json(args.metrics, metrics)
-    title = teacher_model_title(teacher_model, read_teacher_spec(teacher_folder))
+    title = teacher_model_title(teacher_model, teacher_spec)
     write_text(args.report, report_markdown(per_model, len(test), dataset, title))
 
     sample = texts[: config.throughput_texts]

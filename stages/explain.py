@@ -3,6 +3,7 @@ views of the students, agreement with the teacher, and one HTML report."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from bertdistill.config import ExplainParams, InferenceParams, TeacherNameParams
@@ -57,7 +58,7 @@ def main() -> None:
         "top_k": config.top_k,
         "seed": seed,
     }
-    titles = short_titles(teacher_model_title(teacher_name.model))
+    titles = short_titles(teacher_model_title(teacher_name.model, dataclasses.asdict(teacher.spec)))
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         write_json(tmp / "explanations.json", records)

@@ -108,7 +108,8 @@ def test_every_module_a_stage_lists_is_one_it_imports():
 def params_read(script: Path) -> set[str]:
     """The params keys a stage script reads: ``seed`` (every stage seeds from it in ``begin``),
     each ``load_section(params, "name", Cls)`` as the whole section, and with ``only=True`` as
-    just the fields of ``Cls``."""
+    just the fields of ``Cls``. Stages read params only through such literal calls in their own
+    script (the package takes typed sections), which this relies on."""
     from bertdistill import config
 
     committed = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -11,7 +11,9 @@ from test_config import SECTIONS
 from bertdistill.config import AugmentParams
 from bertdistill.errors import UserError
 from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides
+from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
+
+PROFILES = sorted(path.stem for path in (ROOT / "conf/profiles").glob("*.yaml"))
 
 
 def applied(tmp_path, name: str) -> tuple[dict, str]:
@@ -78,3 +80,18 @@ def test_a_profile_key_missing_from_params_is_one_clear_error():
 def test_an_unknown_profile_names_the_known_ones():
     with pytest.raises(UserError, match="known profiles are paper"):
         load_profile("gpu")
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_profile_applies_to_params_yaml_and_loads(tmp_path, name):
+    params, _ = applied(tmp_path, name)
+    for section, cls in {**SECTIONS, "augment": AugmentParams}.items():
+        load_section(params, section, cls)  # raises on any unknown, missing or mistyped key
+    assert shell_flags(overrides(load_profile(name))).startswith("-S ")
+
+
+def test_a_setting_the_shell_would_split_or_expand_is_refused():
+    assert shell_flags(["a.b=1", "c=x-y"]) == "-S a.b=1 -S c=x-y"
+    for setting in ("launcher=torchrun --standalone", "a.b=[1,2]", "a=it's"):
+        with pytest.raises(UserError, match="--apply"):
+            shell_flags([setting])

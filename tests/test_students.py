@@ -1,5 +1,7 @@
 import json
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ from conftest import synthetic_reviews
 
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
-from bertdistill.registry import model_names
+from bertdistill.registry import STUDENT_NAMES
 from bertdistill.student_files import (
     FEATURIZER_FILE,
     VOCABULARY_FILE,
@@ -141,7 +143,7 @@ def test_all_six_students_learn_the_task(fitted):
         "tree_baseline",
         "tree_distilled",
     ]
-    for name in model_names():
+    for name in STUDENT_NAMES:
         accuracy = np.mean((fitted.logits(name, test["text"].tolist()) > 0) == test["label"])
         assert accuracy >= 0.8, name
 
@@ -185,7 +187,7 @@ def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
     save_students(tmp_path / "students", fitted)
     loaded = load_students(tmp_path / "students")
     texts = synthetic_reviews(10, seed=4)["text"].tolist()
-    for name in model_names():
+    for name in STUDENT_NAMES:
         np.testing.assert_array_equal(loaded.logits(name, texts), fitted.logits(name, texts))
 
 
@@ -235,3 +237,33 @@ def test_saving_twice_gives_byte_identical_files(fitted, tmp_path):
     for path in files:
         relative = path.relative_to(tmp_path / "first")
         assert path.read_bytes() == (tmp_path / "second" / relative).read_bytes(), relative
+
+
+def test_loading_the_student_files_module_leaves_torch_usable():
+    """student_files hides torch while skops imports; torch and scikit-learn's view of it work
+    afterwards (in a fresh process, so the import order is the one a stage sees)."""
+    probe = (
+        "import sys\n"
+        "import bertdistill.student_files\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "import torch\n"
+        "from sklearn.externals.array_api_compat import is_torch_array\n"
+        "assert is_torch_array(torch.zeros(2))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-1500:]
+
+
+def test_the_vocabulary_cut_breaks_ties_by_the_ngram_not_by_the_sort():
+    """max_features keeps the most frequent n-grams, equal counts going to the alphabetically
+    first: the same vocabulary on any CPU (NumPy's default sort orders ties by CPU)."""
+    from bertdistill.students import fit_featurizer
+
+    texts = ["delta echo alpha", "charlie bravo delta", "echo foxtrot"]
+    params = TfidfParams(ngram_max=1, min_df=1, max_df=1.0, max_features=4, sublinear_tf=True)
+    featurizer, features = fit_featurizer(params, texts)
+    # delta and echo appear twice; alpha, bravo, charlie and foxtrot once each
+    assert sorted(featurizer.vocabulary_) == ["alpha", "bravo", "delta", "echo"]
+    assert features.shape == (3, 4) and featurizer.vocabulary is None
+    np.testing.assert_allclose(features.toarray(), featurizer.transform(texts).toarray())

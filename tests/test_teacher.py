@@ -280,3 +280,21 @@ def test_unknown_model_and_too_long_max_len(tiny_bert, tmp_path):
         load_pretrained(teacher_params(tmp_path / "no-such-model"))
     with pytest.raises(UserError, match="exceeds the model's limit of 128"):
         load_pretrained(teacher_params(tiny_bert, max_len=512))
+
+
+def test_bf16_autocast_runs_and_stays_close_to_fp32(tiny_bert, tmp_path):
+    """precision=bf16 (the paper profile's, for GPUs) on the CPU: labelling and one training
+    step run, and the logits stay within bf16's rounding of fp32's."""
+    params = teacher_params(tiny_bert, epochs=1, precision="bf16")
+    torch.manual_seed(0)
+    model, tokenizer = load_pretrained(params)
+    texts = synthetic_reviews(12, seed=5)["text"].tolist()
+    encoded = encode_texts(tokenizer, texts, spec_of(params))
+    cpu = torch.device("cpu")
+    exact = predict_logits(model, encoded, tokenizer.pad_token_id, INFERENCE, cpu, "fp32", False)
+    half = predict_logits(model, encoded, tokenizer.pad_token_id, INFERENCE, cpu, "bf16", False)
+    assert not np.array_equal(exact, half)
+    np.testing.assert_allclose(half, exact, atol=0.05 * np.abs(exact).max() + 1e-2)
+    frame = synthetic_reviews(16, seed=1)
+    result, _ = train_tiny(params, frame, frame)
+    assert all(np.isfinite(step["train_loss"]) for step in result.steps)

@@ -10,12 +10,11 @@ A profile (conf/profiles/<name>.yaml) holds the keys it changes; params.yaml hol
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 
 from bertdistill.errors import run_cli
 from bertdistill.params_file import load_params
-from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides
+from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
 
 
 def main() -> None:
@@ -30,7 +29,7 @@ def main() -> None:
     if args.apply:
         apply(Path(args.params), settings)
     else:
-        print(" ".join(f"-S {shlex.quote(setting)}" for setting in settings))
+        print(shell_flags(settings))
 
 
 if __name__ == "__main__":
