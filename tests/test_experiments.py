@@ -1,6 +1,7 @@
 import pandas as pd
 
-from bertdistill.experiments import MODELS, label_efficiency
+from bertdistill.experiments import label_efficiency
+from bertdistill.registry import MODEL_NAMES as MODELS
 
 
 def run(name, train_size, accuracy, **extra):
