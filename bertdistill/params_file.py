@@ -21,15 +21,20 @@ def load_params(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"params file {path} not found: run from the project root or pass --params")
+    return read_yaml_mapping(path)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file holding a mapping, read as DVC reads params (YAML 1.2: `dvc exp run -S
+    lr=2e-5` stores `2e-05`, a float there but a string under PyYAML's 1.1 rules); a malformed
+    file is a one-line user error."""
     try:
-        # YAML 1.2, as DVC reads and writes it: `dvc exp run -S lr=2e-5` stores `2e-05`, a float
-        # there but a string under PyYAML's 1.1 rules.
-        params = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
     except YAMLError as error:
         raise UserError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(params, dict):
-        raise UserError(f"{path} must be a mapping of sections, got {type(params).__name__}")
-    return params
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must be a mapping of sections, got {type(data).__name__}")
+    return data
 
 
 def load_seed(params: dict[str, Any]) -> int:

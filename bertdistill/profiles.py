@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML, YAMLError
-
 from bertdistill.errors import UserError
+from bertdistill.params_file import read_yaml_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES_DIR = ROOT / "conf" / "profiles"
@@ -21,13 +20,7 @@ def load_profile(name: str, folder: Path = PROFILES_DIR) -> dict[str, Any]:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
         raise UserError(f"no profile {path}: known profiles are {known}")
-    try:  # YAML 1.2, as params.yaml is read (2e-5 is a float)
-        profile = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except YAMLError as error:
-        raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
-    if not isinstance(profile, dict):
-        raise UserError(f"{path} must map params sections to keys and values")
-    return profile
+    return read_yaml_mapping(path)
 
 
 def overrides(profile: dict[str, Any], prefix: str = "") -> list[str]:
