@@ -163,15 +163,23 @@ class StudentParams:
     tree_max_depth: tuple[int, ...]
     tree_min_samples_leaf: tuple[int, ...]
     max_iter: int
+    seeds: int
+    unlabeled_limit: int | None
 
     def __post_init__(self) -> None:
         _choice("distill_students", "target", self.target, ("logits", "probabilities"))
         lists = ("lr_C", "ridge_alpha", "svm_C", "svr_C", "tree_max_depth", "tree_min_samples_leaf")
         values = {f"{key}[{i}]": item for key in lists for i, item in enumerate(getattr(self, key))}
         _positive(
-            "distill_students", temperature=self.temperature, max_iter=self.max_iter, **values
+            "distill_students",
+            temperature=self.temperature,
+            max_iter=self.max_iter,
+            seeds=self.seeds,
+            **values,
         )
         _non_negative("distill_students", svr_epsilon=self.svr_epsilon)
+        if self.unlabeled_limit is not None:
+            _non_negative("distill_students", unlabeled_limit=self.unlabeled_limit)
         _probability("distill_students", gold_alpha=self.gold_alpha)
 
 
@@ -186,6 +194,7 @@ class DatasetNameParams:
 class EvaluateParams:
     throughput_texts: int
     throughput_repeats: int
+    bootstrap_resamples: int
 
     def __post_init__(self) -> None:
         _positive("evaluate", **dataclasses.asdict(self))
