@@ -1,22 +1,149 @@
-"""Scores, plots data, throughput and the paper-versus-ours report."""
+"""Scores with their 95% intervals, plots data, throughput and the paper-versus-ours report."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
 from bertdistill.registry import (
     KIND_TITLES,
     KINDS,
     PAPER_TABLE,
+    STUDENT_NAMES,
     STUDENTS,
     TEACHER,
     paper_applies,
 )
+
+LEVEL = 0.95  # every interval this module gives is a 95% interval
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate and its 95% interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+    @classmethod
+    def percentile(cls, estimate: float, samples: np.ndarray) -> Interval:
+        tail = (1 - LEVEL) / 2 * 100
+        low, high = np.percentile(samples, [tail, 100 - tail])
+        return cls(float(estimate), float(low), float(high))
+
+    @property
+    def sign(self) -> int:
+        """+1 when the whole interval lies above zero, -1 when below, 0 (a tie) otherwise."""
+        return 1 if self.low > 0 else -1 if self.high < 0 else 0
+
+    def signed(self, digits: int = 3) -> str:
+        """``+0.024 [+0.019, +0.029]``."""
+        return f"{self.estimate:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
+    def plain(self, digits: int = 4) -> str:
+        return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``model`` against ``reference`` on the same texts: the paired interval of the accuracy
+    difference and McNemar's exact p-value."""
+
+    model: str
+    reference: str
+    difference: Interval
+    mcnemar_p: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}_vs_{self.reference}"
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            f"{self.key}_accuracy_diff": self.difference.estimate,
+            f"{self.key}_accuracy_diff_ci_low": self.difference.low,
+            f"{self.key}_accuracy_diff_ci_high": self.difference.high,
+            f"{self.key}_mcnemar_p": self.mcnemar_p,
+        }
+
+
+def compared_pairs() -> list[tuple[str, str]]:
+    """The comparisons the report makes: each distilled student against its gold-label twin,
+    then each student against the teacher."""
+    twins = [(f"{kind}_distilled", f"{kind}_baseline") for kind in KINDS]
+    return twins + [(name, TEACHER) for name in STUDENT_NAMES]
+
+
+def bootstrap_accuracies(
+    correct: dict[str, np.ndarray], resamples: int, seed: int, chunk: int = 250
+) -> dict[str, np.ndarray]:
+    """Each model's accuracy on ``resamples`` bootstrap resamples of the test texts. Every model
+    is scored on the same resamples, so differences between models are paired."""
+    names = list(correct)
+    stacked = np.stack([np.asarray(correct[name], dtype=np.float64) for name in names])
+    count = stacked.shape[1]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for start in range(0, resamples, chunk):
+        rows = rng.integers(0, count, size=(min(chunk, resamples - start), count))
+        parts.append(stacked[:, rows].mean(axis=2))
+    accuracies = np.concatenate(parts, axis=1)
+    return {name: accuracies[i] for i, name in enumerate(names)}
+
+
+def mcnemar_exact(correct: np.ndarray, reference_correct: np.ndarray) -> float:
+    """McNemar's exact test: a two-sided binomial test on the texts the two models disagree on."""
+    only_model = int(np.sum(correct & ~reference_correct))
+    only_reference = int(np.sum(~correct & reference_correct))
+    if only_model + only_reference == 0:
+        return 1.0
+    return float(binomtest(only_model, only_model + only_reference, 0.5).pvalue)
+
+
+def with_intervals(
+    labels: np.ndarray, logits: dict[str, np.ndarray], resamples: int, seed: int
+) -> tuple[dict[str, Interval], list[Comparison]]:
+    """Each model's accuracy with its bootstrap interval, and the report's comparisons."""
+    correct = {name: (values > 0).astype(int) == labels for name, values in logits.items()}
+    samples = bootstrap_accuracies(correct, resamples, seed)
+    accuracy = {
+        name: Interval.percentile(float(np.mean(hits)), samples[name])
+        for name, hits in correct.items()
+    }
+    comparisons = [
+        Comparison(
+            model,
+            reference,
+            Interval.percentile(
+                accuracy[model].estimate - accuracy[reference].estimate,
+                samples[model] - samples[reference],
+            ),
+            mcnemar_exact(correct[model], correct[reference]),
+        )
+        for model, reference in compared_pairs()
+    ]
+    return accuracy, comparisons
+
+
+def seed_spread(labels: np.ndarray, logits_per_seed: Sequence[np.ndarray]) -> dict[str, float]:
+    """Test accuracy over a student's seeds: mean, standard deviation (n - 1), min and max."""
+    accuracies = np.array(
+        [np.mean((values > 0).astype(int) == labels) for values in logits_per_seed]
+    )
+    spread = float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0
+    return {
+        "seeds_accuracy_mean": float(accuracies.mean()),
+        "seeds_accuracy_std": spread,
+        "seeds_accuracy_min": float(accuracies.min()),
+        "seeds_accuracy_max": float(accuracies.max()),
+    }
 
 
 def score(labels: np.ndarray, logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:
@@ -61,38 +188,99 @@ def flatten(per_model: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def report_markdown(
-    per_model: dict[str, dict[str, float]], test_size: int, dataset: str, teacher_title: str
+    per_model: dict[str, dict[str, float]],
+    accuracy: dict[str, Interval],
+    comparisons: Sequence[Comparison],
+    run: dict[str, object],
 ) -> str:
-    """Every model's test scores, each distilled student's gain over its gold-label twin, and the
-    paper's Table 1 beside them when the run is on the paper's dataset (IMDB)."""
-    paper = paper_applies(dataset)
-    intro = f"Test accuracy on {test_size:,} {dataset} test texts."
+    """Every model's test scores with intervals, each distilled student against its gold-label
+    twin and each student against the teacher (paired intervals, ties worded as ties), the
+    students' spread over seeds, and the paper's Table 1 beside them when the run is on the
+    paper's dataset (IMDB). ``run`` names ``test_size``, ``dataset``, ``teacher_title``,
+    ``resamples`` and ``seeds``."""
+    paper = paper_applies(str(run["dataset"]))
+    intro = (
+        f"Test accuracy on {run['test_size']:,} {run['dataset']} test texts. Brackets: 95% "
+        f"intervals from {run['resamples']:,} bootstrap resamples of those texts, paired where "
+        "two models are compared; p: McNemar's exact test. A difference whose interval spans "
+        "zero is a tie."
+    )
     if paper:
         intro += (
             " Paper: Sridhar et al. 2020, Table 1 (BERT-base teacher; students on gold labels vs "
-            "distilled from the teacher's logits)."
+            "distilled from the teacher's logits; no intervals given)."
         )
-    scores = [["model", *(["paper"] if paper else []), "ours", "F1", "ROC-AUC"]]
-    scores[0] += ["agreement with teacher", "size (bytes)"]
-    titles = {TEACHER: teacher_title} | {student.name: student.title for student in STUDENTS}
+    scores = [["model", *(["paper"] if paper else []), "ours [95% interval]"]]
+    scores[0] += [*(["ours vs paper"] if paper else []), "F1", "ROC-AUC", "agreement with teacher"]
+    scores[0] += ["size (bytes)"]
+    titles = {TEACHER: str(run["teacher_title"])} | {s.name: s.title for s in STUDENTS}
     for name, title in titles.items():
-        values = per_model[name]
+        values, ours = per_model[name], accuracy[name]
+        versus = []
+        if paper:
+            versus = [_versus_figure(ours, PAPER_TABLE[name])]
         agreement = "-" if name == TEACHER else f"{values['agreement']:.4f}"
         scores.append(
-            [title, *([f"{PAPER_TABLE[name]:.2f}"] if paper else [])]
-            + [f"{values[key]:.4f}" for key in ("accuracy", "f1", "roc_auc")]
+            [title, *([f"{PAPER_TABLE[name]:.2f}"] if paper else []), ours.plain(), *versus]
+            + [f"{values[key]:.4f}" for key in ("f1", "roc_auc")]
             + [agreement, f"{int(values['size_bytes']):,}"]
         )
-    gains = [["student", *(["paper: distilled - gold"] if paper else []), "ours: distilled - gold"]]
+    by_pair = {(c.model, c.reference): c for c in comparisons}
+    gains = [["student", *(["paper: distilled - gold"] if paper else [])]]
+    gains[0] += ["ours: distilled - gold [95%]", "McNemar p", "verdict"]
     for kind in KINDS:
         distilled, baseline = f"{kind}_distilled", f"{kind}_baseline"
-        gain = per_model[distilled]["accuracy"] - per_model[baseline]["accuracy"]
+        compared = by_pair[(distilled, baseline)]
         paper_gain = [f"{PAPER_TABLE[distilled] - PAPER_TABLE[baseline]:+.3f}"] if paper else []
-        gains.append([KIND_TITLES[kind], *paper_gain, f"{gain:+.3f}"])
+        verdict = ("gold labels better", "tie", "distilled better")[compared.difference.sign + 1]
+        gains.append(
+            [KIND_TITLES[kind], *paper_gain, compared.difference.signed()]
+            + [_p_value(compared.mcnemar_p), verdict]
+        )
+    versus_teacher = [["student", "student - teacher [95%]", "McNemar p", "verdict"]]
+    for student in STUDENTS:
+        compared = by_pair[(student.name, TEACHER)]
+        verdict = ("teacher better", "tie", "student better")[compared.difference.sign + 1]
+        versus_teacher.append(
+            [student.title, compared.difference.signed(), _p_value(compared.mcnemar_p), verdict]
+        )
     lines = ["# Results: paper vs this pipeline" if paper else "# Results", "", intro, ""]
-    lines += _table(scores) + [""] + _table(gains)
-    lines += ["", f"Teacher test accuracy: {per_model[TEACHER]['accuracy']:.4f}.", ""]
+    lines += _table(scores) + ["", "## Distilled vs gold labels", ""] + _table(gains)
+    lines += ["", "## Students vs the teacher", ""] + _table(versus_teacher)
+    lines += ["", "## Students over seeds", ""] + _seed_lines(per_model, int(run["seeds"]))
+    lines += ["", f"Teacher test accuracy: {accuracy[TEACHER].plain()}.", ""]
     return "\n".join(lines)
+
+
+def _versus_figure(ours: Interval, figure: float) -> str:
+    """Where a published figure (no interval) lies against our interval."""
+    return "above" if ours.low > figure else "below" if ours.high < figure else "tie"
+
+
+def _p_value(p: float) -> str:
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _seed_lines(per_model: dict[str, dict[str, float]], seeds: int) -> list[str]:
+    if seeds < 2:
+        return ["One seed (`distill_students.seeds: 1`): no spread measured."]
+    rows = [["student", f"mean accuracy over {seeds} seeds", "standard deviation", "min - max"]]
+    for student in STUDENTS:
+        values = per_model[student.name]
+        rows.append(
+            [
+                student.title,
+                f"{values['seeds_accuracy_mean']:.4f}",
+                f"{values['seeds_accuracy_std']:.4f}",
+                f"{values['seeds_accuracy_min']:.4f} - {values['seeds_accuracy_max']:.4f}",
+            ]
+        )
+    intro = (
+        f"Each student re-fitted with {seeds} seeds (`seed` .. `seed` + {seeds - 1}) at its chosen "
+        "hyperparameters, on the same data: the spread is the students' own randomness (tree "
+        "tie-breaking, the SVMs' coordinate order); a deterministic fit has none."
+    )
+    return [intro, ""] + _table(rows)
 
 
 def _table(rows: list[list[str]]) -> list[str]:

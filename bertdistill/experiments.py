@@ -1,20 +1,39 @@
-"""Label efficiency: test accuracy of every model against the number of labelled reviews,
-collected from finished DVC experiments (``dvc exp show --json``)."""
+"""Curves over finished DVC experiments (``dvc exp show --json``): test accuracy of every model,
+with its 95% interval, against the number of labelled reviews (``prepare.train_size``) or of
+unlabelled reviews the students learnt from (``distill_students`` metrics' ``unlabeled_size``)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bertdistill.errors import UserError
-from bertdistill.registry import MODEL_NAMES
+from bertdistill.registry import KINDS, MODEL_NAMES
 
 EVALUATE_METRICS = "metrics/evaluate.json"
-COLUMNS = ["train_size", "experiment", *MODEL_NAMES]
+STUDENTS_METRICS = "metrics/students.json"
+CURVES = ("train_size", "unlabeled_size")  # what a curve's x axis counts
+SETTING = ["train_size", "unlabeled_size", "test_size", "seeds"]
+ACCURACY_COLUMNS = [
+    f"{model}{suffix}" for model in MODEL_NAMES for suffix in ("", "_ci_low", "_ci_high")
+]
+GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in ("", "_ci_low", "_ci_high")]
+COLUMNS = [*SETTING, "experiment", "commit", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished run: its name, the commit it ran on, its params and metrics files."""
+
+    name: str
+    commit: str
+    params: dict
+    metrics: dict[str, dict]
 
 
 def exp_show(repo: str | Path) -> list:
@@ -33,39 +52,74 @@ def exp_show(repo: str | Path) -> list:
     return json.loads(result.stdout)
 
 
-def _runs(node: object) -> Iterator[tuple[str, dict]]:
-    """Every (name, data) pair in exp-show output: commits, and experiments under them."""
+def runs(node: object, commit: str = "") -> Iterator[Run]:
+    """Every run in exp-show output: commits, and the experiments under them (whose commit is
+    the one they were run on)."""
     if isinstance(node, list):
         for item in node:
-            yield from _runs(item)
+            yield from runs(item, commit)
     elif isinstance(node, dict):
         data = node.get("data")
+        own = commit or (data or {}).get("rev") or node.get("rev") or ""
         if isinstance(data, dict) and "params" in data:
-            yield node.get("name") or node.get("rev") or "?", data
-        for key in ("experiments", "revs"):
-            if key in node:
-                yield from _runs(node[key])
+            params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+            metrics = {
+                path: (found or {}).get("data") or {}
+                for path, found in (data.get("metrics") or {}).items()
+            }
+            name = node.get("name") or node.get("rev") or "?"
+            yield Run(name, own, params, metrics)
+        if "experiments" in node:
+            yield from runs(node["experiments"], own)
+        if "revs" in node:
+            yield from runs(node["revs"], commit)
 
 
-def label_efficiency(exp_show_output: list) -> pd.DataFrame:
-    """One row per finished run with evaluate metrics: its ``prepare.train_size``, its name and
-    the test accuracy of the teacher and the six students, sorted by size. Runs with the same
-    size and the same accuracies (a commit and the workspace on it) are listed once, under the
-    commit's name."""
+def curve(found: list[Run] | Iterator[Run], x: str = "train_size") -> pd.DataFrame:
+    """One row per finished run with evaluate metrics: its setting, name and commit, each model's
+    test accuracy with its 95% interval, and each distilled student's gain over its gold-label
+    twin with the paired interval; sorted by ``x`` (one of :data:`CURVES`). One run per ``x``:
+    the first in exp-show order (newest commit first, its experiments under it), the workspace
+    only when nothing else has that ``x``."""
+    if x not in CURVES:
+        raise ValueError(f"unknown curve {x!r}")
     rows = []
-    for name, data in _runs(exp_show_output):
-        params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
-        metrics = ((data.get("metrics") or {}).get(EVALUATE_METRICS) or {}).get("data")
-        train_size = (params.get("prepare") or {}).get("train_size")
-        if not metrics or train_size is None:
+    for run in found:
+        evaluate, students = run.metrics.get(EVALUATE_METRICS), run.metrics.get(STUDENTS_METRICS)
+        train_size = (run.params.get("prepare") or {}).get("train_size")
+        if not evaluate or not students or train_size is None:
             continue
-        accuracies = [metrics.get(f"{model}_accuracy") for model in MODEL_NAMES]
-        if any(accuracy is None for accuracy in accuracies):
+        values = {
+            f"{model}{suffix}": evaluate.get(f"{model}_accuracy{suffix}")
+            for model in MODEL_NAMES
+            for suffix in ("", "_ci_low", "_ci_high")
+        }
+        for kind in KINDS:
+            key = f"{kind}_distilled_vs_{kind}_baseline_accuracy_diff"
+            values |= {
+                f"{kind}_gain{suffix}": evaluate.get(f"{key}{suffix}")
+                for suffix in ("", "_ci_low", "_ci_high")
+            }
+        if any(value is None for value in values.values()):
             continue
-        rows.append([train_size, name, *accuracies])
+        setting = {
+            "train_size": train_size,
+            "unlabeled_size": students.get("unlabeled_size"),
+            "test_size": evaluate.get("test_size"),
+            "seeds": evaluate.get("seeds"),
+        }
+        rows.append(setting | {"experiment": run.name, "commit": run.commit} | values)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     workspace_last = frame.sort_values(
         "experiment", key=lambda names: names == "workspace", kind="stable"
     )
-    frame = workspace_last.drop_duplicates(subset=["train_size", *MODEL_NAMES])
-    return frame.sort_values(["train_size", "experiment"], kind="stable").reset_index(drop=True)
+    frame = workspace_last.drop_duplicates(subset=[x])
+    return frame.sort_values(x, kind="stable").reset_index(drop=True)
+
+
+def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str) -> pd.DataFrame:
+    """``existing`` rows (a committed curve) with ``new`` ones added; a new row replaces an
+    existing one at the same ``x``, so rows from several machines and sessions accumulate."""
+    kept = existing[~existing[x].isin(new[x])]
+    merged = pd.concat([kept, new], ignore_index=True)[COLUMNS]
+    return merged.sort_values(x, kind="stable").reset_index(drop=True)

@@ -47,6 +47,7 @@ FEATURIZER_FILE = "featurizer.skops"
 # serialises a dict entry by entry, and a 200,000-term vocabulary took it about 30 minutes.
 VOCABULARY_FILE = "vocabulary.json"
 META_FILE = "students.json"
+REPLICATES_FOLDER = "seeds"  # seeds/<seed>/<name>.skops: the students re-fitted with other seeds
 # Every type a student file may contain; anything else in a .skops file is refused on load.
 TRUSTED_TYPES = frozenset(
     {
@@ -79,7 +80,15 @@ def save_students(folder: str | Path, students: Students) -> None:
         save_featurizer(tmp, students.featurizer)
         for name, model in students.models.items():
             dump_skops(model, tmp / f"{name}.skops")
-        meta = {"target": students.target, "temperature": students.temperature}
+        for seed, models in students.replicates.items():
+            (tmp / REPLICATES_FOLDER / str(seed)).mkdir(parents=True)
+            for name, model in models.items():
+                dump_skops(model, tmp / REPLICATES_FOLDER / str(seed) / f"{name}.skops")
+        meta = {
+            "target": students.target,
+            "temperature": students.temperature,
+            "replicate_seeds": sorted(students.replicates),
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if exportable(students.featurizer) and set(LINEAR_STUDENTS) <= set(students.models):
             export_linear(
@@ -206,12 +215,25 @@ def _schema_types(node: object) -> set[str]:
     return found
 
 
-def load_students(folder: str | Path, names: Sequence[str] | None = None) -> Students:
-    """The featuriser and the students ``names`` (all six by default) saved in ``folder``."""
+def load_students(
+    folder: str | Path, names: Sequence[str] | None = None, replicates: bool = False
+) -> Students:
+    """The featuriser and the students ``names`` (all six by default) saved in ``folder``, with
+    their re-fits under other seeds when ``replicates`` is set."""
     folder = Path(folder)
     meta_file = folder / META_FILE
     if not meta_file.is_file():
         raise UserError(f"{folder} holds no trained students: run `dvc repro distill_students`")
     meta = json.loads(meta_file.read_text())
-    models = {name: load_skops(folder / f"{name}.skops") for name in names or STUDENT_NAMES}
-    return Students(load_featurizer(folder), models, meta["target"], meta["temperature"])
+    names = names or STUDENT_NAMES
+    models = {name: load_skops(folder / f"{name}.skops") for name in names}
+    seeds = meta.get("replicate_seeds", []) if replicates else []
+    replicate_models = {
+        seed: {
+            name: load_skops(folder / REPLICATES_FOLDER / str(seed) / f"{name}.skops")
+            for name in names
+        }
+        for seed in seeds
+    }
+    featurizer = load_featurizer(folder)
+    return Students(featurizer, models, meta["target"], meta["temperature"], replicate_models)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -149,17 +149,27 @@ def _logit(probabilities: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Students:
-    """The fitted featuriser, the six students and how to read their outputs."""
+    """The fitted featuriser, the six students and how to read their outputs; ``replicates``
+    holds the same students re-fitted with other seeds (seed -> name -> model), for their
+    spread."""
 
     featurizer: TfidfVectorizer
     models: dict[str, BaseEstimator]
     target: str
     temperature: float
+    replicates: dict[int, dict[str, BaseEstimator]] = field(default_factory=dict)
 
     def logits(self, name: str, texts: list[str] | None = None, features=None) -> np.ndarray:
         if features is None:
             features = self.featurizer.transform(texts)
         return student_logits(self.models[name], features, self.target, self.temperature)
+
+    def replicate_logits(self, name: str, features) -> dict[int, np.ndarray]:
+        """Each replicate seed's logits of student ``name`` on ``features``."""
+        return {
+            seed: student_logits(models[name], features, self.target, self.temperature)
+            for seed, models in self.replicates.items()
+        }
 
     def proba_function(self, name: str):
         """``texts -> [[p(neg), p(pos)], ...]`` for LIME."""
@@ -221,6 +231,17 @@ class TransferSet:
         return {name: int(np.sum(self.source == name)) for name in SOURCES}
 
 
+def unlabelled_subset(size: int, limit: int | None, seed: int) -> np.ndarray:
+    """Positions, in order, of a seeded random ``limit`` of ``size`` unlabelled rows (all when
+    ``limit`` is None). Subsets are nested: a smaller limit keeps part of a larger one's rows, so
+    a curve over limits adds reviews rather than swapping them."""
+    if limit is None:
+        return np.arange(size)
+    if limit > size:
+        raise ValueError(f"limit {limit} exceeds the {size} rows")
+    return np.sort(np.random.default_rng(seed).permutation(size)[:limit])
+
+
 def fit_students(
     transfer: TransferSet,
     val_texts: list[str],
@@ -233,7 +254,9 @@ def fit_students(
     transfer set's texts.
 
     Each student's hyperparameters are chosen by accuracy on the validation split (gold labels),
-    never on the test split.
+    never on the test split. With ``params.seeds`` > 1 the chosen configuration is re-fitted with
+    seeds ``seed + 1``, ``seed + 2``, ... (the replicates): the spread of their scores is what the
+    students' own randomness (tree tie-breaking, the SVMs' coordinate order) is worth.
     """
     featurizer, transfer_features = fit_featurizer(params.tfidf, transfer.texts)
     labelled = np.flatnonzero(transfer.source == "labelled")
@@ -252,6 +275,7 @@ def fit_students(
         transfer_features.shape[1],
     )
     models, selections = {}, {}
+    replicates = {other: {} for other in range(seed + 1, seed + params.seeds)}
     for student in STUDENTS:
         kind, variant = student.kind, student.variant
         features, target = (
@@ -270,4 +294,8 @@ def fit_students(
                 best, best_accuracy = (model, hyperparameters), accuracy
         models[student.name] = best[0]
         selections[student.name] = Selection(best[1], best_accuracy, len(grid))
-    return Students(featurizer, models, params.target, params.temperature), selections
+        for other, replicate in replicates.items():
+            model = build_student(kind, variant, best[1], params, other)
+            replicate[student.name] = model.fit(features, target)
+    students = Students(featurizer, models, params.target, params.temperature, replicates)
+    return students, selections

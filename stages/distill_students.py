@@ -7,12 +7,12 @@ import logging
 import pandas as pd
 
 from bertdistill.config import StudentParams
-from bertdistill.errors import run_cli
+from bertdistill.errors import UserError, run_cli
 from bertdistill.io import write_json
 from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
 from bertdistill.student_files import save_students
-from bertdistill.students import TransferSet, fit_students
+from bertdistill.students import TransferSet, fit_students, unlabelled_subset
 
 logger = logging.getLogger("distill_students")
 
@@ -35,6 +35,13 @@ def main() -> None:
     logger.info("config: %s", config)
 
     train, unlabeled = read_with_logits(*args.train), read_with_logits(*args.unlabeled)
+    if config.unlabeled_limit is not None and config.unlabeled_limit > len(unlabeled):
+        raise UserError(
+            f"params key 'distill_students.unlabeled_limit' is {config.unlabeled_limit} but "
+            f"{args.unlabeled[0]} has {len(unlabeled)} reviews: lower it, or raise "
+            f"prepare.unlabeled_size"
+        )
+    unlabeled = unlabeled.iloc[unlabelled_subset(len(unlabeled), config.unlabeled_limit, seed)]
     augmented = (
         read_frame(args.augmented, columns=("id", "student_text", "teacher_logit"))
         if args.augmented
@@ -58,6 +65,7 @@ def main() -> None:
         "augmented_size": counts["augmented"],
         "transfer_size": len(transfer.texts),
         "tfidf_features": len(students.featurizer.vocabulary_),
+        "seeds": config.seeds,
     }
     for name, selection in selections.items():
         metrics[f"{name}_val_accuracy"] = round(selection.val_accuracy, 6)

@@ -1,5 +1,6 @@
-"""DVC stage `evaluate`: the teacher's stored logits and every student scored on the test set;
-metrics, report, plots and the students' speed. Imports no torch: the teacher's speed is
+"""DVC stage `evaluate`: the teacher's stored logits and every student scored on the test set,
+with seeded bootstrap intervals, McNemar's test and the students' spread over seeds; metrics,
+report, plots and the students' speed. Imports no torch: the teacher's speed is
 `label_with_teacher`'s timing file (and bench/)."""
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from bertdistill.evaluation import (
     report_markdown,
     roc_points,
     score,
+    seed_spread,
     throughput,
+    with_intervals,
 )
 from bertdistill.io import write_csv, write_json, write_text
 from bertdistill.params_file import load_section
@@ -50,7 +53,7 @@ def main() -> None:
     args_parser.add_argument("--plots-dir", required=True, help="folder for ROC/confusion CSVs")
     args_parser.add_argument("--timing", required=True, help="JSON for throughput and wall time")
     args = args_parser.parse_args()
-    params, _, started = begin(args)
+    params, seed, started = begin(args)
     config = load_section(params, "evaluate", EvaluateParams)
     dataset = load_section(params, "prepare", DatasetNameParams, only=True).dataset
     teacher_model = load_section(params, "finetune_teacher", TeacherNameParams, only=True).model
@@ -60,26 +63,46 @@ def main() -> None:
     test = read_with_logits(*args.test)
     texts, labels = test["text"].tolist(), test["label"].to_numpy()
     teacher_logits = test["teacher_logit"].to_numpy()
-    students = load_students(students_folder)
+    students = load_students(students_folder, replicates=True)
     features = students.featurizer.transform(texts)
     logits = {TEACHER: teacher_logits}
     logits |= {name: students.logits(name, features=features) for name in STUDENT_NAMES}
     sizes = {TEACHER: teacher_size}
     sizes |= {name: (students_folder / f"{name}.skops").stat().st_size for name in STUDENT_NAMES}
+    accuracy, comparisons = with_intervals(labels, logits, config.bootstrap_resamples, seed)
     per_model = {}
     for name, model_logits in logits.items():
-        per_model[name] = score(labels, model_logits, teacher_logits) | {"size_bytes": sizes[name]}
+        per_model[name] = score(labels, model_logits, teacher_logits) | {
+            "accuracy_ci_low": accuracy[name].low,
+            "accuracy_ci_high": accuracy[name].high,
+            "size_bytes": sizes[name],
+        }
+        if name != TEACHER:
+            replicates = students.replicate_logits(name, features).values()
+            per_model[name] |= seed_spread(labels, [model_logits, *replicates])
         write_csv(f"{args.plots_dir}/roc/{name}.csv", roc_points(labels, model_logits))
         write_csv(f"{args.plots_dir}/confusion/{name}.csv", confusion_rows(labels, model_logits))
         logger.info("%s: %s", name, per_model[name])
+    for comparison in comparisons:
+        logger.info("%s: %s", comparison.key, comparison.difference.signed())
     metrics = flatten(per_model)
+    for comparison in comparisons:
+        metrics |= comparison.metrics()
     metrics["featurizer_size_bytes"] = sum(
         (students_folder / name).stat().st_size for name in (FEATURIZER_FILE, VOCABULARY_FILE)
     )
     metrics["test_size"] = len(test)
+    metrics["bootstrap_resamples"] = config.bootstrap_resamples
+    metrics["seeds"] = 1 + len(students.replicates)
     write_json(args.metrics, metrics)
-    title = teacher_model_title(teacher_model, teacher_spec)
-    write_text(args.report, report_markdown(per_model, len(test), dataset, title))
+    run = {
+        "test_size": len(test),
+        "dataset": dataset,
+        "teacher_title": teacher_model_title(teacher_model, teacher_spec),
+        "resamples": config.bootstrap_resamples,
+        "seeds": metrics["seeds"],
+    }
+    write_text(args.report, report_markdown(per_model, accuracy, comparisons, run))
 
     sample = texts[: config.throughput_texts]
     rates = {

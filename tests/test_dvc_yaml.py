@@ -165,3 +165,13 @@ def test_the_plot_list_draws_every_model_of_the_registry():
     assert confusion == [f"plots/evaluate/confusion/{name}.csv" for name in MODEL_NAMES]
     coefficients = [path for title, paths in files.items() if "n-grams" in title for path in paths]
     assert coefficients == [f"plots/explain/coefficients/{name}.csv" for name in LINEAR_STUDENTS]
+    curves = {
+        plot[title]["x"]: plot[title]["y"] for plot in plots for title in plot if "Label" in title
+    }
+    curves |= {
+        plot[title]["x"]: plot[title]["y"] for plot in plots for title in plot if "pool" in title
+    }
+    assert curves == {
+        "train_size": {"plots/label_efficiency.csv": list(MODEL_NAMES)},
+        "unlabeled_size": {"plots/unlabeled_pool.csv": list(MODEL_NAMES)},
+    }

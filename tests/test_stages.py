@@ -20,7 +20,13 @@ from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_
 from bertdistill.data import clean_text
 from bertdistill.linear import LINEAR_DIR
 from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
-from bertdistill.student_files import FEATURIZER_FILE, META_FILE, VOCABULARY_FILE, load_students
+from bertdistill.student_files import (
+    FEATURIZER_FILE,
+    META_FILE,
+    REPLICATES_FOLDER,
+    VOCABULARY_FILE,
+    load_students,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -205,10 +211,45 @@ def test_distill_students_saves_six_students_and_the_featurizer(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
     students = {f"{name}.skops" for name in STUDENT_NAMES}
     assert len(students) == 6
-    # beside them: how to read their outputs, and the numpy export `predict` uses for the
-    # linear students
-    assert names == students | {FEATURIZER_FILE, VOCABULARY_FILE, META_FILE, LINEAR_DIR}
-    assert read_json(workdir / "metrics/students.json")["transfer_size"] == 24 + 40 + 2 * 24
+    # beside them: how to read their outputs, the numpy export `predict` uses for the linear
+    # students, and the six re-fitted with each further seed
+    assert names == students | {
+        FEATURIZER_FILE,
+        VOCABULARY_FILE,
+        META_FILE,
+        LINEAR_DIR,
+        REPLICATES_FOLDER,
+    }
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    seeds = params["distill_students"]["seeds"]
+    replicates = workdir / "models/students" / REPLICATES_FOLDER
+    expected = {str(params["seed"] + offset) for offset in range(1, seeds)}
+    assert {path.name for path in replicates.iterdir()} == expected and len(expected) >= 2
+    for folder in replicates.iterdir():
+        assert {path.name for path in folder.iterdir()} == students
+    metrics = read_json(workdir / "metrics/students.json")
+    assert metrics["transfer_size"] == 24 + 40 + 2 * 24
+    assert (metrics["seeds"], metrics["unlabeled_size"]) == (seeds, 40)
+
+
+def test_distill_students_uses_a_nested_subset_of_the_unlabelled_reviews(workdir, tmp_path):
+    inputs = ("data/prepared", "data/logits")
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["distill_students"] |= {"unlabeled_limit": 15, "seeds": 1}
+    folder = stage_folder(tmp_path / "subset", workdir, *inputs, params=params)
+    run_stage("distill_students", folder)
+    metrics = read_json(folder / "metrics/students.json")
+    assert (metrics["unlabeled_size"], metrics["transfer_size"]) == (15, 24 + 15 + 2 * 24)
+    assert not (folder / "models/students" / REPLICATES_FOLDER).exists()
+    params["distill_students"]["unlabeled_limit"] = 41
+    folder = stage_folder(tmp_path / "too_many", workdir, *inputs, params=params)
+    result = run_stage("distill_students", folder, check=False)
+    assert_one_error_line(
+        result,
+        "distill_students.unlabeled_limit' is 41",
+        "data/prepared/unlabeled.parquet has 40 reviews",
+    )
+    assert not (folder / "models").exists()
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -241,12 +282,35 @@ def test_evaluate_writes_metrics_report_and_plots(workdir):
     for name in STUDENT_NAMES:
         size = (workdir / f"models/students/{name}.skops").stat().st_size
         assert metrics[f"{name}_size_bytes"] == size
+        # the kept student is one of the seeds its spread summarises
+        low, high = metrics[f"{name}_seeds_accuracy_min"], metrics[f"{name}_seeds_accuracy_max"]
+        assert low <= metrics[f"{name}_accuracy"] <= high, name
+        assert low <= metrics[f"{name}_seeds_accuracy_mean"] <= high, name
     assert metrics["teacher_agreement"] == 1.0
+    for model in logits:
+        low, high = metrics[f"{model}_accuracy_ci_low"], metrics[f"{model}_accuracy_ci_high"]
+        assert low <= metrics[f"{model}_accuracy"] <= high, model
+    for model, reference in [(f"{k}_distilled", f"{k}_baseline") for k in ("lr", "svm", "tree")] + [
+        (name, "teacher") for name in STUDENT_NAMES
+    ]:
+        key = f"{model}_vs_{reference}"
+        difference = metrics[f"{key}_accuracy_diff"]
+        assert difference == pytest.approx(
+            metrics[f"{model}_accuracy"] - metrics[f"{reference}_accuracy"]
+        ), key
+        assert metrics[f"{key}_accuracy_diff_ci_low"] <= difference, key
+        assert difference <= metrics[f"{key}_accuracy_diff_ci_high"], key
+        assert 0 < metrics[f"{key}_mcnemar_p"] <= 1, key
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    assert metrics["bootstrap_resamples"] == params["evaluate"]["bootstrap_resamples"]
+    assert metrics["seeds"] == params["distill_students"]["seeds"]
     teacher = Path(
         yaml.safe_load((workdir / "params.yaml").read_text())["finetune_teacher"]["model"]
     )
     report = (workdir / "metrics/report.md").read_text()
     assert f"| Teacher ({teacher.name}, 32 tokens head+tail) | 0.93 |" in report
+    for section in ("Distilled vs gold labels", "Students vs the teacher", "Students over seeds"):
+        assert f"## {section}" in report
     roc_files = {path.name for path in (workdir / "plots/evaluate/roc").glob("*.csv")}
     assert roc_files == {f"{name}.csv" for name in MODEL_NAMES}
     timing = read_json(workdir / "metrics/timings/evaluate.json")

@@ -17,7 +17,12 @@ from bertdistill.student_files import (
     load_students,
     save_students,
 )
-from bertdistill.students import TransferSet, distillation_targets, fit_students
+from bertdistill.students import (
+    TransferSet,
+    distillation_targets,
+    fit_students,
+    unlabelled_subset,
+)
 
 
 def student_params(**overrides) -> StudentParams:
@@ -34,6 +39,8 @@ def student_params(**overrides) -> StudentParams:
         svr_C=(0.5,),
         svr_epsilon=0.0,
         max_iter=2000,
+        seeds=1,
+        unlabeled_limit=None,
     )
     return StudentParams(**(values | overrides))
 
@@ -267,3 +274,46 @@ def test_the_vocabulary_cut_breaks_ties_by_the_ngram_not_by_the_sort():
     assert sorted(featurizer.vocabulary_) == ["alpha", "bravo", "delta", "echo"]
     assert features.shape == (3, 4) and featurizer.vocabulary is None
     np.testing.assert_allclose(features.toarray(), featurizer.transform(texts).toarray())
+
+
+def test_replicates_refit_the_chosen_students_with_the_following_seeds(tmp_path):
+    params = student_params(seeds=3, tree_max_depth=(1, 8), svm_C=(0.5, 2.0))
+    students, selections = fit(params)
+    assert sorted(students.replicates) == [1, 2]  # fit() uses seed 0
+    texts = synthetic_reviews(30, seed=4)["text"].tolist()
+    features = students.featurizer.transform(texts)
+    for seed, models in students.replicates.items():
+        assert sorted(models) == sorted(STUDENT_NAMES)
+        for name, model in models.items():
+            assert model.random_state == seed, name
+            chosen = selections[name].hyperparameters
+            assert {key: model.get_params()[key] for key in chosen} == chosen, name
+    # lbfgs logistic regression and Ridge draw no random numbers: their replicates are identical
+    for name in ("lr_baseline", "lr_distilled"):
+        for replicate in students.replicate_logits(name, features).values():
+            np.testing.assert_array_equal(replicate, students.logits(name, features=features))
+    save_students(tmp_path / "students", students)
+    loaded = load_students(tmp_path / "students", replicates=True)
+    assert sorted(loaded.replicates) == [1, 2]
+    for name in STUDENT_NAMES:
+        saved, reloaded = (
+            students.replicate_logits(name, features),
+            loaded.replicate_logits(name, features),
+        )
+        for seed in (1, 2):
+            np.testing.assert_array_equal(reloaded[seed], saved[seed])
+    assert load_students(tmp_path / "students").replicates == {}
+    assert fit(student_params())[0].replicates == {}
+
+
+def test_unlabelled_subset_is_seeded_sorted_and_nested():
+    small, large = unlabelled_subset(1000, 100, seed=3), unlabelled_subset(1000, 400, seed=3)
+    assert len(small) == 100 and len(np.unique(small)) == 100
+    assert np.all(np.diff(large) > 0)
+    assert set(small) <= set(large)
+    assert np.array_equal(small, unlabelled_subset(1000, 100, seed=3))
+    assert not np.array_equal(small, unlabelled_subset(1000, 100, seed=4))
+    assert unlabelled_subset(50, 0, seed=3).size == 0
+    assert np.array_equal(unlabelled_subset(50, None, seed=3), np.arange(50))
+    with pytest.raises(ValueError, match="limit 51 exceeds the 50 rows"):
+        unlabelled_subset(50, 51, seed=3)

@@ -1,42 +1,59 @@
-"""Collect finished DVC experiments into a label-efficiency table: test accuracy of the teacher
-and the six students against the number of labelled reviews (`prepare.train_size`).
+"""Collect finished DVC experiments into a curve: test accuracy (with 95% intervals) of the
+teacher and the six students against the number of labelled reviews (`prepare.train_size`), or,
+with `--by unlabeled_size`, against the unlabelled reviews the students learnt from.
 
 Run after a sweep, from the project root:
 
     dvc exp run --queue -S 'prepare.train_size=500,1000,2000,5000'
     dvc queue start -j 1          # wait for `dvc queue status` to show them done
-    python tools/label_efficiency.py
-    dvc plots show plots/label_efficiency.csv -x train_size -y lr_distilled
+    python tools/label_efficiency.py --merge
+    dvc plots show                # the "Label efficiency" chart
 
-Writes plots/label_efficiency.csv (one row per run) and prints it.
+    # one labelling pass over 50,000 unlabelled reviews, students on nested subsets of it
+    dvc exp run -S prepare.unlabeled_size=50000
+    dvc exp run --queue -S 'distill_students.unlabeled_limit=0,5000,10000,20000'
+    python tools/label_efficiency.py --by unlabeled_size --merge
+
+Writes plots/label_efficiency.csv (plots/unlabeled_pool.csv with `--by unlabeled_size`): one row
+per run with its setting, experiment and commit. `--merge` keeps the file's rows at other x
+values, so rows from several machines and sessions add up.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
+
+import pandas as pd
 
 from bertdistill.errors import UserError, run_cli
-from bertdistill.experiments import EVALUATE_METRICS, exp_show, label_efficiency
+from bertdistill.experiments import CURVES, EVALUATE_METRICS, curve, exp_show, merge, runs
 from bertdistill.io import setup_logging, write_csv
 
 logger = logging.getLogger("label_efficiency")
+OUTPUTS = {"train_size": "plots/label_efficiency.csv", "unlabeled_size": "plots/unlabeled_pool.csv"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", default=".", help="the DVC project whose experiments to read")
-    parser.add_argument("--out", default="plots/label_efficiency.csv")
+    parser.add_argument("--by", choices=CURVES, default="train_size", help="the curve's x axis")
+    parser.add_argument("--out", help="CSV to write (default: by --by, under plots/)")
+    parser.add_argument("--merge", action="store_true", help="keep --out's rows at other x")
     args = parser.parse_args()
     setup_logging()
-    table = label_efficiency(exp_show(args.repo))
+    out = Path(args.out or OUTPUTS[args.by])
+    table = curve(runs(exp_show(args.repo)), x=args.by)
     if table.empty:
         raise UserError(
-            f"no finished run in {args.repo} has {EVALUATE_METRICS}: run `dvc repro` or a "
-            f"sweep (`dvc exp run --queue -S prepare.train_size=...`) first"
+            f"no finished run in {args.repo} has {EVALUATE_METRICS} with intervals: run "
+            f"`dvc repro` or a sweep (`dvc exp run --queue -S prepare.train_size=...`) first"
         )
-    write_csv(args.out, table)
-    logger.info("wrote %s: %d runs", args.out, len(table))
+    if args.merge and out.is_file():
+        table = merge(pd.read_csv(out), table, args.by)
+    write_csv(out, table)
+    logger.info("wrote %s: %d runs", out, len(table))
     print(table.to_string(index=False, float_format="%.4f"))
 
 

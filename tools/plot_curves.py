@@ -1,0 +1,78 @@
+"""Draw the committed curves as the README's figures: test accuracy with 95% intervals of the
+teacher and the six students against the labelled reviews (plots/label_efficiency.csv) and
+against the unlabelled reviews the students learnt from (plots/unlabeled_pool.csv).
+
+    python tools/plot_curves.py          # -> plots/label_efficiency.svg, plots/unlabeled_pool.svg
+
+`dvc plots show` draws the same data interactively (dvc.yaml's top-level plots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+
+from bertdistill.errors import UserError, run_cli
+from bertdistill.io import atomic_path, setup_logging
+from bertdistill.registry import STUDENTS, TEACHER
+
+matplotlib.use("svg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+logger = logging.getLogger("plot_curves")
+FIGURES = {
+    "plots/label_efficiency.csv": ("train_size", "gold-labelled reviews"),
+    "plots/unlabeled_pool.csv": ("unlabeled_size", "unlabelled reviews labelled by the teacher"),
+}
+COLOURS = {"lr": "tab:blue", "svm": "tab:orange", "tree": "tab:green"}
+
+
+def draw(table: pd.DataFrame, x: str, x_label: str, out: Path) -> None:
+    plt.rcParams["svg.hashsalt"] = "bertdistill"  # the same data gives the same file
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    series = [(TEACHER, "teacher", "black", "-")] + [
+        (s.name, s.title, COLOURS[s.kind], "-" if s.variant == "distilled" else "--")
+        for s in STUDENTS
+    ]
+    for name, title, colour, style in series:
+        errors = [table[name] - table[f"{name}_ci_low"], table[f"{name}_ci_high"] - table[name]]
+        axes.errorbar(
+            table[x], table[name], yerr=errors, label=title, color=colour, linestyle=style,
+            marker="o", markersize=3, capsize=3, linewidth=1.2,
+        )  # fmt: skip
+    if table[x].min() > 0:
+        axes.set_xscale("log")
+    axes.set_xticks(table[x], [f"{value:,}" for value in table[x]])
+    axes.minorticks_off()
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(f"test accuracy ({int(table['test_size'].iloc[0]):,} reviews, 95% interval)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, format="svg", metadata={"Date": None})
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args()
+    setup_logging()
+    drawn = 0
+    for csv, (x, x_label) in FIGURES.items():
+        if not Path(csv).is_file():
+            logger.info("%s not found: skipped", csv)
+            continue
+        draw(pd.read_csv(csv), x, x_label, Path(csv).with_suffix(".svg"))
+        logger.info("wrote %s", Path(csv).with_suffix(".svg"))
+        drawn += 1
+    if not drawn:
+        raise UserError(f"none of {', '.join(FIGURES)} exists: run tools/label_efficiency.py")
+
+
+if __name__ == "__main__":
+    run_cli(main)
