@@ -35,7 +35,7 @@ class Interval:
     @classmethod
     def percentile(cls, estimate: float, samples: np.ndarray) -> Interval:
         tail = (1 - LEVEL) / 2 * 100
-        low, high = np.percentile(samples, [tail, 100 - tail])
+        low, high = np.percentile(samples, [tail, 100 - tail]).round(6)
         return cls(float(estimate), float(low), float(high))
 
     @property
@@ -122,7 +122,7 @@ def with_intervals(
             model,
             reference,
             Interval.percentile(
-                accuracy[model].estimate - accuracy[reference].estimate,
+                round(accuracy[model].estimate - accuracy[reference].estimate, 6),
                 samples[model] - samples[reference],
             ),
             mcnemar_exact(correct[model], correct[reference]),
@@ -139,8 +139,8 @@ def seed_spread(labels: np.ndarray, logits_per_seed: Sequence[np.ndarray]) -> di
     )
     spread = float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0
     return {
-        "seeds_accuracy_mean": float(accuracies.mean()),
-        "seeds_accuracy_std": spread,
+        "seeds_accuracy_mean": round(float(accuracies.mean()), 6),
+        "seeds_accuracy_std": round(spread, 6),
         "seeds_accuracy_min": float(accuracies.min()),
         "seeds_accuracy_max": float(accuracies.max()),
     }
