@@ -22,6 +22,14 @@ from bertdistill.registry import (
 )
 
 LEVEL = 0.95  # every interval this module gives is a 95% interval
+DIGITS = 6  # metrics keep interval ends to 6 decimals: an accuracy on <= 10**6 texts is exact
+SHOWN = 3  # the report shows differences to 3 decimals, and words them by what it shows
+PAPER_ROUNDING = 0.005  # the paper's figures are given to 2 decimals
+
+
+def hits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """Which texts a model classifies right (a logit above 0 means positive)."""
+    return (np.asarray(logits) > 0).astype(int) == labels
 
 
 @dataclass(frozen=True)
@@ -34,21 +42,25 @@ class Interval:
 
     @classmethod
     def percentile(cls, estimate: float, samples: np.ndarray) -> Interval:
+        """The percentile interval of bootstrap ``samples`` around ``estimate``."""
         tail = (1 - LEVEL) / 2 * 100
-        low, high = np.percentile(samples, [tail, 100 - tail]).round(6)
-        return cls(float(estimate), float(low), float(high))
+        low, high = np.percentile(samples, [tail, 100 - tail])
+        return cls(*(round(float(value), DIGITS) for value in (estimate, low, high)))
 
     @property
     def sign(self) -> int:
-        """+1 when the whole interval lies above zero, -1 when below, 0 (a tie) otherwise."""
-        return 1 if self.low > 0 else -1 if self.high < 0 else 0
+        """+1 when the interval, as the report shows it, lies above zero, -1 when below, 0 (a
+        tie) otherwise: an end that shows as 0.000 is a tie, whatever its later digits."""
+        low, high = round(self.low, SHOWN), round(self.high, SHOWN)
+        return 1 if low > 0 else -1 if high < 0 else 0
 
-    def signed(self, digits: int = 3) -> str:
-        """``+0.024 [+0.019, +0.029]``."""
-        return f"{self.estimate:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+    def signed(self) -> str:
+        """A difference: ``+0.024 [+0.019, +0.029]``."""
+        return f"{self.estimate:+.{SHOWN}f} [{self.low:+.{SHOWN}f}, {self.high:+.{SHOWN}f}]"
 
-    def plain(self, digits: int = 4) -> str:
-        return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+    def plain(self) -> str:
+        """An accuracy: ``0.8900 [0.8812, 0.8986]``."""
+        return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
 
 @dataclass(frozen=True)
@@ -111,18 +123,18 @@ def with_intervals(
     labels: np.ndarray, logits: dict[str, np.ndarray], resamples: int, seed: int
 ) -> tuple[dict[str, Interval], list[Comparison]]:
     """Each model's accuracy with its bootstrap interval, and the report's comparisons."""
-    correct = {name: (values > 0).astype(int) == labels for name, values in logits.items()}
+    correct = {name: hits(labels, values) for name, values in logits.items()}
     samples = bootstrap_accuracies(correct, resamples, seed)
     accuracy = {
-        name: Interval.percentile(float(np.mean(hits)), samples[name])
-        for name, hits in correct.items()
+        name: Interval.percentile(float(np.mean(right)), samples[name])
+        for name, right in correct.items()
     }
     comparisons = [
         Comparison(
             model,
             reference,
             Interval.percentile(
-                round(accuracy[model].estimate - accuracy[reference].estimate, 6),
+                accuracy[model].estimate - accuracy[reference].estimate,
                 samples[model] - samples[reference],
             ),
             mcnemar_exact(correct[model], correct[reference]),
@@ -133,14 +145,14 @@ def with_intervals(
 
 
 def seed_spread(labels: np.ndarray, logits_per_seed: Sequence[np.ndarray]) -> dict[str, float]:
-    """Test accuracy over a student's seeds: mean, standard deviation (n - 1), min and max."""
-    accuracies = np.array(
-        [np.mean((values > 0).astype(int) == labels) for values in logits_per_seed]
-    )
-    spread = float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0
+    """Test accuracy over a student's seeds: mean, standard deviation (n - 1), min and max; none
+    for one seed (nothing was measured, which a standard deviation of 0 would hide)."""
+    if len(logits_per_seed) < 2:
+        return {}
+    accuracies = np.array([np.mean(hits(labels, values)) for values in logits_per_seed])
     return {
-        "seeds_accuracy_mean": round(float(accuracies.mean()), 6),
-        "seeds_accuracy_std": round(spread, 6),
+        "seeds_accuracy_mean": round(float(accuracies.mean()), DIGITS),
+        "seeds_accuracy_std": round(float(accuracies.std(ddof=1)), DIGITS),
         "seeds_accuracy_min": float(accuracies.min()),
         "seeds_accuracy_max": float(accuracies.max()),
     }
@@ -187,33 +199,46 @@ def flatten(per_model: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class ReportRun:
+    """What the report says about the run: its data, its teacher, its bootstrap and seeds."""
+
+    test_size: int
+    dataset: str
+    teacher_title: str
+    resamples: int
+    seeds: int
+
+
 def report_markdown(
     per_model: dict[str, dict[str, float]],
     accuracy: dict[str, Interval],
     comparisons: Sequence[Comparison],
-    run: dict[str, object],
+    run: ReportRun,
 ) -> str:
     """Every model's test scores with intervals, each distilled student against its gold-label
     twin and each student against the teacher (paired intervals, ties worded as ties), the
     students' spread over seeds, and the paper's Table 1 beside them when the run is on the
-    paper's dataset (IMDB). ``run`` names ``test_size``, ``dataset``, ``teacher_title``,
-    ``resamples`` and ``seeds``."""
-    paper = paper_applies(str(run["dataset"]))
+    paper's dataset (IMDB)."""
+    paper = paper_applies(run.dataset)
     intro = (
-        f"Test accuracy on {run['test_size']:,} {run['dataset']} test texts. Brackets: 95% "
-        f"intervals from {run['resamples']:,} bootstrap resamples of those texts, paired where "
-        "two models are compared; p: McNemar's exact test. A difference whose interval spans "
-        "zero is a tie."
+        f"Test accuracy on {run.test_size:,} {run.dataset} test texts. Brackets: 95% intervals "
+        f"from {run.resamples:,} bootstrap resamples of those texts, paired where two models are "
+        "compared; p: McNemar's exact test. A difference whose interval spans zero is a tie. "
+        "The intervals cover the sampling of test texts only, not the seeds of the teacher or "
+        f"the splits; each of the {len(comparisons)} comparisons is at 95% on its own (no "
+        "correction for making several)."
     )
     if paper:
         intro += (
             " Paper: Sridhar et al. 2020, Table 1 (BERT-base teacher; students on gold labels vs "
-            "distilled from the teacher's logits; no intervals given)."
+            "distilled from the teacher's logits; no intervals given, so a figure counts as "
+            "+-0.005, its rounding)."
         )
     scores = [["model", *(["paper"] if paper else []), "ours [95% interval]"]]
     scores[0] += [*(["ours vs paper"] if paper else []), "F1", "ROC-AUC", "agreement with teacher"]
     scores[0] += ["size (bytes)"]
-    titles = {TEACHER: str(run["teacher_title"])} | {s.name: s.title for s in STUDENTS}
+    titles = {TEACHER: run.teacher_title} | {s.name: s.title for s in STUDENTS}
     for name, title in titles.items():
         values, ours = per_model[name], accuracy[name]
         versus = []
@@ -247,14 +272,17 @@ def report_markdown(
     lines = ["# Results: paper vs this pipeline" if paper else "# Results", "", intro, ""]
     lines += _table(scores) + ["", "## Distilled vs gold labels", ""] + _table(gains)
     lines += ["", "## Students vs the teacher", ""] + _table(versus_teacher)
-    lines += ["", "## Students over seeds", ""] + _seed_lines(per_model, int(run["seeds"]))
+    lines += ["", "## Students over seeds", ""] + _seed_lines(per_model, run.seeds)
     lines += ["", f"Teacher test accuracy: {accuracy[TEACHER].plain()}.", ""]
     return "\n".join(lines)
 
 
 def _versus_figure(ours: Interval, figure: float) -> str:
-    """Where a published figure (no interval) lies against our interval."""
-    return "above" if ours.low > figure else "below" if ours.high < figure else "tie"
+    """Ours against a published figure given to 2 decimals: above or below when our interval
+    clears the figure's rounding range, a tie otherwise."""
+    if ours.low > figure + PAPER_ROUNDING:
+        return "above"
+    return "below" if ours.high < figure - PAPER_ROUNDING else "tie"
 
 
 def _p_value(p: float) -> str:

@@ -1,12 +1,14 @@
 """Curves over finished DVC experiments (``dvc exp show --json``): test accuracy of every model,
 with its 95% interval, against the number of labelled reviews (``prepare.train_size``) or of
-unlabelled reviews the students learnt from (``distill_students`` metrics' ``unlabeled_size``)."""
+unlabelled reviews the students learnt from (``distill_students.unlabeled_limit``, as counted in
+``metrics/students.json``). A curve holds runs that differ in its swept key only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +19,33 @@ from bertdistill.registry import KINDS, MODEL_NAMES
 
 EVALUATE_METRICS = "metrics/evaluate.json"
 STUDENTS_METRICS = "metrics/students.json"
-CURVES = ("train_size", "unlabeled_size")  # what a curve's x axis counts
-SETTING = ["train_size", "unlabeled_size", "test_size", "seeds"]
-ACCURACY_COLUMNS = [
-    f"{model}{suffix}" for model in MODEL_NAMES for suffix in ("", "_ci_low", "_ci_high")
-]
-GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in ("", "_ci_low", "_ci_high")]
-COLUMNS = [*SETTING, "experiment", "commit", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
+INTERVAL = ("", "_ci_low", "_ci_high")  # an estimate's column and its interval's
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A curve: its x column, the params key its runs differ in, its CSV and x-axis label."""
+
+    x: str
+    swept: tuple[str, str]
+    csv: str
+    label: str
+
+
+CURVES = {
+    "train_size": Curve(
+        "train_size", ("prepare", "train_size"), "plots/label_efficiency.csv",
+        "gold-labelled reviews",
+    ),
+    "unlabeled_size": Curve(
+        "unlabeled_size", ("distill_students", "unlabeled_limit"), "plots/unlabeled_pool.csv",
+        "unlabelled reviews labelled by the teacher",
+    ),
+}  # fmt: skip
+SETTING = ["train_size", "unlabeled_size", "unlabeled_pool", "test_size", "seeds"]
+ACCURACY_COLUMNS = [f"{model}{suffix}" for model in MODEL_NAMES for suffix in INTERVAL]
+GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in INTERVAL]
+COLUMNS = [*SETTING, "setting", "experiment", "commit", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -75,41 +97,73 @@ def runs(node: object, commit: str = "") -> Iterator[Run]:
             yield from runs(node["revs"], commit)
 
 
-def curve(found: list[Run] | Iterator[Run], x: str = "train_size") -> pd.DataFrame:
-    """One row per finished run with evaluate metrics: its setting, name and commit, each model's
-    test accuracy with its 95% interval, and each distilled student's gain over its gold-label
-    twin with the paired interval; sorted by ``x`` (one of :data:`CURVES`). One run per ``x``:
-    the first in exp-show order (newest commit first, its experiments under it), the workspace
-    only when nothing else has that ``x``."""
+IGNORED_SECTIONS = ("explain", "launcher")  # params that leave the test accuracies alone
+
+
+def setting_digest(params: dict, swept: tuple[str, str]) -> str:
+    """A short digest of every param that can move a test accuracy, but the swept one: runs of
+    one curve share it."""
+    section, key = swept
+    ignored = {section, *IGNORED_SECTIONS}
+    rest = {name: value for name, value in params.items() if name not in ignored}
+    rest[section] = {k: v for k, v in (params.get(section) or {}).items() if k != key}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _row(run: Run, swept: tuple[str, str]) -> dict | None:
+    """A run's curve row, or None when its metrics are missing or have no intervals."""
+    evaluate, students = run.metrics.get(EVALUATE_METRICS), run.metrics.get(STUDENTS_METRICS)
+    prepare = run.params.get("prepare") or {}
+    if not evaluate or not students or prepare.get("train_size") is None:
+        return None
+    values = {
+        f"{model}{suffix}": evaluate.get(f"{model}_accuracy{suffix}")
+        for model in MODEL_NAMES
+        for suffix in INTERVAL
+    }
+    for kind in KINDS:
+        key = f"{kind}_distilled_vs_{kind}_baseline_accuracy_diff"
+        values |= {f"{kind}_gain{suffix}": evaluate.get(f"{key}{suffix}") for suffix in INTERVAL}
+    if any(value is None for value in values.values()):
+        return None
+    setting = {
+        "train_size": prepare["train_size"],
+        "unlabeled_size": students.get("unlabeled_size"),
+        "unlabeled_pool": prepare.get("unlabeled_size"),
+        "test_size": evaluate.get("test_size"),
+        "seeds": evaluate.get("seeds"),
+        "setting": setting_digest(run.params, swept),
+    }
+    return setting | {"experiment": run.name, "commit": run.commit} | values
+
+
+def curve(found: Iterable[Run], x: str = "train_size", reference: str | None = None):
+    """One row per finished run with intervals: its setting, name and commit, each model's test
+    accuracy with its 95% interval, and each distilled student's gain over its gold-label twin
+    with the paired interval; sorted by ``x`` (a key of :data:`CURVES`).
+
+    Only runs whose params differ from the reference run's in the swept key alone are kept: the
+    run named ``reference`` (an experiment name or a commit), else the setting with the most
+    points (several commits of one default run are one point).
+    One run per ``x``: the first in exp-show order (newest commit first, its experiments under
+    it), the workspace only when nothing else has that ``x``."""
     if x not in CURVES:
         raise ValueError(f"unknown curve {x!r}")
-    rows = []
-    for run in found:
-        evaluate, students = run.metrics.get(EVALUATE_METRICS), run.metrics.get(STUDENTS_METRICS)
-        train_size = (run.params.get("prepare") or {}).get("train_size")
-        if not evaluate or not students or train_size is None:
-            continue
-        values = {
-            f"{model}{suffix}": evaluate.get(f"{model}_accuracy{suffix}")
-            for model in MODEL_NAMES
-            for suffix in ("", "_ci_low", "_ci_high")
-        }
-        for kind in KINDS:
-            key = f"{kind}_distilled_vs_{kind}_baseline_accuracy_diff"
-            values |= {
-                f"{kind}_gain{suffix}": evaluate.get(f"{key}{suffix}")
-                for suffix in ("", "_ci_low", "_ci_high")
-            }
-        if any(value is None for value in values.values()):
-            continue
-        setting = {
-            "train_size": train_size,
-            "unlabeled_size": students.get("unlabeled_size"),
-            "test_size": evaluate.get("test_size"),
-            "seeds": evaluate.get("seeds"),
-        }
-        rows.append(setting | {"experiment": run.name, "commit": run.commit} | values)
+    rows = [row for run in found if (row := _row(run, CURVES[x].swept))]
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    if frame.empty:
+        return frame
+    if reference is None:
+        points = frame.groupby("setting", sort=False)[x].nunique()
+        setting = points.idxmax()  # ties: the first listed
+    else:
+        named = frame[
+            (frame["experiment"] == reference) | frame["commit"].str.startswith(reference)
+        ]
+        if named.empty:
+            raise UserError(f"no finished run with intervals is named {reference!r}")
+        setting = named["setting"].iloc[0]
+    frame = frame[frame["setting"] == setting]
     workspace_last = frame.sort_values(
         "experiment", key=lambda names: names == "workspace", kind="stable"
     )
@@ -117,9 +171,21 @@ def curve(found: list[Run] | Iterator[Run], x: str = "train_size") -> pd.DataFra
     return frame.sort_values(x, kind="stable").reset_index(drop=True)
 
 
-def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str) -> pd.DataFrame:
-    """``existing`` rows (a committed curve) with ``new`` ones added; a new row replaces an
-    existing one at the same ``x``, so rows from several machines and sessions accumulate."""
+def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str, source: str) -> pd.DataFrame:
+    """``existing`` rows (a committed curve, read from ``source``) with ``new`` ones added; a
+    new row replaces an existing one at the same ``x``, so rows from several machines and
+    sessions add up. Rows of another setting, or a file of another layout, are refused."""
+    if list(existing.columns) != COLUMNS:
+        raise UserError(
+            f"{source} has other columns than this version writes: delete it, or run without "
+            f"--merge"
+        )
+    settings = set(existing["setting"]) | set(new["setting"])
+    if len(settings) > 1:
+        raise UserError(
+            f"{source} holds runs of another setting ({', '.join(sorted(settings))}: the params "
+            f"differ in more than {x}): write another file with --out, or run without --merge"
+        )
     kept = existing[~existing[x].isin(new[x])]
     merged = pd.concat([kept, new], ignore_index=True)[COLUMNS]
     return merged.sort_values(x, kind="stable").reset_index(drop=True)

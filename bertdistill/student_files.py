@@ -47,7 +47,10 @@ FEATURIZER_FILE = "featurizer.skops"
 # serialises a dict entry by entry, and a 200,000-term vocabulary took it about 30 minutes.
 VOCABULARY_FILE = "vocabulary.json"
 META_FILE = "students.json"
-REPLICATES_FOLDER = "seeds"  # seeds/<seed>/<name>.skops: the students re-fitted with other seeds
+# The students re-fitted with further seeds live in their own folder (<seed>/<name>.skops and
+# this file listing the seeds), so that only evaluate reads them: a change of
+# distill_students.seeds leaves models/students, and explain, untouched.
+SEEDS_FILE = "seeds.json"
 # Every type a student file may contain; anything else in a .skops file is refused on load.
 TRUSTED_TYPES = frozenset(
     {
@@ -80,15 +83,7 @@ def save_students(folder: str | Path, students: Students) -> None:
         save_featurizer(tmp, students.featurizer)
         for name, model in students.models.items():
             dump_skops(model, tmp / f"{name}.skops")
-        for seed, models in students.replicates.items():
-            (tmp / REPLICATES_FOLDER / str(seed)).mkdir(parents=True)
-            for name, model in models.items():
-                dump_skops(model, tmp / REPLICATES_FOLDER / str(seed) / f"{name}.skops")
-        meta = {
-            "target": students.target,
-            "temperature": students.temperature,
-            "replicate_seeds": sorted(students.replicates),
-        }
+        meta = {"target": students.target, "temperature": students.temperature}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if exportable(students.featurizer) and set(LINEAR_STUDENTS) <= set(students.models):
             export_linear(
@@ -99,6 +94,17 @@ def save_students(folder: str | Path, students: Students) -> None:
                 students.target,
                 students.temperature,
             )
+
+
+def save_replicates(folder: str | Path, replicates: dict[int, dict[str, BaseEstimator]]) -> None:
+    """The students re-fitted with further seeds: ``<seed>/<name>.skops`` and the seed list."""
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        for seed, models in replicates.items():
+            (tmp / str(seed)).mkdir()
+            for name, model in models.items():
+                dump_skops(model, tmp / str(seed) / f"{name}.skops")
+        (tmp / SEEDS_FILE).write_text(json.dumps({"seeds": sorted(replicates)}) + "\n")
 
 
 def save_featurizer(folder: Path, featurizer: TfidfVectorizer) -> None:
@@ -216,10 +222,10 @@ def _schema_types(node: object) -> set[str]:
 
 
 def load_students(
-    folder: str | Path, names: Sequence[str] | None = None, replicates: bool = False
+    folder: str | Path, names: Sequence[str] | None = None, replicates: str | Path | None = None
 ) -> Students:
     """The featuriser and the students ``names`` (all six by default) saved in ``folder``, with
-    their re-fits under other seeds when ``replicates`` is set."""
+    their re-fits under further seeds from the folder ``replicates`` when given."""
     folder = Path(folder)
     meta_file = folder / META_FILE
     if not meta_file.is_file():
@@ -227,13 +233,20 @@ def load_students(
     meta = json.loads(meta_file.read_text())
     names = names or STUDENT_NAMES
     models = {name: load_skops(folder / f"{name}.skops") for name in names}
-    seeds = meta.get("replicate_seeds", []) if replicates else []
-    replicate_models = {
-        seed: {
-            name: load_skops(folder / REPLICATES_FOLDER / str(seed) / f"{name}.skops")
-            for name in names
-        }
-        for seed in seeds
-    }
+    replicate_models = {} if replicates is None else load_replicates(Path(replicates), names)
     featurizer = load_featurizer(folder)
     return Students(featurizer, models, meta["target"], meta["temperature"], replicate_models)
+
+
+def load_replicates(folder: Path, names: Sequence[str]) -> dict[int, dict[str, BaseEstimator]]:
+    seeds_file = folder / SEEDS_FILE
+    try:
+        seeds = json.loads(seeds_file.read_text())["seeds"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(
+            f"{seeds_file} is missing or unreadable ({error}): run `dvc repro distill_students`"
+        ) from None
+    return {
+        seed: {name: load_skops(folder / str(seed) / f"{name}.skops") for name in names}
+        for seed in seeds
+    }

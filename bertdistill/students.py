@@ -231,7 +231,7 @@ class TransferSet:
         return {name: int(np.sum(self.source == name)) for name in SOURCES}
 
 
-def unlabelled_subset(size: int, limit: int | None, seed: int) -> np.ndarray:
+def unlabeled_subset(size: int, limit: int | None, seed: int) -> np.ndarray:
     """Positions, in order, of a seeded random ``limit`` of ``size`` unlabelled rows (all when
     ``limit`` is None). Subsets are nested: a smaller limit keeps part of a larger one's rows, so
     a curve over limits adds reviews rather than swapping them."""

@@ -11,8 +11,8 @@ from bertdistill.errors import UserError, run_cli
 from bertdistill.io import write_json
 from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
-from bertdistill.student_files import save_students
-from bertdistill.students import TransferSet, fit_students, unlabelled_subset
+from bertdistill.student_files import save_replicates, save_students
+from bertdistill.students import TransferSet, fit_students, unlabeled_subset
 
 logger = logging.getLogger("distill_students")
 
@@ -27,6 +27,9 @@ def main() -> None:
     )
     args_parser.add_argument("--validation", required=True, help="validation split, for tuning")
     args_parser.add_argument("--out", required=True, help="folder for the skops students")
+    args_parser.add_argument(
+        "--seeds-out", required=True, help="folder for the students re-fitted with further seeds"
+    )
     args_parser.add_argument("--metrics", required=True, help="JSON with the transfer-set sizes")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
@@ -41,7 +44,7 @@ def main() -> None:
             f"{args.unlabeled[0]} has {len(unlabeled)} reviews: lower it, or raise "
             f"prepare.unlabeled_size"
         )
-    unlabeled = unlabeled.iloc[unlabelled_subset(len(unlabeled), config.unlabeled_limit, seed)]
+    unlabeled = unlabeled.iloc[unlabeled_subset(len(unlabeled), config.unlabeled_limit, seed)]
     augmented = (
         read_frame(args.augmented, columns=("id", "student_text", "teacher_logit"))
         if args.augmented
@@ -57,7 +60,14 @@ def main() -> None:
         transfer, validation["text"].tolist(), validation["label"].to_numpy(), config, seed
     )
     save_students(args.out, students)
-    logger.info("saved %d students to %s", len(students.models), args.out)
+    save_replicates(args.seeds_out, students.replicates)
+    logger.info(
+        "saved %d students to %s, their re-fits with seeds %s to %s",
+        len(students.models),
+        args.out,
+        sorted(students.replicates),
+        args.seeds_out,
+    )
     counts = transfer.counts()
     metrics = {
         "labelled_size": counts["labelled"],

@@ -12,6 +12,7 @@ from pathlib import Path
 from bertdistill.config import DatasetNameParams, EvaluateParams, TeacherNameParams
 from bertdistill.errors import UserError, run_cli
 from bertdistill.evaluation import (
+    ReportRun,
     confusion_rows,
     flatten,
     report_markdown,
@@ -48,6 +49,9 @@ def main() -> None:
     args_parser.add_argument("--test", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
     args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
     args_parser.add_argument("--students", required=True, help="folder of skops students")
+    args_parser.add_argument(
+        "--student-seeds", required=True, help="folder of the students re-fitted with other seeds"
+    )
     args_parser.add_argument("--metrics", required=True, help="quality metrics JSON")
     args_parser.add_argument("--report", required=True, help="markdown report")
     args_parser.add_argument("--plots-dir", required=True, help="folder for ROC/confusion CSVs")
@@ -63,7 +67,7 @@ def main() -> None:
     test = read_with_logits(*args.test)
     texts, labels = test["text"].tolist(), test["label"].to_numpy()
     teacher_logits = test["teacher_logit"].to_numpy()
-    students = load_students(students_folder, replicates=True)
+    students = load_students(students_folder, replicates=args.student_seeds)
     features = students.featurizer.transform(texts)
     logits = {TEACHER: teacher_logits}
     logits |= {name: students.logits(name, features=features) for name in STUDENT_NAMES}
@@ -95,13 +99,13 @@ def main() -> None:
     metrics["bootstrap_resamples"] = config.bootstrap_resamples
     metrics["seeds"] = 1 + len(students.replicates)
     write_json(args.metrics, metrics)
-    run = {
-        "test_size": len(test),
-        "dataset": dataset,
-        "teacher_title": teacher_model_title(teacher_model, teacher_spec),
-        "resamples": config.bootstrap_resamples,
-        "seeds": metrics["seeds"],
-    }
+    run = ReportRun(
+        test_size=len(test),
+        dataset=dataset,
+        teacher_title=teacher_model_title(teacher_model, teacher_spec),
+        resamples=config.bootstrap_resamples,
+        seeds=metrics["seeds"],
+    )
     write_text(args.report, report_markdown(per_model, accuracy, comparisons, run))
 
     sample = texts[: config.throughput_texts]

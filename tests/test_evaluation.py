@@ -4,6 +4,7 @@ import pytest
 from bertdistill.evaluation import (
     Comparison,
     Interval,
+    ReportRun,
     bootstrap_accuracies,
     confusion_rows,
     flatten,
@@ -132,7 +133,18 @@ def test_seed_spread():
     assert spread["seeds_accuracy_mean"] == pytest.approx(0.75)
     assert spread["seeds_accuracy_std"] == pytest.approx(np.std([1.0, 0.75, 0.5], ddof=1))
     assert (spread["seeds_accuracy_min"], spread["seeds_accuracy_max"]) == (0.5, 1.0)
-    assert seed_spread(labels, runs[:1])["seeds_accuracy_std"] == 0.0
+    assert seed_spread(labels, runs[:1]) == {}  # one seed measures no spread
+
+
+def test_an_interval_is_worded_by_what_the_report_shows():
+    assert Interval(0.024, 0.019, 0.029).sign == 1
+    assert Interval(-0.02, -0.03, -0.011).sign == -1
+    assert Interval(0.01, 0.0, 0.02).sign == 0
+    # one text in 5,000 is 0.0002: an end that shows as +0.000 is a tie, not a win
+    shown_as_zero = Interval(0.0004, 0.0002, 0.0008)
+    assert shown_as_zero.signed() == "+0.000 [+0.000, +0.001]"
+    assert shown_as_zero.sign == 0
+    assert Interval(0.0016, 0.0006, 0.0026).sign == 1
 
 
 @pytest.fixture
@@ -166,14 +178,8 @@ def scored():
     return per_model, accuracy, comparisons
 
 
-def _run(dataset: str, teacher_title: str, test_size: int, seeds: int = 5) -> dict:
-    return {
-        "test_size": test_size,
-        "dataset": dataset,
-        "teacher_title": teacher_title,
-        "resamples": 10000,
-        "seeds": seeds,
-    }
+def _run(dataset: str, teacher_title: str, test_size: int, seeds: int = 5) -> ReportRun:
+    return ReportRun(test_size, dataset, teacher_title, resamples=10000, seeds=seeds)
 
 
 def test_report_puts_the_paper_beside_ours_with_intervals(scored):
@@ -187,8 +193,20 @@ def test_report_puts_the_paper_beside_ours_with_intervals(scored):
     )
     for name, paper in PAPER_TABLE.items():
         assert f"| {paper:.2f} | {per_model[name]['accuracy']:.4f} [" in report
-    # the paper's tree figures (0.63, 0.65) lie below ours, inside it, or above
     assert "| Decision tree, gold labels | 0.63 | 0.5500 [0.5400, 0.5600] | below |" in report
+    assert "not the seeds of the teacher" in report and "each of the 9 comparisons" in report
+
+
+def test_a_paper_figure_counts_with_its_rounding(scored):
+    per_model, accuracy, comparisons = scored
+    # the paper's tree figures are 0.63 and 0.65, each +-0.005
+    accuracy = accuracy | {
+        "tree_baseline": Interval(0.64, 0.636, 0.644),
+        "tree_distilled": Interval(0.66, 0.652, 0.668),
+    }
+    report = report_markdown(per_model, accuracy, comparisons, _run("IMDB", "Teacher", 5000))
+    assert "| Decision tree, gold labels | 0.63 | 0.6400 [0.6360, 0.6440] | above |" in report
+    assert "| Decision tree, distilled | 0.65 | 0.6600 [0.6520, 0.6680] | tie |" in report
     assert (
         "| Logistic regression | -0.020 | +0.024 [+0.019, +0.029] | <0.0001 | distilled better |"
         in report

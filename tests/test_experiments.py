@@ -2,9 +2,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
+from bertdistill.errors import UserError
 from bertdistill.experiments import COLUMNS, curve, merge, runs
 from bertdistill.registry import KINDS
 from bertdistill.registry import MODEL_NAMES as MODELS
@@ -27,16 +27,25 @@ def evaluate_metrics(accuracy: float) -> dict:
     return metrics
 
 
-def run(name, train_size, accuracy, unlabeled=20, rev=None, **extra):
+def run(name, train_size, accuracy, unlabeled=20, rev=None, limit=None, pool=20, **extra):
+    params = {
+        "prepare": {"train_size": train_size, "unlabeled_size": pool},
+        "distill_students": {"unlabeled_limit": limit, "seeds": 3},
+        "explain": {"top_k": 5},
+    }
     data = {
         "rev": rev or name,
-        "params": {"params.yaml": {"data": {"prepare": {"train_size": train_size}}}},
+        "params": {"params.yaml": {"data": params}},
         "metrics": {
             "metrics/evaluate.json": {"data": evaluate_metrics(accuracy)},
             "metrics/students.json": {"data": {"unlabeled_size": unlabeled}},
         },
     }
     return {"rev": rev or name, "name": name, "data": data, **extra}
+
+
+def experiment(*revs):
+    return {"revs": list(revs)}
 
 
 def exp_show_output():
@@ -48,9 +57,13 @@ def exp_show_output():
             0.80,
             rev="abc123",
             experiments=[
-                {"revs": [run("exp-small", 500, 0.70, rev="workspace")]},
-                {"revs": [run("exp-large", 5000, 0.85, unlabeled=0, rev="e1")]},
-                {"revs": [{"rev": "failed", "name": "exp-failed", "data": {"params": {}}}]},
+                experiment(run("exp-small", 500, 0.70, rev="e0")),
+                experiment(run("exp-large", 5000, 0.85, rev="e1")),
+                # explain settings leave the accuracies alone: still the same curve
+                experiment(run("exp-explain", 1000, 0.75, rev="e2") | {}),
+                # another pool of unlabelled reviews: another setting, in neither curve here
+                experiment(run("exp-pool", 250, 0.60, rev="e3", pool=50, unlabeled=50)),
+                experiment({"rev": "failed", "name": "exp-failed", "data": {"params": {}}}),
             ],
         ),
         # an older commit whose metrics have no intervals yet
@@ -66,6 +79,19 @@ def exp_show_output():
     ]
 
 
+def pool_output():
+    """One labelling pass over 50 unlabelled reviews, students on nested subsets of it, beside
+    the commit's default run (a pool of 20)."""
+    subsets = [
+        experiment(run(f"exp-{limit}", 2000, 0.8 + limit / 1000, rev=f"p{limit}", limit=limit,
+                       pool=50, unlabeled=limit))
+        for limit in (0, 10, 50)
+    ]  # fmt: skip
+    # three commits of the default run: more runs than the pool's, but one point
+    commits = [run("main", 2000, 0.80, rev=rev) for rev in ("abc125", "abc124")]
+    return [run("main", 2000, 0.80, rev="abc123", experiments=subsets), *commits]
+
+
 def test_runs_carry_the_commit_they_ran_on():
     found = {item.name: item.commit for item in runs(exp_show_output())}
     assert found == {
@@ -73,26 +99,46 @@ def test_runs_carry_the_commit_they_ran_on():
         "main": "abc123",
         "exp-small": "abc123",
         "exp-large": "abc123",
+        "exp-explain": "abc123",
+        "exp-pool": "abc123",
         "exp-failed": "abc123",
         "old": "old",
     }
 
 
-def test_the_curve_has_one_row_per_size_with_intervals_and_gains():
-    table = curve(runs(exp_show_output()))
+def test_the_curve_keeps_runs_that_differ_in_its_key_only():
+    output = exp_show_output()
+    output[1]["experiments"][2]["revs"][0]["data"]["params"]["params.yaml"]["data"]["explain"] = {
+        "top_k": 3
+    }
+    table = curve(runs(output))
     assert list(table.columns) == COLUMNS
-    assert table["train_size"].tolist() == [500, 2000, 5000]
-    assert table["experiment"].tolist() == ["exp-small", "main", "exp-large"]
-    assert table["commit"].tolist() == ["abc123"] * 3
+    assert table["train_size"].tolist() == [500, 1000, 2000, 5000]
+    assert table["experiment"].tolist() == ["exp-small", "exp-explain", "main", "exp-large"]
+    assert table["commit"].tolist() == ["abc123"] * 4
+    assert len(set(table["setting"])) == 1
     assert table.loc[0, "teacher"] == 0.70
-    assert table.loc[2, "tree_distilled"] == pytest.approx(0.85 + 6 / 100)
-    assert table.loc[2, "tree_distilled_ci_high"] == pytest.approx(0.85 + 6 / 100 + 0.01)
-    assert table.loc[1, "svm_gain_ci_low"] == 0.01
-    assert (table.loc[2, "unlabeled_size"], table.loc[2, "seeds"]) == (0, 3)
-    by_pool = curve(runs(exp_show_output()), x="unlabeled_size")
-    assert by_pool["unlabeled_size"].tolist() == [0, 20]
+    assert table.loc[3, "tree_distilled"] == pytest.approx(0.85 + 6 / 100)
+    assert table.loc[3, "tree_distilled_ci_high"] == pytest.approx(0.85 + 6 / 100 + 0.01)
+    assert table.loc[2, "svm_gain_ci_low"] == 0.01
+    assert (table.loc[3, "unlabeled_pool"], table.loc[3, "seeds"]) == (20, 3)
+    # the other pool's run makes its own curve when named
+    other = curve(runs(output), reference="exp-pool")
+    assert other["experiment"].tolist() == ["exp-pool"]
+    with pytest.raises(UserError, match="no finished run with intervals is named 'nope'"):
+        curve(runs(output), reference="nope")
     with pytest.raises(ValueError, match="unknown curve"):
         curve([], x="epochs")
+
+
+def test_the_pool_curve_takes_the_subsets_of_one_pool_not_the_default_run():
+    table = curve(runs(pool_output()), x="unlabeled_size")
+    assert table["unlabeled_size"].tolist() == [0, 10, 50]
+    assert table["experiment"].tolist() == ["exp-0", "exp-10", "exp-50"]
+    assert set(table["unlabeled_pool"]) == {50}
+    # the default run (pool 20) is the curve's only point when it is the reference
+    default = curve(runs(pool_output()), x="unlabeled_size", reference="main")
+    assert default["experiment"].tolist() == ["main"]
 
 
 def test_nothing_finished_gives_an_empty_table_with_every_column():
@@ -103,12 +149,21 @@ def test_nothing_finished_gives_an_empty_table_with_every_column():
 
 def test_merge_keeps_other_sizes_and_replaces_the_same_size():
     table = curve(runs(exp_show_output()))
-    earlier = table.iloc[[0, 1]].assign(experiment=["old-small", "old-default"])
-    newer = table.iloc[[1, 2]]
-    merged = merge(earlier, newer, "train_size")
+    earlier = table.iloc[[0, 2]].assign(experiment=["old-small", "old-default"])
+    newer = table.iloc[[2, 3]]
+    merged = merge(earlier, newer, "train_size", "curve.csv")
     assert merged["train_size"].tolist() == [500, 2000, 5000]
     assert merged["experiment"].tolist() == ["old-small", "main", "exp-large"]
-    assert isinstance(merged, pd.DataFrame)
+
+
+def test_merge_refuses_another_setting_or_layout():
+    table = curve(runs(exp_show_output()))
+    other = curve(runs(exp_show_output()), reference="exp-pool")
+    with pytest.raises(UserError, match="curve.csv holds runs of another setting"):
+        merge(table, other, "train_size", "curve.csv")
+    old_layout = table[["train_size", "experiment", *MODELS]]
+    with pytest.raises(UserError, match="curve.csv has other columns"):
+        merge(old_layout, table, "train_size", "curve.csv")
 
 
 def test_the_readme_figures_are_drawn_the_same_way_twice(tmp_path):

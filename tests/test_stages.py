@@ -18,12 +18,13 @@ import yaml
 from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_params
 
 from bertdistill.data import clean_text
+from bertdistill.evaluation import with_intervals
 from bertdistill.linear import LINEAR_DIR
 from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
 from bertdistill.student_files import (
     FEATURIZER_FILE,
     META_FILE,
-    REPLICATES_FOLDER,
+    SEEDS_FILE,
     VOCABULARY_FILE,
     load_students,
 )
@@ -211,22 +212,18 @@ def test_distill_students_saves_six_students_and_the_featurizer(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
     students = {f"{name}.skops" for name in STUDENT_NAMES}
     assert len(students) == 6
-    # beside them: how to read their outputs, the numpy export `predict` uses for the linear
-    # students, and the six re-fitted with each further seed
-    assert names == students | {
-        FEATURIZER_FILE,
-        VOCABULARY_FILE,
-        META_FILE,
-        LINEAR_DIR,
-        REPLICATES_FOLDER,
-    }
+    # beside them: how to read their outputs, and the numpy export `predict` uses for the
+    # linear students
+    assert names == students | {FEATURIZER_FILE, VOCABULARY_FILE, META_FILE, LINEAR_DIR}
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     seeds = params["distill_students"]["seeds"]
-    replicates = workdir / "models/students" / REPLICATES_FOLDER
-    expected = {str(params["seed"] + offset) for offset in range(1, seeds)}
-    assert {path.name for path in replicates.iterdir()} == expected and len(expected) >= 2
-    for folder in replicates.iterdir():
-        assert {path.name for path in folder.iterdir()} == students
+    replicates = workdir / "models/student_seeds"
+    expected = [params["seed"] + offset for offset in range(1, seeds)]
+    assert len(expected) >= 2
+    assert read_json(replicates / SEEDS_FILE) == {"seeds": expected}
+    assert {path.name for path in replicates.iterdir()} == {*map(str, expected), SEEDS_FILE}
+    for seed in expected:
+        assert {path.name for path in (replicates / str(seed)).iterdir()} == students
     metrics = read_json(workdir / "metrics/students.json")
     assert metrics["transfer_size"] == 24 + 40 + 2 * 24
     assert (metrics["seeds"], metrics["unlabeled_size"]) == (seeds, 40)
@@ -235,12 +232,13 @@ def test_distill_students_saves_six_students_and_the_featurizer(workdir):
 def test_distill_students_uses_a_nested_subset_of_the_unlabelled_reviews(workdir, tmp_path):
     inputs = ("data/prepared", "data/logits")
     params = yaml.safe_load((workdir / "params.yaml").read_text())
-    params["distill_students"] |= {"unlabeled_limit": 15, "seeds": 1}
-    folder = stage_folder(tmp_path / "subset", workdir, *inputs, params=params)
-    run_stage("distill_students", folder)
-    metrics = read_json(folder / "metrics/students.json")
-    assert (metrics["unlabeled_size"], metrics["transfer_size"]) == (15, 24 + 15 + 2 * 24)
-    assert not (folder / "models/students" / REPLICATES_FOLDER).exists()
+    for limit in (15, 0):
+        params["distill_students"] |= {"unlabeled_limit": limit, "seeds": 1}
+        folder = stage_folder(tmp_path / f"subset{limit}", workdir, *inputs, params=params)
+        run_stage("distill_students", folder)
+        metrics = read_json(folder / "metrics/students.json")
+        assert (metrics["unlabeled_size"], metrics["transfer_size"]) == (limit, 24 + limit + 48)
+        assert read_json(folder / "models/student_seeds" / SEEDS_FILE) == {"seeds": []}
     params["distill_students"]["unlabeled_limit"] = 41
     folder = stage_folder(tmp_path / "too_many", workdir, *inputs, params=params)
     result = run_stage("distill_students", folder, check=False)
@@ -282,28 +280,31 @@ def test_evaluate_writes_metrics_report_and_plots(workdir):
     for name in STUDENT_NAMES:
         size = (workdir / f"models/students/{name}.skops").stat().st_size
         assert metrics[f"{name}_size_bytes"] == size
-        # the kept student is one of the seeds its spread summarises
-        low, high = metrics[f"{name}_seeds_accuracy_min"], metrics[f"{name}_seeds_accuracy_max"]
-        assert low <= metrics[f"{name}_accuracy"] <= high, name
-        assert low <= metrics[f"{name}_seeds_accuracy_mean"] <= high, name
     assert metrics["teacher_agreement"] == 1.0
-    for model in logits:
-        low, high = metrics[f"{model}_accuracy_ci_low"], metrics[f"{model}_accuracy_ci_high"]
-        assert low <= metrics[f"{model}_accuracy"] <= high, model
-    for model, reference in [(f"{k}_distilled", f"{k}_baseline") for k in ("lr", "svm", "tree")] + [
-        (name, "teacher") for name in STUDENT_NAMES
-    ]:
-        key = f"{model}_vs_{reference}"
-        difference = metrics[f"{key}_accuracy_diff"]
-        assert difference == pytest.approx(
-            metrics[f"{model}_accuracy"] - metrics[f"{reference}_accuracy"]
-        ), key
-        assert metrics[f"{key}_accuracy_diff_ci_low"] <= difference, key
-        assert difference <= metrics[f"{key}_accuracy_diff_ci_high"], key
-        assert 0 < metrics[f"{key}_mcnemar_p"] <= 1, key
+    # the spread over seeds: the kept student and its re-fits, each scored on the test set
+    refits = load_students(workdir / "models/students", replicates=workdir / "models/student_seeds")
+    features = refits.featurizer.transform(test["text"].tolist())
+    for name in STUDENT_NAMES:
+        runs = [logits[name], *refits.replicate_logits(name, features).values()]
+        accuracies = [np.mean((run > 0) == labels) for run in runs]
+        assert len(accuracies) == metrics["seeds"] >= 3
+        assert metrics[f"{name}_seeds_accuracy_mean"] == pytest.approx(np.mean(accuracies)), name
+        assert metrics[f"{name}_seeds_accuracy_std"] == pytest.approx(
+            np.std(accuracies, ddof=1), abs=1e-6
+        ), name
+        assert metrics[f"{name}_seeds_accuracy_max"] == pytest.approx(max(accuracies)), name
+    # the intervals and tests are those of the seeded bootstrap over these texts, recomputed
     params = yaml.safe_load((workdir / "params.yaml").read_text())
+    resamples = params["evaluate"]["bootstrap_resamples"]
+    accuracy, comparisons = with_intervals(labels, logits, resamples, params["seed"])
+    for model, interval in accuracy.items():
+        assert metrics[f"{model}_accuracy_ci_low"] == interval.low, model
+        assert metrics[f"{model}_accuracy_ci_high"] == interval.high, model
+    assert len(comparisons) == 9
+    for comparison in comparisons:
+        for key, value in comparison.metrics().items():
+            assert metrics[key] == pytest.approx(value, abs=1e-12), key
     assert metrics["bootstrap_resamples"] == params["evaluate"]["bootstrap_resamples"]
-    assert metrics["seeds"] == params["distill_students"]["seeds"]
     teacher = Path(
         yaml.safe_load((workdir / "params.yaml").read_text())["finetune_teacher"]["model"]
     )
@@ -323,7 +324,7 @@ def test_evaluate_scores_stored_logits_without_torch(workdir, tmp_path):
     """evaluate reads the teacher's logits and never imports torch (nor the teacher's code)."""
     inputs = [
         *("data/prepared/test.parquet", "data/logits/test.parquet"),
-        *("models/teacher", "models/students"),
+        *("models/teacher", "models/students", "models/student_seeds"),
     ]
     folder = stage_folder(tmp_path / "evaluate", workdir, *inputs)
     probe = (

@@ -15,13 +15,14 @@ from bertdistill.student_files import (
     VOCABULARY_FILE,
     load_skops,
     load_students,
+    save_replicates,
     save_students,
 )
 from bertdistill.students import (
     TransferSet,
     distillation_targets,
     fit_students,
-    unlabelled_subset,
+    unlabeled_subset,
 )
 
 
@@ -293,7 +294,8 @@ def test_replicates_refit_the_chosen_students_with_the_following_seeds(tmp_path)
         for replicate in students.replicate_logits(name, features).values():
             np.testing.assert_array_equal(replicate, students.logits(name, features=features))
     save_students(tmp_path / "students", students)
-    loaded = load_students(tmp_path / "students", replicates=True)
+    save_replicates(tmp_path / "seeds", students.replicates)
+    loaded = load_students(tmp_path / "students", replicates=tmp_path / "seeds")
     assert sorted(loaded.replicates) == [1, 2]
     for name in STUDENT_NAMES:
         saved, reloaded = (
@@ -303,17 +305,22 @@ def test_replicates_refit_the_chosen_students_with_the_following_seeds(tmp_path)
         for seed in (1, 2):
             np.testing.assert_array_equal(reloaded[seed], saved[seed])
     assert load_students(tmp_path / "students").replicates == {}
-    assert fit(student_params())[0].replicates == {}
+    one_seed = fit(student_params())[0]
+    assert one_seed.replicates == {}
+    save_replicates(tmp_path / "one_seed", one_seed.replicates)
+    assert load_students(tmp_path / "students", replicates=tmp_path / "one_seed").replicates == {}
+    with pytest.raises(UserError, match="no_such/seeds.json is missing or unreadable"):
+        load_students(tmp_path / "students", replicates=tmp_path / "no_such")
 
 
-def test_unlabelled_subset_is_seeded_sorted_and_nested():
-    small, large = unlabelled_subset(1000, 100, seed=3), unlabelled_subset(1000, 400, seed=3)
+def test_unlabeled_subset_is_seeded_sorted_and_nested():
+    small, large = unlabeled_subset(1000, 100, seed=3), unlabeled_subset(1000, 400, seed=3)
     assert len(small) == 100 and len(np.unique(small)) == 100
     assert np.all(np.diff(large) > 0)
     assert set(small) <= set(large)
-    assert np.array_equal(small, unlabelled_subset(1000, 100, seed=3))
-    assert not np.array_equal(small, unlabelled_subset(1000, 100, seed=4))
-    assert unlabelled_subset(50, 0, seed=3).size == 0
-    assert np.array_equal(unlabelled_subset(50, None, seed=3), np.arange(50))
+    assert np.array_equal(small, unlabeled_subset(1000, 100, seed=3))
+    assert not np.array_equal(small, unlabeled_subset(1000, 100, seed=4))
+    assert unlabeled_subset(50, 0, seed=3).size == 0
+    assert np.array_equal(unlabeled_subset(50, None, seed=3), np.arange(50))
     with pytest.raises(ValueError, match="limit 51 exceeds the 50 rows"):
-        unlabelled_subset(50, 51, seed=3)
+        unlabeled_subset(50, 51, seed=3)

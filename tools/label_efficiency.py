@@ -15,8 +15,10 @@ Run after a sweep, from the project root:
     python tools/label_efficiency.py --by unlabeled_size --merge
 
 Writes plots/label_efficiency.csv (plots/unlabeled_pool.csv with `--by unlabeled_size`): one row
-per run with its setting, experiment and commit. `--merge` keeps the file's rows at other x
-values, so rows from several machines and sessions add up.
+per run with its setting, experiment and commit. A curve keeps runs whose params differ in its
+swept key only: those of the setting with the most points, or of the run `--reference` names.
+`--merge` keeps the file's rows at other x values (of the same setting), so rows from several
+machines and sessions add up.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ from pathlib import Path
 import pandas as pd
 
 from bertdistill.errors import UserError, run_cli
-from bertdistill.experiments import CURVES, EVALUATE_METRICS, curve, exp_show, merge, runs
+from bertdistill.experiments import CURVES, curve, exp_show, merge, runs
 from bertdistill.io import setup_logging, write_csv
 
 logger = logging.getLogger("label_efficiency")
-OUTPUTS = {"train_size": "plots/label_efficiency.csv", "unlabeled_size": "plots/unlabeled_pool.csv"}
 
 
 def main() -> None:
@@ -41,17 +42,20 @@ def main() -> None:
     parser.add_argument("--by", choices=CURVES, default="train_size", help="the curve's x axis")
     parser.add_argument("--out", help="CSV to write (default: by --by, under plots/)")
     parser.add_argument("--merge", action="store_true", help="keep --out's rows at other x")
+    parser.add_argument("--reference", help="experiment name or commit whose setting to keep")
     args = parser.parse_args()
     setup_logging()
-    out = Path(args.out or OUTPUTS[args.by])
-    table = curve(runs(exp_show(args.repo)), x=args.by)
+    out = Path(args.out or CURVES[args.by].csv)
+    table = curve(runs(exp_show(args.repo)), x=args.by, reference=args.reference)
     if table.empty:
         raise UserError(
-            f"no finished run in {args.repo} has {EVALUATE_METRICS} with intervals: run "
-            f"`dvc repro` or a sweep (`dvc exp run --queue -S prepare.train_size=...`) first"
+            f"no finished run in {args.repo} has metrics/evaluate.json with intervals and "
+            f"metrics/students.json: run `dvc repro` or a sweep (`dvc exp run --queue -S "
+            f"prepare.train_size=...`) first"
         )
     if args.merge and out.is_file():
-        table = merge(pd.read_csv(out), table, args.by)
+        existing = pd.read_csv(out, dtype={"setting": str, "commit": str})
+        table = merge(existing, table, args.by, str(out))
     write_csv(out, table)
     logger.info("wrote %s: %d runs", out, len(table))
     print(table.to_string(index=False, float_format="%.4f"))

@@ -17,6 +17,7 @@ import matplotlib
 import pandas as pd
 
 from bertdistill.errors import UserError, run_cli
+from bertdistill.experiments import CURVES
 from bertdistill.io import atomic_path, setup_logging
 from bertdistill.registry import STUDENTS, TEACHER
 
@@ -24,15 +25,20 @@ matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 logger = logging.getLogger("plot_curves")
-FIGURES = {
-    "plots/label_efficiency.csv": ("train_size", "gold-labelled reviews"),
-    "plots/unlabeled_pool.csv": ("unlabeled_size", "unlabelled reviews labelled by the teacher"),
-}
 COLOURS = {"lr": "tab:blue", "svm": "tab:orange", "tree": "tab:green"}
 
 
 def draw(table: pd.DataFrame, x: str, x_label: str, out: Path) -> None:
-    plt.rcParams["svg.hashsalt"] = "bertdistill"  # the same data gives the same file
+    """Every model's accuracy against ``x`` with its interval as error bars, as an SVG that the
+    same table always turns into the same bytes."""
+    with plt.rc_context({"svg.hashsalt": "bertdistill"}):
+        figure = _figure(table, x, x_label)
+        with atomic_path(out) as tmp:
+            figure.savefig(tmp, format="svg", metadata={"Date": None})
+    plt.close(figure)
+
+
+def _figure(table: pd.DataFrame, x: str, x_label: str):
     figure, axes = plt.subplots(figsize=(7, 4.5))
     series = [(TEACHER, "teacher", "black", "-")] + [
         (s.name, s.title, COLOURS[s.kind], "-" if s.variant == "distilled" else "--")
@@ -49,13 +55,12 @@ def draw(table: pd.DataFrame, x: str, x_label: str, out: Path) -> None:
     axes.set_xticks(table[x], [f"{value:,}" for value in table[x]])
     axes.minorticks_off()
     axes.set_xlabel(x_label)
-    axes.set_ylabel(f"test accuracy ({int(table['test_size'].iloc[0]):,} reviews, 95% interval)")
+    sizes = sorted(set(table["test_size"]))
+    axes.set_ylabel(f"test accuracy ({'/'.join(f'{n:,}' for n in sizes)} reviews, 95% interval)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
-    with atomic_path(out) as tmp:
-        figure.savefig(tmp, format="svg", metadata={"Date": None})
-    plt.close(figure)
+    return figure
 
 
 def main() -> None:
@@ -63,15 +68,17 @@ def main() -> None:
     parser.parse_args()
     setup_logging()
     drawn = 0
-    for csv, (x, x_label) in FIGURES.items():
-        if not Path(csv).is_file():
+    for spec in CURVES.values():
+        csv = Path(spec.csv)
+        if not csv.is_file():
             logger.info("%s not found: skipped", csv)
             continue
-        draw(pd.read_csv(csv), x, x_label, Path(csv).with_suffix(".svg"))
-        logger.info("wrote %s", Path(csv).with_suffix(".svg"))
+        draw(pd.read_csv(csv), spec.x, spec.label, csv.with_suffix(".svg"))
+        logger.info("wrote %s", csv.with_suffix(".svg"))
         drawn += 1
     if not drawn:
-        raise UserError(f"none of {', '.join(FIGURES)} exists: run tools/label_efficiency.py")
+        files = ", ".join(spec.csv for spec in CURVES.values())
+        raise UserError(f"none of {files} exists: run tools/label_efficiency.py")
 
 
 if __name__ == "__main__":
