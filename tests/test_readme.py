@@ -1,0 +1,35 @@
+"""The README's results table is the committed run's: one home per figure (metrics/)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = {
+    "| Teacher (MiniLM": ("teacher",),
+    "| Logistic regression (distilled": ("lr_baseline", "lr_distilled"),
+    "| SVM (LinearSVC": ("svm_baseline", "svm_distilled"),
+    "| Decision tree (classifier": ("tree_baseline", "tree_distilled"),
+}
+
+
+def interval(metrics: dict, key: str, sign: str = "") -> str:
+    low, high = metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"]
+    return f"{metrics[key]:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
+
+
+@pytest.mark.parametrize("start", ROWS)
+def test_the_readme_results_are_the_committed_metrics(start):
+    metrics = json.loads((ROOT / "metrics/evaluate.json").read_text())
+    section = (ROOT / "README.md").read_text().split("## Results of the committed default run")[1]
+    rows = [line for line in section.splitlines() if line.startswith(start)]
+    assert len(rows) == 1, start
+    cells = [cell.strip() for cell in rows[0].split("|")[1:-1]]
+    models = ROWS[start]
+    for model, cell in zip(models, cells[2:], strict=False):
+        assert cell == interval(metrics, f"{model}_accuracy"), model
+    if len(models) == 2:
+        gain = f"{models[1]}_vs_{models[0]}_accuracy_diff"
+        assert cells[4] == interval(metrics, gain, "+"), gain
+    assert f"{metrics['test_size']:,} test reviews" in section
