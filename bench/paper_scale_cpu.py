@@ -62,7 +62,7 @@ SMOKE_SETTINGS = {
         "tree_min_samples_leaf": 1,
         "seeds": 2,
     },
-    "evaluate": {"throughput_texts": 10, "throughput_repeats": 1, "bootstrap_resamples": 200},
+    "evaluate": {"throughput_texts": 10, "throughput_repeats": 1, "bootstrap_resamples": 1000},
 }
 SMOKE_RAW_SIZES = {"train": 80, "test": 40, "unsup": 80}  # enough for the smoke splits
 POSITIVE = ["great", "excellent", "wonderful", "loved", "best"]

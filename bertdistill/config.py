@@ -7,6 +7,8 @@ import dataclasses
 
 from bertdistill.errors import UserError
 
+MIN_RESAMPLES = 1000  # fewer leave the 2.5% tails of a bootstrap to a handful of resamples
+
 
 @dataclasses.dataclass(frozen=True)
 class PrepareParams:
@@ -198,6 +200,11 @@ class EvaluateParams:
 
     def __post_init__(self) -> None:
         _positive("evaluate", **dataclasses.asdict(self))
+        if self.bootstrap_resamples < MIN_RESAMPLES:
+            raise UserError(
+                f"params key 'evaluate.bootstrap_resamples' is {self.bootstrap_resamples}: a 95% "
+                f"percentile interval needs at least {MIN_RESAMPLES:,} resamples, raise it"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -149,6 +149,9 @@ def test_nested_unknown_key_is_caught(params):
         ("prepare", "dataset", 5, "must be str"),
         ("prepare", "text_column", "", "must not be empty"),
         ("prepare", "label_column", "text", "are both 'text'"),
+        ("evaluate", "bootstrap_resamples", 999, "needs at least 1,000 resamples, raise it"),
+        ("distill_students", "seeds", 0, "must be positive"),
+        ("distill_students", "unlabeled_limit", -1, "must not be negative"),
     ],
 )
 def test_bad_values_fail_with_the_key(params, section, key, value, message):
