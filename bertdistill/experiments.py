@@ -6,15 +6,18 @@ unlabelled reviews the students learnt from (``distill_students.unlabeled_limit`
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bertdistill.errors import UserError
+from bertdistill.evaluation import Interval, bootstrap_accuracies
 from bertdistill.registry import KINDS, MODEL_NAMES
 
 EVALUATE_METRICS = "metrics/evaluate.json"
@@ -45,17 +48,20 @@ CURVES = {
 SETTING = ["train_size", "unlabeled_size", "unlabeled_pool", "test_size", "seeds"]
 ACCURACY_COLUMNS = [f"{model}{suffix}" for model in MODEL_NAMES for suffix in INTERVAL]
 GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in INTERVAL]
-COLUMNS = [*SETTING, "setting", "experiment", "commit", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
+COLUMNS = [*SETTING, "setting", "experiment", "commit", "rev", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
+CONFUSION = "plots/evaluate/confusion/{model}.csv"  # one row per test text, in the same order
 
 
 @dataclass(frozen=True)
 class Run:
-    """One finished run: its name, the commit it ran on, its params and metrics files."""
+    """One finished run: its name, the commit it ran on, its own revision (an experiment's
+    commit, or ``commit`` for a commit), its params and metrics files."""
 
     name: str
     commit: str
     params: dict
     metrics: dict[str, dict]
+    rev: str = ""
 
 
 def exp_show(repo: str | Path) -> list:
@@ -90,7 +96,7 @@ def runs(node: object, commit: str = "") -> Iterator[Run]:
                 for path, found in (data.get("metrics") or {}).items()
             }
             name = node.get("name") or node.get("rev") or "?"
-            yield Run(name, own, params, metrics)
+            yield Run(name, own, params, metrics, data.get("rev") or node.get("rev") or "")
         if "experiments" in node:
             yield from runs(node["experiments"], own)
         if "revs" in node:
@@ -134,7 +140,7 @@ def _row(run: Run, swept: tuple[str, str]) -> dict | None:
         "seeds": evaluate.get("seeds"),
         "setting": setting_digest(run.params, swept),
     }
-    return setting | {"experiment": run.name, "commit": run.commit} | values
+    return setting | {"experiment": run.name, "commit": run.commit, "rev": run.rev} | values
 
 
 def curve(found: Iterable[Run], x: str = "train_size", reference: str | None = None):
@@ -189,3 +195,50 @@ def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str, source: str) -> pd.
     kept = existing[~existing[x].isin(new[x])]
     merged = pd.concat([kept, new], ignore_index=True)[COLUMNS]
     return merged.sort_values(x, kind="stable").reset_index(drop=True)
+
+
+def run_hits(repo: str | Path, rev: str, model: str) -> np.ndarray:
+    """Which test texts ``model`` got right in the run at git revision ``rev`` (its confusion
+    rows, committed with the run)."""
+    path = CONFUSION.format(model=model)
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or error
+        raise UserError(f"cannot read {path} of run {rev} in {repo}: {detail}") from None
+    frame = pd.read_csv(io.StringIO(shown))
+    return (frame["actual"] == frame["predicted"]).to_numpy()
+
+
+def steps(
+    table: pd.DataFrame,
+    hits_of: Callable[[str, str], np.ndarray],
+    x: str,
+    resamples: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Each model's accuracy change from one point of a curve to the next, with the paired 95%
+    bootstrap interval (the runs score the same test texts, in the same order).
+    ``hits_of(rev, model)`` gives a run's per-text hits."""
+    rows = []
+    for (_, before), (_, after) in zip(table.iterrows(), table.iloc[1:].iterrows(), strict=False):
+        row = {f"{x}_from": before[x], f"{x}_to": after[x]}
+        for model in MODEL_NAMES:
+            hits = {"before": hits_of(before["rev"], model), "after": hits_of(after["rev"], model)}
+            if len(hits["before"]) != len(hits["after"]):
+                raise UserError(f"runs {before['rev']} and {after['rev']} scored other test sets")
+            samples = bootstrap_accuracies(hits, resamples, seed)
+            change = Interval.percentile(
+                float(hits["after"].mean() - hits["before"].mean()),
+                samples["after"] - samples["before"],
+            )
+            row |= {
+                f"{model}{suffix}": value
+                for suffix, value in zip(
+                    INTERVAL, (change.estimate, change.low, change.high), strict=True
+                )
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)

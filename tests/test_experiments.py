@@ -2,10 +2,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bertdistill.errors import UserError
-from bertdistill.experiments import COLUMNS, curve, merge, runs
+from bertdistill.experiments import COLUMNS, curve, merge, runs, steps
 from bertdistill.registry import KINDS
 from bertdistill.registry import MODEL_NAMES as MODELS
 
@@ -139,6 +140,28 @@ def test_the_pool_curve_takes_the_subsets_of_one_pool_not_the_default_run():
     # the default run (pool 20) is the curve's only point when it is the reference
     default = curve(runs(pool_output()), x="unlabeled_size", reference="main")
     assert default["experiment"].tolist() == ["main"]
+
+
+def test_steps_give_each_change_a_paired_interval():
+    table = curve(runs(pool_output()), x="unlabeled_size")
+    assert table["rev"].tolist() == ["p0", "p10", "p50"]
+    rng = np.random.default_rng(0)
+    base = rng.random(2000) < 0.8
+    improved = base | (rng.random(2000) < 0.3)
+    per_text = {"p0": base, "p10": improved, "p50": improved.copy()}
+    changes = steps(table, lambda rev, model: per_text[rev], "unlabeled_size", 1000, seed=0)
+    assert changes[["unlabeled_size_from", "unlabeled_size_to"]].values.tolist() == [
+        [0, 10],
+        [10, 50],
+    ]
+    first, second = changes.iloc[0], changes.iloc[1]
+    assert first["lr_distilled"] == pytest.approx(improved.mean() - base.mean())
+    assert 0 < first["lr_distilled_ci_low"] < first["lr_distilled"] < first["lr_distilled_ci_high"]
+    # the same per-text hits: no change, and the paired interval is exactly zero
+    assert (second["teacher"], second["teacher_ci_low"], second["teacher_ci_high"]) == (0, 0, 0)
+    per_text["p50"] = per_text["p50"][:-1]
+    with pytest.raises(UserError, match="runs p10 and p50 scored other test sets"):
+        steps(table, lambda rev, model: per_text[rev], "unlabeled_size", 1000, seed=0)
 
 
 def test_nothing_finished_gives_an_empty_table_with_every_column():

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from bertdistill.errors import UserError, run_cli
-from bertdistill.experiments import CURVES, curve, exp_show, merge, runs
+from bertdistill.experiments import CURVES, curve, exp_show, merge, run_hits, runs, steps
 from bertdistill.io import setup_logging, write_csv
 
 logger = logging.getLogger("label_efficiency")
@@ -43,6 +43,14 @@ def main() -> None:
     parser.add_argument("--out", help="CSV to write (default: by --by, under plots/)")
     parser.add_argument("--merge", action="store_true", help="keep --out's rows at other x")
     parser.add_argument("--reference", help="experiment name or commit whose setting to keep")
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="also write each model's change from one point to the next with its paired 95%% "
+        "interval (from the runs' per-text confusion rows) to <out>_steps.csv",
+    )
+    parser.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args()
     setup_logging()
     out = Path(args.out or CURVES[args.by].csv)
@@ -59,6 +67,18 @@ def main() -> None:
     write_csv(out, table)
     logger.info("wrote %s: %d runs", out, len(table))
     print(table.to_string(index=False, float_format="%.4f"))
+    if args.steps:
+        changes = steps(
+            table,
+            lambda rev, model: run_hits(args.repo, rev, model),
+            args.by,
+            args.resamples,
+            args.seed,
+        )
+        steps_out = out.with_name(f"{out.stem}_steps.csv")
+        write_csv(steps_out, changes)
+        logger.info("wrote %s", steps_out)
+        print(changes.to_string(index=False, float_format="%+.4f"))
 
 
 if __name__ == "__main__":
