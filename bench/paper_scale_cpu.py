@@ -24,9 +24,7 @@ import argparse
 import dataclasses
 import os
 import platform
-import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +38,7 @@ from machine import matmul_peak_gflops
 
 from bertdistill.augment import augment_reviews, student_view
 from bertdistill.config import AugmentParams
+from bertdistill.dvc_stages import stage_command
 from bertdistill.errors import UserError, run_cli
 from bertdistill.io import read_json, write_json, write_parquet, write_text
 from bertdistill.params_file import load_params, load_section, load_seed
@@ -48,10 +47,6 @@ from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 from bertdistill.teacher_model import EncodingSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-# Linux carries a process's peak memory across fork and exec, so a stage started from this script
-# would report this script's peak (torch, the splits) as its own: each stage starts from a small
-# Python process instead, and its peak_rss_mib is the stage's.
-SMALL_PARENT = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 MASK_TOKEN = "[MASK]"  # bert-base-uncased's, the paper profile's teacher
 # --smoke: every stage in seconds (sizes and settings shrunk as tests/conftest.py's tiny_params).
 SMOKE_SETTINGS = {
@@ -114,25 +109,12 @@ def bench_params(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return params
 
 
-def stage_command(name: str) -> list[str]:
-    """Stage ``name``'s ``cmd`` from dvc.yaml, run by this interpreter from this checkout."""
-    command = read_dvc_stages()[name]["cmd"].replace("${launcher}", "python")
-    if "${" in command:
-        raise UserError(f"dvc.yaml: stage {name}'s cmd uses a variable this benchmark does not set")
-    _, script, *rest = shlex.split(command)
-    return [sys.executable, "-c", SMALL_PARENT, sys.executable, str(ROOT / script), *rest]
-
-
-def read_dvc_stages() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-
-
 def run_stage(name: str, work: Path) -> dict[str, Any]:
     """Run a stage in ``work``; its timing file, plus the seconds of the whole process (the
     interpreter's start and imports too)."""
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
-    completed = subprocess.run(stage_command(name), cwd=work, env=env, check=False)
+    completed = subprocess.run(stage_command(ROOT, name), cwd=work, env=env, check=False)
     process_seconds = time.perf_counter() - started
     if completed.returncode != 0:
         raise UserError(f"stage {name} failed with exit code {completed.returncode} in {work}")

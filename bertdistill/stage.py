@@ -6,6 +6,7 @@ import argparse
 import logging
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,7 @@ def write_timing(path: str | Path, started: float, **extra: float | str) -> None
     """Wall time, peak memory and throughput, kept apart from quality metrics (they vary run to
     run)."""
     seconds = time.perf_counter() - started
-    # ru_maxrss is in KiB on Linux.
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     write_json(
         path,
         {
@@ -87,3 +87,19 @@ def write_timing(path: str | Path, started: float, **extra: float | str) -> None
         },
     )
     logger.info("done in %.1f s, peak memory %.0f MiB", seconds, peak_mib)
+
+
+def peak_rss_mib() -> float:
+    """This program's peak resident memory in MiB.
+
+    Linux's VmHWM belongs to the running program. getrusage's ru_maxrss also keeps the peak of
+    the process that forked and exec'd it (DVC's, when DVC starts the stage), so it is only the
+    fallback where there is no /proc (KiB on Linux, bytes on macOS).
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024

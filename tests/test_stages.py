@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -17,7 +16,9 @@ import pytest
 import yaml
 from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_params
 
+from bertdistill import dvc_stages
 from bertdistill.data import clean_text
+from bertdistill.errors import UserError
 from bertdistill.evaluation import with_intervals
 from bertdistill.linear import LINEAR_DIR
 from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
@@ -37,14 +38,7 @@ TORCHRUN = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "
 
 
 def stage_command(name: str, *launcher: str) -> list[str]:
-    """Stage ``name``'s ``cmd`` from dvc.yaml with ``${launcher}`` as plain python: this test's
-    interpreter for ``python`` (``launcher`` adds e.g. torchrun's arguments), the script read
-    from the repo, and the paths left relative to the folder the command runs in."""
-    command = STAGES[name]["cmd"].replace("${launcher}", "python")
-    assert "${" not in command, f"{name}: its cmd uses a variable this test does not set"
-    python, script, *args = shlex.split(command)
-    assert (python, script) == ("python", f"stages/{name}.py"), command
-    return [sys.executable, *launcher, str(ROOT / script), *args]
+    return dvc_stages.stage_command(ROOT, name, *launcher)
 
 
 def run_stage(
@@ -584,3 +578,34 @@ def test_an_interrupted_stage_exits_130_and_writes_nothing(workdir, tmp_path):
     assert "interrupted: outputs of this stage were not written" in rest
     assert "Traceback" not in rest
     assert tree(folder) == before == {"params.yaml", "data", "data/prepared"}
+
+
+def test_a_stages_peak_memory_is_its_own_not_its_launchers():
+    """DVC forks and execs each stage: the peak a stage reports must not be DVC's."""
+    touch = "ballast = bytearray({} * 2**20); ballast[::4096] = b'x' * len(ballast[::4096])\n"
+    launcher = touch.format(600) + "import os, sys; os.execv(sys.executable, sys.argv[1:])"
+    report = "from bertdistill.stage import peak_rss_mib; print(peak_rss_mib())"
+
+    def peak(program: str) -> float:
+        command = [sys.executable, "-c", launcher, sys.executable, "-c", program]
+        result = subprocess.run(command, env=ENV, capture_output=True, text=True, check=True)
+        return float(result.stdout)
+
+    assert peak(report) < 300
+    assert peak(touch.format(400) + report) >= 400
+
+
+def test_stage_command_refuses_a_cmd_only_dvc_can_fill_in(tmp_path):
+    stages = {
+        "prepare": {"cmd": "python stages/prepare.py --size ${prepare.size}"},
+        "other": {"cmd": "bash run.sh"},
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    for name, message in [
+        ("prepare", "only DVC can fill in"),
+        ("other", "should start `python stages/other.py`"),
+        ("absent", "has no stage 'absent'"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            dvc_stages.stage_command(tmp_path, name)
+    assert stage_command("prepare")[:2] == [sys.executable, str(ROOT / "stages" / "prepare.py")]
