@@ -25,11 +25,17 @@ LEVEL = 0.95  # every interval this module gives is a 95% interval
 DIGITS = 6  # metrics keep interval ends to 6 decimals: an accuracy on <= 10**6 texts is exact
 SHOWN = 3  # the report shows differences to 3 decimals, and words them by what it shows
 PAPER_ROUNDING = 0.005  # the paper's figures are given to 2 decimals
+INTERVAL_SUFFIXES = ("", "_ci_low", "_ci_high")  # an estimate's metrics key, its interval's ends'
+
+
+def predictions(logits: np.ndarray) -> np.ndarray:
+    """The class each logit stands for: a logit above 0 means positive (1)."""
+    return (np.asarray(logits) > 0).astype(int)
 
 
 def hits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """Which texts a model classifies right (a logit above 0 means positive)."""
-    return (np.asarray(logits) > 0).astype(int) == labels
+    """Which texts a model classifies right."""
+    return predictions(logits) == labels
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,14 @@ class Interval:
         """An accuracy: ``0.8900 [0.8812, 0.8986]``."""
         return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
+    def keyed(self, name: str) -> dict[str, float]:
+        """Metrics keys: ``name`` for the estimate, ``name_ci_low`` and ``name_ci_high``."""
+        values = (self.estimate, self.low, self.high)
+        return {
+            f"{name}{suffix}": value
+            for suffix, value in zip(INTERVAL_SUFFIXES, values, strict=True)
+        }
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -75,22 +89,31 @@ class Comparison:
 
     @property
     def key(self) -> str:
-        return f"{self.model}_vs_{self.reference}"
+        return comparison_key(self.model, self.reference)
 
     def metrics(self) -> dict[str, float]:
-        return {
-            f"{self.key}_accuracy_diff": self.difference.estimate,
-            f"{self.key}_accuracy_diff_ci_low": self.difference.low,
-            f"{self.key}_accuracy_diff_ci_high": self.difference.high,
-            f"{self.key}_mcnemar_p": self.mcnemar_p,
-        }
+        difference = self.difference.keyed(difference_key(self.model, self.reference))
+        return difference | {f"{self.key}_mcnemar_p": self.mcnemar_p}
+
+
+def comparison_key(model: str, reference: str) -> str:
+    return f"{model}_vs_{reference}"
+
+
+def difference_key(model: str, reference: str) -> str:
+    """The metrics key of ``model``'s accuracy minus ``reference``'s."""
+    return f"{comparison_key(model, reference)}_accuracy_diff"
+
+
+def twins() -> dict[str, tuple[str, str]]:
+    """Each student kind's distilled model and its gold-label twin."""
+    return {kind: (f"{kind}_distilled", f"{kind}_baseline") for kind in KINDS}
 
 
 def compared_pairs() -> list[tuple[str, str]]:
     """The comparisons the report makes: each distilled student against its gold-label twin,
     then each student against the teacher."""
-    twins = [(f"{kind}_distilled", f"{kind}_baseline") for kind in KINDS]
-    return twins + [(name, TEACHER) for name in STUDENT_NAMES]
+    return [*twins().values(), *((name, TEACHER) for name in STUDENT_NAMES)]
 
 
 def bootstrap_accuracies(
@@ -160,12 +183,12 @@ def seed_spread(labels: np.ndarray, logits_per_seed: Sequence[np.ndarray]) -> di
 
 def score(labels: np.ndarray, logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:
     """Accuracy, F1 and ROC-AUC against gold labels, and agreement with the teacher's labels."""
-    predictions = (logits > 0).astype(int)
+    predicted = predictions(logits)
     return {
-        "accuracy": float(accuracy_score(labels, predictions)),
-        "f1": float(f1_score(labels, predictions)),
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "f1": float(f1_score(labels, predicted)),
         "roc_auc": float(roc_auc_score(labels, logits)),
-        "agreement": float(np.mean(predictions == (teacher_logits > 0))),
+        "agreement": float(np.mean(predicted == predictions(teacher_logits))),
     }
 
 

@@ -17,12 +17,17 @@ import numpy as np
 import pandas as pd
 
 from bertdistill.errors import UserError
-from bertdistill.evaluation import Interval, bootstrap_accuracies
+from bertdistill.evaluation import (
+    INTERVAL_SUFFIXES,
+    Interval,
+    bootstrap_accuracies,
+    difference_key,
+    twins,
+)
 from bertdistill.registry import KINDS, MODEL_NAMES
 
 EVALUATE_METRICS = "metrics/evaluate.json"
 STUDENTS_METRICS = "metrics/students.json"
-INTERVAL = ("", "_ci_low", "_ci_high")  # an estimate's column and its interval's
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,8 @@ CURVES = {
     ),
 }  # fmt: skip
 SETTING = ["train_size", "unlabeled_size", "unlabeled_pool", "test_size", "seeds"]
-ACCURACY_COLUMNS = [f"{model}{suffix}" for model in MODEL_NAMES for suffix in INTERVAL]
-GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in INTERVAL]
+ACCURACY_COLUMNS = [f"{model}{suffix}" for model in MODEL_NAMES for suffix in INTERVAL_SUFFIXES]
+GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in INTERVAL_SUFFIXES]
 COLUMNS = [*SETTING, "setting", "experiment", "commit", "rev", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
 CONFUSION = "plots/evaluate/confusion/{model}.csv"  # one row per test text, in the same order
 
@@ -125,11 +130,13 @@ def _row(run: Run, swept: tuple[str, str]) -> dict | None:
     values = {
         f"{model}{suffix}": evaluate.get(f"{model}_accuracy{suffix}")
         for model in MODEL_NAMES
-        for suffix in INTERVAL
+        for suffix in INTERVAL_SUFFIXES
     }
-    for kind in KINDS:
-        key = f"{kind}_distilled_vs_{kind}_baseline_accuracy_diff"
-        values |= {f"{kind}_gain{suffix}": evaluate.get(f"{key}{suffix}") for suffix in INTERVAL}
+    for kind, pair in twins().items():
+        key = difference_key(*pair)
+        values |= {
+            f"{kind}_gain{suffix}": evaluate.get(f"{key}{suffix}") for suffix in INTERVAL_SUFFIXES
+        }
     if any(value is None for value in values.values()):
         return None
     setting = {
@@ -234,11 +241,6 @@ def steps(
                 float(hits["after"].mean() - hits["before"].mean()),
                 samples["after"] - samples["before"],
             )
-            row |= {
-                f"{model}{suffix}": value
-                for suffix, value in zip(
-                    INTERVAL, (change.estimate, change.low, change.high), strict=True
-                )
-            }
+            row |= change.keyed(model)
         rows.append(row)
     return pd.DataFrame(rows)

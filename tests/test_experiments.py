@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bertdistill.errors import UserError
-from bertdistill.experiments import COLUMNS, curve, merge, runs, steps
+from bertdistill.experiments import COLUMNS, CONFUSION, curve, merge, run_hits, runs, steps
 from bertdistill.registry import KINDS
 from bertdistill.registry import MODEL_NAMES as MODELS
 
@@ -61,7 +61,7 @@ def exp_show_output():
                 experiment(run("exp-small", 500, 0.70, rev="e0")),
                 experiment(run("exp-large", 5000, 0.85, rev="e1")),
                 # explain settings leave the accuracies alone: still the same curve
-                experiment(run("exp-explain", 1000, 0.75, rev="e2") | {}),
+                experiment(run("exp-explain", 1000, 0.75, rev="e2")),
                 # another pool of unlabelled reviews: another setting, in neither curve here
                 experiment(run("exp-pool", 250, 0.60, rev="e3", pool=50, unlabeled=50)),
                 experiment({"rev": "failed", "name": "exp-failed", "data": {"params": {}}}),
@@ -162,6 +162,27 @@ def test_steps_give_each_change_a_paired_interval():
     per_text["p50"] = per_text["p50"][:-1]
     with pytest.raises(UserError, match="runs p10 and p50 scored other test sets"):
         steps(table, lambda rev, model: per_text[rev], "unlabeled_size", 1000, seed=0)
+
+
+def test_run_hits_reads_a_runs_committed_confusion_rows(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    path = tmp_path / CONFUSION.format(model="tree_baseline")
+    path.parent.mkdir(parents=True)
+    git("init", "-q")
+    revs = []
+    for predicted in ([1, 0, 0, 1], [1, 1, 0, 0]):
+        rows = [f"{actual},{guess}" for actual, guess in zip([1, 1, 0, 0], predicted, strict=True)]
+        path.write_text("actual,predicted\n" + "\n".join(rows) + "\n")
+        git("add", ".")
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "run")
+        revs.append(subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=tmp_path, text=True))
+    first, second = (run_hits(tmp_path, rev.strip(), "tree_baseline") for rev in revs)
+    assert first.tolist() == [True, False, True, False]
+    assert second.tolist() == [True, True, True, True]
+    with pytest.raises(UserError, match="cannot read plots/evaluate/confusion/lr_baseline.csv"):
+        run_hits(tmp_path, revs[0].strip(), "lr_baseline")
 
 
 def test_nothing_finished_gives_an_empty_table_with_every_column():
