@@ -1,0 +1,139 @@
+"""How faithful explanations are to their model, and how alike the students and the teacher are.
+
+- Faithfulness (ERASER, DeYoung et al. 2020): *comprehensiveness* is the drop in a model's
+  probability of its predicted class when the explanation's top k% words are removed from the
+  review, *sufficiency* the drop when only they are kept; each averaged over k in
+  :data:`PERCENTS` (AOPC). Higher comprehensiveness and lower sufficiency are more faithful. A
+  random ranking of the words gives the floor.
+- Agreement: per review, top-k overlap and Spearman rank correlation of a student's word
+  attributions with the teacher's.
+- Deletion fidelity: when the same random words are removed from a review, does a student's
+  change in logit track the teacher's? Spearman correlation over reviews and deletions.
+
+Every figure is a mean over reviews with a 95% bootstrap interval over reviews; a distilled
+student and its gold-label twin are compared on the same resamples (paired).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from bertdistill.attributions import Attribution, only_words, review_words, without_words
+from bertdistill.evaluation import Interval, bootstrap_accuracies
+
+PERCENTS = (1, 5, 10, 20)  # ERASER's k: the share of a review's words removed or kept
+Logits = Callable[[Sequence[str]], np.ndarray]  # texts -> one positive-class logit each
+
+
+def top_count(words: int, percent: float) -> int:
+    """How many of a review's ``words`` are its top ``percent``%: at least one."""
+    return max(1, math.ceil(words * percent / 100))
+
+
+def eraser_texts(text: str, ranking: Sequence[str]) -> list[str]:
+    """The review without, then with only, its top k% words, for each k of :data:`PERCENTS`."""
+    tops = [ranking[: top_count(len(ranking), percent)] for percent in PERCENTS]
+    return [without_words(text, top) for top in tops] + [only_words(text, top) for top in tops]
+
+
+def predicted_probability(logits: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Probability of the class each original text was predicted as (``positive`` per row)."""
+    probability = 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    return np.where(positive, probability, 1 - probability)
+
+
+def eraser_scores(
+    texts: Sequence[str], rankings: Sequence[Sequence[str]], logits: Logits, original: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per review, comprehensiveness and sufficiency (AOPC over :data:`PERCENTS`) of the word
+    ``rankings`` (strongest towards the predicted class first) for the model ``logits`` scores,
+    whose logits on the unperturbed ``texts`` are ``original``. One batched call."""
+    perturbed = [variant for text, ranking in zip(texts, rankings, strict=True)
+                 for variant in eraser_texts(text, ranking)]  # fmt: skip
+    scores = np.asarray(logits(perturbed), dtype=np.float64).reshape(len(texts), 2, len(PERCENTS))
+    positive = np.asarray(original) > 0
+    base = predicted_probability(original, positive)[:, None]
+    removed = predicted_probability(scores[:, 0], positive[:, None])
+    kept = predicted_probability(scores[:, 1], positive[:, None])
+    return (base - removed).mean(axis=1), (base - kept).mean(axis=1)
+
+
+def ranking_for_prediction(attribution: Attribution, logit: float) -> list[str]:
+    """The review's words, strongest towards the class the model predicted first."""
+    return attribution.ranked(1 if logit > 0 else -1)
+
+
+def random_ranking(text: str, seed: int) -> list[str]:
+    """The review's words in a seeded random order: the faithfulness floor."""
+    words = review_words(text)
+    return [words[i] for i in np.random.default_rng(seed).permutation(len(words))]
+
+
+def top_overlap(student: Attribution, teacher: Attribution, k: int) -> float:
+    """Share of the teacher's top-k words (by |attribution|) among the student's top k."""
+    teacher_top = set(sorted(teacher.words, key=lambda w: -abs(teacher.words[w]))[:k])
+    student_top = set(sorted(student.words, key=lambda w: -abs(student.words[w]))[:k])
+    return len(teacher_top & student_top) / len(teacher_top) if teacher_top else 0.0
+
+
+def rank_correlation(student: Attribution, teacher: Attribution) -> float:
+    """Spearman correlation of the two attributions over the review's words; 0 when either is
+    constant (a tree whose path tests none of the review's words says nothing about them)."""
+    words = list(teacher.words)
+    student_values = [student.words.get(word, 0.0) for word in words]
+    teacher_values = [teacher.words[word] for word in words]
+    if len(words) < 2 or len(set(student_values)) < 2 or len(set(teacher_values)) < 2:
+        return 0.0
+    return float(spearmanr(student_values, teacher_values).statistic)
+
+
+def deletions(text: str, count: int, share: float, seed: int) -> list[str]:
+    """``count`` copies of the review, each without a seeded random ``share`` of its words."""
+    words = review_words(text)
+    rng = np.random.default_rng(seed)
+    size = top_count(len(words), share * 100)
+    return [without_words(text, rng.choice(words, size, replace=False)) for _ in range(count)]
+
+
+def deletion_fidelity(
+    student_changes: np.ndarray, teacher_changes: np.ndarray, resamples: int, seed: int
+) -> Interval:
+    """Spearman correlation of a student's and the teacher's logit changes under the same
+    deletions (arrays of reviews x deletions), with a bootstrap interval over reviews."""
+    student_changes, teacher_changes = np.asarray(student_changes), np.asarray(teacher_changes)
+
+    def correlation(rows: np.ndarray) -> float:
+        ours, theirs = student_changes[rows].ravel(), teacher_changes[rows].ravel()
+        if np.ptp(ours) == 0 or np.ptp(theirs) == 0:
+            return 0.0
+        return float(spearmanr(ours, theirs).statistic)
+
+    reviews = len(student_changes)
+    rng = np.random.default_rng(seed)
+    samples = np.array([correlation(rng.integers(0, reviews, reviews)) for _ in range(resamples)])
+    return Interval.percentile(correlation(np.arange(reviews)), samples)
+
+
+def mean_intervals(
+    values: dict[str, np.ndarray], resamples: int, seed: int
+) -> tuple[dict[str, Interval], dict[str, np.ndarray]]:
+    """Each series' mean over reviews with its bootstrap interval, and the bootstrap means
+    (every series resampled alike, for paired differences)."""
+    samples = bootstrap_accuracies(values, resamples, seed)
+    means = {
+        name: Interval.percentile(float(np.mean(series)), samples[name])
+        for name, series in values.items()
+    }
+    return means, samples
+
+
+def paired_difference(
+    values: dict[str, np.ndarray], samples: dict[str, np.ndarray], model: str, reference: str
+) -> Interval:
+    """``model``'s mean minus ``reference``'s, with the paired bootstrap interval."""
+    estimate = float(np.mean(values[model]) - np.mean(values[reference]))
+    return Interval.percentile(estimate, samples[model] - samples[reference])

@@ -1,0 +1,184 @@
+"""Exact student attributions, the perturbed texts and the faithfulness and agreement measures."""
+
+import numpy as np
+import pytest
+from conftest import synthetic_reviews
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.svm import LinearSVC, LinearSVR
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from bertdistill.attributions import (
+    Attribution,
+    only_words,
+    review_words,
+    student_attribution,
+    without_words,
+)
+from bertdistill.faithfulness import (
+    PERCENTS,
+    deletion_fidelity,
+    deletions,
+    eraser_scores,
+    eraser_texts,
+    mean_intervals,
+    paired_difference,
+    random_ranking,
+    rank_correlation,
+    ranking_for_prediction,
+    top_overlap,
+)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    frame = synthetic_reviews(80, seed=3)
+    featurizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    features = featurizer.fit_transform(frame["text"])
+    labels = frame["label"].to_numpy()
+    targets = np.where(labels == 1, 2.0, -2.0) + np.random.default_rng(0).normal(size=len(frame))
+    return frame["text"].tolist(), featurizer, features, labels, targets
+
+
+MODELS = {
+    "lr": lambda: LogisticRegression(C=10.0),
+    "svm": lambda: LinearSVC(C=1.0, random_state=0),
+    "ridge": lambda: Ridge(alpha=1.0),
+    "svr": lambda: LinearSVR(C=1.0, random_state=0, max_iter=10000),
+    "tree": lambda: DecisionTreeClassifier(max_depth=6, random_state=0),
+    "tree_regressor": lambda: DecisionTreeRegressor(max_depth=6, random_state=0),
+}
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_student_attributions_add_up_to_the_output_exactly(corpus, kind):
+    texts, featurizer, features, labels, targets = corpus
+    regressor = kind in ("ridge", "svr", "tree_regressor")
+    model = MODELS[kind]().fit(features, targets if regressor else labels)
+    vocabulary = featurizer.get_feature_names_out()
+    for text in texts[:10]:
+        attribution = student_attribution(model, featurizer, vocabulary, text)
+        row = featurizer.transform([text])
+        if kind == "tree":
+            expected = model.predict_proba(row)[0, 1]
+        elif regressor:
+            expected = model.predict(row)[0]
+        else:
+            expected = model.decision_function(row)[0]
+        assert attribution.output == pytest.approx(expected, abs=1e-12)
+        assert attribution.total() == pytest.approx(expected, abs=1e-9)
+        assert list(attribution.words) == review_words(text)
+
+
+def test_an_ngram_is_split_evenly_among_its_words():
+    featurizer = TfidfVectorizer(ngram_range=(1, 2), norm=None, use_idf=False)
+    features = featurizer.fit_transform(["not good", "good film"])
+    model = Ridge(alpha=1.0).fit(features, [0.0, 1.0])
+    vocabulary = featurizer.get_feature_names_out()
+    weights = dict(zip(vocabulary, model.coef_, strict=True))
+    attribution = student_attribution(model, featurizer, vocabulary, "Not good")
+    assert attribution.words["not"] == pytest.approx(weights["not"] + weights["not good"] / 2)
+    assert attribution.words["good"] == pytest.approx(weights["good"] + weights["not good"] / 2)
+    assert attribution.bias == pytest.approx(model.intercept_)
+
+
+def test_a_trees_splits_on_absent_words_are_kept_apart():
+    featurizer = TfidfVectorizer()
+    features = featurizer.fit_transform(["bad film", "good film", "bad plot", "fine plot"])
+    model = DecisionTreeRegressor(random_state=0).fit(features, [-2.0, 2.0, -1.0, 1.0])
+    vocabulary = featurizer.get_feature_names_out()
+    attribution = student_attribution(model, featurizer, vocabulary, "fine plot")
+    assert attribution.absent != 0  # its path tests "bad" (absent) before reaching its leaf
+    assert attribution.total() == pytest.approx(1.0)
+
+
+def test_words_are_removed_and_kept_whole_and_in_any_case():
+    text = "The movie was GOOD, the movies were good-ish."
+    assert review_words(text) == ["the", "movie", "was", "good", "movies", "were", "ish"]
+    assert without_words(text, ["good", "the"]) == "movie was , movies were -ish."
+    assert only_words(text, ["good", "movie"]) == "movie GOOD good"
+
+
+class CountingModel:
+    """A logit of (count of 'good') - (count of 'bad'): a model whose reasons are known."""
+
+    def __call__(self, texts):
+        return np.array([t.lower().split().count("good") - t.lower().split().count("bad")
+                         for t in texts], dtype=float)  # fmt: skip
+
+
+def test_eraser_scores_the_true_reasons_above_a_random_ranking():
+    texts = [" ".join(["good"] + [f"w{i}" for i in range(30)])] * 3
+    model = CountingModel()
+    original = model(texts)
+    true = [["good", *[f"w{i}" for i in range(30)]]] * 3
+    comprehensive, sufficient = eraser_scores(texts, true, model, original)
+    base = 1 / (1 + np.exp(-1))
+    # removing "good" drops p(positive) from sigmoid(1) to 0.5 at every k
+    assert comprehensive == pytest.approx(np.full(3, base - 0.5))
+    # keeping only the top words keeps "good": no drop
+    assert sufficient == pytest.approx(np.zeros(3))
+    shuffled = [random_ranking(text, seed) for seed, text in enumerate(texts)]
+    random_comprehensive, random_sufficient = eraser_scores(texts, shuffled, model, original)
+    assert random_comprehensive.mean() < comprehensive.mean()
+    assert random_sufficient.mean() > sufficient.mean()
+
+
+def test_eraser_texts_remove_at_least_one_word_and_then_keep_the_top_ones():
+    ranking = ["a", "b", "c"]
+    variants = eraser_texts("a b c a", ranking)
+    assert len(variants) == 2 * len(PERCENTS)
+    assert variants[0] == "b c"  # 1% of 3 words is one word
+    assert variants[len(PERCENTS)] == "a a"
+
+
+def test_the_ranking_follows_the_predicted_class():
+    attribution = Attribution({"good": 2.0, "bad": -3.0, "film": 0.1})
+    assert ranking_for_prediction(attribution, 1.5) == ["good", "film", "bad"]
+    assert ranking_for_prediction(attribution, -0.5) == ["bad", "film", "good"]
+
+
+def test_agreement_measures():
+    teacher = Attribution({"a": 3.0, "b": -2.0, "c": 1.0, "d": 0.5})
+    same = Attribution({"a": 30.0, "b": -20.0, "c": 10.0, "d": 5.0})
+    reversed_ = Attribution({"a": 0.5, "b": 1.0, "c": -2.0, "d": 3.0})
+    silent = Attribution(dict.fromkeys("abcd", 0.0))
+    assert top_overlap(same, teacher, 2) == 1.0
+    partly = Attribution({"a": 0.1, "b": -5.0, "c": 4.0, "d": 0.0})
+    assert top_overlap(partly, teacher, 2) == 0.5  # b is in both top 2s by |weight|
+    assert top_overlap(reversed_, teacher, 2) == 0.0
+    assert rank_correlation(same, teacher) == pytest.approx(1.0)
+    assert rank_correlation(reversed_, teacher) == pytest.approx(-0.6)
+    assert rank_correlation(silent, teacher) == 0.0
+
+
+def test_deletion_fidelity_tells_a_tracking_student_from_an_unrelated_one():
+    rng = np.random.default_rng(0)
+    teacher = rng.normal(size=(200, 4))
+    tracking = 3 * teacher + rng.normal(scale=0.5, size=teacher.shape)
+    unrelated = rng.normal(size=teacher.shape)
+    good = deletion_fidelity(tracking, teacher, resamples=500, seed=0)
+    bad = deletion_fidelity(unrelated, teacher, resamples=500, seed=0)
+    assert good.low > 0.8
+    assert bad.low < 0 < bad.high
+
+
+def test_deletions_remove_a_share_of_the_words():
+    text = " ".join(f"w{i}" for i in range(20))
+    variants = deletions(text, count=3, share=0.1, seed=0)
+    assert [len(variant.split()) for variant in variants] == [18, 18, 18]
+    assert variants == deletions(text, count=3, share=0.1, seed=0)
+    assert len(set(variants)) > 1
+
+
+def test_paired_differences_use_the_same_resamples():
+    rng = np.random.default_rng(1)
+    base = rng.random(300)
+    values = {"gold": base, "distilled": base + 0.05, "noisy": rng.random(300)}
+    means, samples = mean_intervals(values, resamples=1000, seed=0)
+    assert means["gold"].low < np.mean(base) < means["gold"].high
+    shift = paired_difference(values, samples, "distilled", "gold")
+    assert shift.estimate == pytest.approx(0.05)
+    assert shift.low == pytest.approx(0.05) and shift.high == pytest.approx(0.05)
+    unpaired = paired_difference(values, samples, "noisy", "gold")
+    assert unpaired.high - unpaired.low > 0.05
