@@ -200,22 +200,43 @@ class EvaluateParams:
 
     def __post_init__(self) -> None:
         _positive("evaluate", **dataclasses.asdict(self))
-        if self.bootstrap_resamples < MIN_RESAMPLES:
-            raise UserError(
-                f"params key 'evaluate.bootstrap_resamples' is {self.bootstrap_resamples}: a 95% "
-                f"percentile interval needs at least {MIN_RESAMPLES:,} resamples, raise it"
-            )
+        _enough_resamples("evaluate", self.bootstrap_resamples)
 
 
 @dataclasses.dataclass(frozen=True)
 class ExplainParams:
     num_reviews: int
+    ig_steps: int
+    occlusion_reviews: int
+    lime_reviews: int
     num_samples: int
     num_features: int
     top_k: int
+    deletions: int
+    deletion_share: float
+    bootstrap_resamples: int
 
     def __post_init__(self) -> None:
-        _positive("explain", **dataclasses.asdict(self))
+        counts = dataclasses.asdict(self)
+        subsets = {key: counts.pop(key) for key in ("occlusion_reviews", "lime_reviews")}
+        _positive("explain", **counts)
+        _non_negative("explain", **subsets)
+        _probability("explain", deletion_share=self.deletion_share)
+        for key, value in subsets.items():
+            if value > self.num_reviews:
+                raise UserError(
+                    f"params key 'explain.{key}' is {value}, more than explain.num_reviews "
+                    f"({self.num_reviews}): they are a subset of those reviews, lower it"
+                )
+        _enough_resamples("explain", self.bootstrap_resamples)
+
+
+def _enough_resamples(section: str, resamples: int) -> None:
+    if resamples < MIN_RESAMPLES:
+        raise UserError(
+            f"params key '{section}.bootstrap_resamples' is {resamples}: a 95% percentile "
+            f"interval needs at least {MIN_RESAMPLES:,} resamples, raise it"
+        )
 
 
 def _positive(section: str, **values: float) -> None:

@@ -1,20 +1,20 @@
-"""LIME explanations of the teacher and the students, and how much they agree."""
+"""LIME explanations of the teacher and the students, and the students' global views."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from lime.lime_text import LimeTextExplainer
-from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
+from bertdistill.attributions import WORD, Attribution, review_words
 from bertdistill.config import ExplainParams
-from bertdistill.registry import KINDS, LINEAR_STUDENTS, STUDENT_NAMES, TEACHER, VARIANTS
+from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES
 
 if TYPE_CHECKING:
     from bertdistill.students import Students
@@ -55,31 +55,6 @@ def explain(
     )
 
 
-def top_words(words: list[tuple[str, float]], k: int) -> list[str]:
-    ranked = sorted(words, key=lambda item: -abs(item[1]))
-    return [word for word, _ in ranked[:k]]
-
-
-def overlap(student: list[tuple[str, float]], teacher: list[tuple[str, float]], k: int) -> float:
-    """Share of the teacher's top-k words (by |weight|) that are also in the student's top k."""
-    teacher_top = set(top_words(teacher, k))
-    if not teacher_top:
-        return 0.0
-    return len(teacher_top & set(top_words(student, k))) / len(teacher_top)
-
-
-def rank_correlation(student: list[tuple[str, float]], teacher: list[tuple[str, float]]) -> float:
-    """Spearman correlation of the weights of words both explanations contain (0 if < 3 shared)."""
-    student_weights, teacher_weights = dict(student), dict(teacher)
-    shared = sorted(set(student_weights) & set(teacher_weights))
-    if len(shared) < 3:
-        return 0.0
-    correlation = spearmanr(
-        [student_weights[w] for w in shared], [teacher_weights[w] for w in shared]
-    ).statistic
-    return 0.0 if np.isnan(correlation) else float(correlation)
-
-
 def linear_top_words(
     vocabulary: np.ndarray, weights: np.ndarray, k: int
 ) -> dict[str, list[tuple[str, float]]]:
@@ -113,7 +88,9 @@ def explain_reviews(
     seed: int,
     progress: bool = True,
 ) -> list[dict]:
-    """One record per review (id, label, text) with every classifier's LIME explanation."""
+    """One record per review (id, label, text) with every classifier's LIME explanation over
+    all the review's words, strongest first (LIME weighs each word in one fit, so its
+    faithfulness is measured on the full ranking; the report shows the top few)."""
     records = []
     total = len(reviews) * len(classifiers)
     with tqdm(total=total, desc="LIME", unit="explanation", disable=not progress) as bar:
@@ -121,9 +98,8 @@ def explain_reviews(
             models = {}
             for name, proba in classifiers.items():
                 # One seed per review, shared by all models: each sees the same perturbed texts.
-                result = explain(
-                    proba, row.text, config.num_features, config.num_samples, seed + position
-                )
+                every_word = len(WORD.findall(row.text))
+                result = explain(proba, row.text, every_word, config.num_samples, seed + position)
                 models[name] = {
                     "probability": round(result.probability, 6),
                     "local_fit": round(result.local_fit, 6),
@@ -134,24 +110,6 @@ def explain_reviews(
                 {"id": row.id, "label": int(row.label), "text": row.text, "models": models}
             )
     return records
-
-
-def agreement_metrics(reviews: list[dict], top_k: int) -> dict[str, float]:
-    """Per student, averaged over reviews: top-k overlap and rank correlation with the teacher's
-    LIME words, and LIME's local fit; plus the mean of each over baselines and distilled."""
-    metrics = {}
-    for name in STUDENT_NAMES:
-        pairs = [(r["models"][name]["words"], r["models"][TEACHER]["words"]) for r in reviews]
-        metrics[f"{name}_top{top_k}_overlap"] = _mean(overlap(s, t, top_k) for s, t in pairs)
-        metrics[f"{name}_rank_correlation"] = _mean(rank_correlation(s, t) for s, t in pairs)
-    for name in (TEACHER, *STUDENT_NAMES):
-        metrics[f"{name}_local_fit"] = _mean(r["models"][name]["local_fit"] for r in reviews)
-    for variant in VARIANTS:
-        for key in (f"top{top_k}_overlap", "rank_correlation"):
-            metrics[f"{variant}_mean_{key}"] = _mean(
-                metrics[f"{kind}_{variant}_{key}"] for kind in KINDS
-            )
-    return metrics
 
 
 def global_views(
@@ -177,5 +135,10 @@ def coefficient_table(words: dict[str, list[tuple[str, float]]]) -> pd.DataFrame
     return pd.DataFrame(rows, columns=["ngram", "weight"])
 
 
-def _mean(values: Iterable[float]) -> float:
-    return round(float(np.mean(list(values))), 6)
+def lime_attribution(words: list[tuple[str, float]], text: str) -> Attribution:
+    """LIME's weights as an attribution over the review's words: LIME tells case apart and this
+    does not, so the weights of one word's spellings add up; words LIME left out weigh 0."""
+    result = dict.fromkeys(review_words(text), 0.0)
+    for word, weight in words:
+        result[word.lower()] = result.get(word.lower(), 0.0) + weight
+    return Attribution(result)

@@ -100,22 +100,32 @@ def deletions(text: str, count: int, share: float, seed: int) -> list[str]:
 
 
 def deletion_fidelity(
-    student_changes: np.ndarray, teacher_changes: np.ndarray, resamples: int, seed: int
-) -> Interval:
-    """Spearman correlation of a student's and the teacher's logit changes under the same
-    deletions (arrays of reviews x deletions), with a bootstrap interval over reviews."""
-    student_changes, teacher_changes = np.asarray(student_changes), np.asarray(teacher_changes)
-
-    def correlation(rows: np.ndarray) -> float:
-        ours, theirs = student_changes[rows].ravel(), teacher_changes[rows].ravel()
-        if np.ptp(ours) == 0 or np.ptp(theirs) == 0:
-            return 0.0
-        return float(spearmanr(ours, theirs).statistic)
-
-    reviews = len(student_changes)
+    changes: dict[str, np.ndarray], teacher_changes: np.ndarray, resamples: int, seed: int
+) -> tuple[dict[str, Interval], dict[str, np.ndarray]]:
+    """Per student, the Spearman correlation of its logit changes with the teacher's under the
+    same deletions (arrays of reviews x deletions), with a bootstrap interval over reviews; and
+    the bootstrap values (every student on the same resamples, for paired differences)."""
+    teacher_changes = np.asarray(teacher_changes)
+    reviews = len(teacher_changes)
     rng = np.random.default_rng(seed)
-    samples = np.array([correlation(rng.integers(0, reviews, reviews)) for _ in range(resamples)])
-    return Interval.percentile(correlation(np.arange(reviews)), samples)
+    resampled = [rng.integers(0, reviews, reviews) for _ in range(resamples)]
+    intervals, samples = {}, {}
+    for name, student_changes in changes.items():
+        ours = np.asarray(student_changes)
+        samples[name] = np.array([_correlation(ours, teacher_changes, r) for r in resampled])
+        everyone = np.arange(reviews)
+        intervals[name] = Interval.percentile(
+            _correlation(ours, teacher_changes, everyone), samples[name]
+        )
+    return intervals, samples
+
+
+def _correlation(ours: np.ndarray, theirs: np.ndarray, rows: np.ndarray) -> float:
+    """Spearman correlation of the changes of the reviews ``rows``; 0 when either is constant."""
+    ours, theirs = ours[rows].ravel(), theirs[rows].ravel()
+    if np.ptp(ours) == 0 or np.ptp(theirs) == 0:
+        return 0.0
+    return float(spearmanr(ours, theirs).statistic)
 
 
 def mean_intervals(

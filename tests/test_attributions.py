@@ -157,10 +157,14 @@ def test_deletion_fidelity_tells_a_tracking_student_from_an_unrelated_one():
     teacher = rng.normal(size=(200, 4))
     tracking = 3 * teacher + rng.normal(scale=0.5, size=teacher.shape)
     unrelated = rng.normal(size=teacher.shape)
-    good = deletion_fidelity(tracking, teacher, resamples=500, seed=0)
-    bad = deletion_fidelity(unrelated, teacher, resamples=500, seed=0)
-    assert good.low > 0.8
-    assert bad.low < 0 < bad.high
+    changes = {"tracking": tracking, "unrelated": unrelated}
+    fidelity, samples = deletion_fidelity(changes, teacher, resamples=500, seed=0)
+    assert fidelity["tracking"].low > 0.8
+    assert fidelity["unrelated"].low < 0 < fidelity["unrelated"].high
+    assert samples["tracking"].shape == (500,)
+    # paired: a difference of the same student with itself is exactly zero on every resample
+    again, _ = deletion_fidelity({"copy": tracking}, teacher, resamples=500, seed=0)
+    assert again["copy"] == fidelity["tracking"]
 
 
 def test_deletions_remove_a_share_of_the_words():

@@ -1,0 +1,142 @@
+"""The explain stage's figures: the faithfulness of every model x explainer, and how alike each
+student explains and behaves to the teacher, each a mean over reviews with a 95% interval.
+
+Metrics keys (flat, in ``metrics/explain.json``), each with ``_ci_low`` and ``_ci_high``:
+
+- ``<model>_<explainer>_comprehensiveness`` and ``_sufficiency`` (and ``_reviews``, how many);
+- ``<student>_top<k>_overlap``, ``<student>_rank_correlation`` (its exact attribution against
+  the teacher's reference explainer) and ``<student>_deletion_fidelity``;
+- ``<kind>_distilled_vs_<kind>_baseline_<measure>_diff``: the paired difference of a distilled
+  student and its gold-label twin in each of those three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bertdistill.attributions import Attribution
+from bertdistill.evaluation import Interval, twins
+from bertdistill.faithfulness import (
+    Logits,
+    deletion_fidelity,
+    deletions,
+    eraser_scores,
+    mean_intervals,
+    paired_difference,
+    random_ranking,
+    rank_correlation,
+    ranking_for_prediction,
+    top_overlap,
+)
+from bertdistill.registry import STUDENT_NAMES
+
+RANDOM = "random"  # the floor: a seeded random ranking of each review's words
+MEASURES = ("comprehensiveness", "sufficiency")
+
+
+def faithfulness(
+    texts: Sequence[str],
+    scorers: dict[str, Logits],
+    original: dict[str, np.ndarray],
+    attributions: dict[tuple[str, str], list[Attribution]],
+    resamples: int,
+    seed: int,
+) -> dict[tuple[str, str], dict[str, Interval | int]]:
+    """Comprehensiveness and sufficiency of each (model, explainer)'s attributions, which cover
+    the first ``len(...)`` of ``texts``, and of a random ranking for each model (all texts)."""
+    rankings = {
+        key: [ranking_for_prediction(item, original[key[0]][i]) for i, item in enumerate(items)]
+        for key, items in attributions.items()
+    }
+    floor = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
+    rankings |= {(model, RANDOM): floor for model in scorers}
+    results = {}
+    for (model, explainer), ranked in rankings.items():
+        count = len(ranked)
+        scores = eraser_scores(texts[:count], ranked, scorers[model], original[model][:count])
+        means, _ = mean_intervals(dict(zip(MEASURES, scores, strict=True)), resamples, seed)
+        results[(model, explainer)] = means | {"reviews": count}
+    return results
+
+
+def agreement(
+    students: dict[str, list[Attribution]],
+    teacher: list[Attribution],
+    top_k: int,
+    resamples: int,
+    seed: int,
+) -> tuple[dict[str, dict[str, Interval]], dict[str, dict[str, Interval]]]:
+    """Per student, its top-k overlap and rank correlation with the teacher's attributions, and
+    per kind, the distilled student minus its gold-label twin (paired, same reviews)."""
+    measures = {
+        f"top{top_k}_overlap": lambda s, t: top_overlap(s, t, top_k),
+        "rank_correlation": rank_correlation,
+    }
+    per_student: dict[str, dict[str, Interval]] = {name: {} for name in students}
+    per_kind: dict[str, dict[str, Interval]] = {kind: {} for kind in twins()}
+    for measure, function in measures.items():
+        values = {
+            name: np.array([function(s, t) for s, t in zip(items, teacher, strict=True)])
+            for name, items in students.items()
+        }
+        means, samples = mean_intervals(values, resamples, seed)
+        for name in students:
+            per_student[name][measure] = means[name]
+        for kind, pair in twins().items():
+            per_kind[kind][measure] = paired_difference(values, samples, *pair)
+    return per_student, per_kind
+
+
+def deletion_changes(
+    texts: Sequence[str],
+    scorers: dict[str, Logits],
+    original: dict[str, np.ndarray],
+    count: int,
+    share: float,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Each model's logit change (reviews x ``count``) when the same random words are removed."""
+    deleted = [variant for position, text in enumerate(texts)
+               for variant in deletions(text, count, share, seed + position)]  # fmt: skip
+    return {
+        model: np.asarray(score(deleted), dtype=np.float64).reshape(len(texts), count)
+        - np.asarray(original[model], dtype=np.float64)[:, None]
+        for model, score in scorers.items()
+    }
+
+
+def fidelity(
+    changes: dict[str, np.ndarray], teacher: str, resamples: int, seed: int
+) -> tuple[dict[str, Interval], dict[str, Interval]]:
+    """Per student, its deletion fidelity, and per kind, distilled minus gold-label twin."""
+    students = {name: changes[name] for name in STUDENT_NAMES}
+    intervals, samples = deletion_fidelity(students, changes[teacher], resamples, seed)
+    per_kind = {}
+    for kind, (model, reference) in twins().items():
+        estimate = intervals[model].estimate - intervals[reference].estimate
+        per_kind[kind] = Interval.percentile(estimate, samples[model] - samples[reference])
+    return intervals, per_kind
+
+
+def flat_metrics(
+    faithful: dict[tuple[str, str], dict[str, Interval | int]],
+    per_student: dict[str, dict[str, Interval]],
+    per_kind: dict[str, dict[str, Interval]],
+) -> dict[str, float]:
+    """The figures as the flat keys of ``metrics/explain.json`` (see the module's docstring)."""
+    metrics: dict[str, float] = {}
+    for (model, explainer), results in faithful.items():
+        prefix = f"{model}_{explainer}"
+        for measure in MEASURES:
+            metrics |= results[measure].keyed(f"{prefix}_{measure}")
+        metrics[f"{prefix}_reviews"] = results["reviews"]
+    for name, measures in per_student.items():
+        for measure, interval in measures.items():
+            metrics |= interval.keyed(f"{name}_{measure}")
+    for kind, measures in per_kind.items():
+        model, reference = twins()[kind]
+        for measure, interval in measures.items():
+            metrics |= interval.keyed(f"{model}_vs_{reference}_{measure}_diff")
+    return dict(sorted(metrics.items()))
