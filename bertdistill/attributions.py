@@ -65,7 +65,9 @@ class Attribution:
         return sorted(self.words, key=lambda word: -sign * self.words[word])
 
 
-def feature_contributions(model: BaseEstimator, row: sp.csr_matrix) -> tuple[dict[int, float], float]:
+def feature_contributions(
+    model: BaseEstimator, row: sp.csr_matrix
+) -> tuple[dict[int, float], float]:
     """Exact contributions of ``model``'s features to its raw output on one featurised text
     (decision function or regression output; for a classifier tree, the positive class's leaf
     frequency), and the part no feature carries (intercept or root value)."""
@@ -74,7 +76,9 @@ def feature_contributions(model: BaseEstimator, row: sp.csr_matrix) -> tuple[dic
         return _tree_contributions(model, row)
     coef = np.asarray(model.coef_, dtype=np.float64).ravel()
     intercept = float(np.asarray(model.intercept_, dtype=np.float64).ravel()[0])
-    return {int(j): float(coef[j] * v) for j, v in zip(row.indices, row.data, strict=True)}, intercept
+    return {
+        int(j): float(coef[j] * v) for j, v in zip(row.indices, row.data, strict=True)
+    }, intercept
 
 
 def _tree_contributions(model, row: sp.csr_matrix) -> tuple[dict[int, float], float]:
