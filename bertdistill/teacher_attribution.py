@@ -1,0 +1,137 @@
+"""Word attributions for the fine-tuned teacher, in the students' form (:class:`Attribution`).
+
+Integrated Gradients (Sundararajan et al. 2017) is the faithful one: it is exact up to the
+integral's quadrature error (completeness: the word attributions, plus what punctuation carries,
+add up to the logit at the review minus the logit at a baseline), so the teacher's attributions
+can be compared with the students' exact ones. It integrates along the word embeddings, from the
+review with every wordpiece replaced by [PAD] ([CLS] and [SEP] kept) to the review itself, on
+the very ids the labelling path feeds the teacher (same head+tail truncation).
+
+Occlusion is the cheap, model-agnostic check: how much the logit drops when a word is removed
+(every occurrence, as LIME and the students' features see words), all variants in one batched
+labelling call.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+
+import torch
+from captum.attr import LayerIntegratedGradients
+from transformers import PreTrainedTokenizerBase
+
+from bertdistill.attributions import WORD, Attribution, review_words, without_words
+from bertdistill.config import BatchingParams
+from bertdistill.errors import UserError
+from bertdistill.inference import Teacher
+from bertdistill.teacher_model import EncodingSpec, encode_texts, truncate_ids
+
+Span = tuple[int, int]
+
+
+def integrated_gradients(
+    teacher: Teacher, text: str, steps: int, internal_batch: int
+) -> Attribution:
+    """The teacher's Integrated Gradients on ``text`` over ``steps`` Gauss-Legendre points,
+    ``internal_batch`` points per forward/backward pass; ``bias`` is the logit at the [PAD]
+    baseline, ``output`` the logit at the review, so :func:`completeness_gap` is captum's
+    convergence delta. Explains the fp32 model whatever precision the teacher labels at."""
+    if teacher.precision == "int8":
+        raise UserError(
+            "Integrated Gradients needs gradients, which the int8 (quantised) teacher has not: "
+            "load the teacher at precision fp32"
+        )
+    ids, offsets = encoded_pieces(teacher.tokenizer, text, teacher.spec)
+    baseline = [ids[0], *[teacher.tokenizer.pad_token_id] * (len(ids) - 2), ids[-1]]
+    inputs = torch.tensor([ids], device=teacher.device)
+    baselines = torch.tensor([baseline], device=teacher.device)
+    attention_mask = torch.ones_like(inputs)
+    model = teacher.model.eval()  # dropout off: the integrand must be deterministic
+    explainer = LayerIntegratedGradients(model, model.encoder.get_input_embeddings())
+    with torch.enable_grad():
+        per_dimension = explainer.attribute(
+            inputs,
+            baselines=baselines,
+            additional_forward_args=(attention_mask,),
+            n_steps=steps,
+            method="gausslegendre",
+            internal_batch_size=internal_batch,
+        )
+    with torch.inference_mode():
+        output, bias = model(torch.cat([inputs, baselines]), attention_mask.repeat(2, 1)).tolist()
+    # [CLS] and [SEP] have the same embedding at the baseline, so they carry exactly nothing.
+    pieces = per_dimension.sum(dim=-1)[0, 1:-1].tolist()
+    words, absent = word_sums(text, offsets, pieces)
+    return Attribution(words, bias=bias, absent=absent, output=output)
+
+
+def completeness_gap(attribution: Attribution) -> float:
+    """How far an attribution's parts miss its output; quadrature error for Integrated
+    Gradients (zero for the exact student attributions)."""
+    return attribution.total() - attribution.output
+
+
+def occlusion(teacher: Teacher, text: str, batching: BatchingParams) -> Attribution:
+    """Per word of ``text``, the teacher's logit on it minus its logit without that word."""
+    words = review_words(text)
+    variants = [without_words(text, [word]) for word in words]
+    logits = teacher.logits([text, *variants], batching, progress=False)
+    return Attribution(
+        {word: float(logits[0] - logit) for word, logit in zip(words, logits[1:], strict=True)}
+    )
+
+
+def encoded_pieces(
+    tokenizer: PreTrainedTokenizerBase, text: str, spec: EncodingSpec
+) -> tuple[list[int], list[Span]]:
+    """The ids the labelling path feeds the teacher for ``text`` ([CLS] ... [SEP], truncated
+    per ``spec``) and the character span of each wordpiece between [CLS] and [SEP]."""
+    (ids,) = encode_texts(tokenizer, [text], spec)
+    pieces = tokenizer(
+        text,
+        add_special_tokens=False,
+        truncation=False,
+        verbose=False,
+        return_offsets_mapping=True,
+    )
+    # Truncating positions rather than ids keeps each kept id's span beside it.
+    kept = truncate_ids(
+        range(len(pieces["input_ids"])), len(ids) - 2, spec.truncation, spec.head_tokens
+    )
+    assert [pieces["input_ids"][index] for index in kept] == ids[1:-1], "offsets misaligned"
+    return ids, [tuple(pieces["offset_mapping"][index]) for index in kept]
+
+
+def piece_words(text: str, offsets: Sequence[Span]) -> list[list[str]]:
+    """For each wordpiece span, the words of ``text`` (lowercased ``\\w+`` matches) it overlaps:
+    one for a piece of a word, none for punctuation, several only for a piece that spans words
+    (an [UNK] over ``5€off``)."""
+    matches = list(WORD.finditer(text))
+    ends = [match.end() for match in matches]
+    words = []
+    for start, end in offsets:
+        first = bisect_right(ends, start)  # the first word ending after the piece starts
+        overlapping = []
+        for match in matches[first:]:
+            if match.start() >= end:
+                break
+            overlapping.append(match.group().lower())
+        words.append(overlapping)
+    return words
+
+
+def word_sums(
+    text: str, offsets: Sequence[Span], values: Sequence[float]
+) -> tuple[dict[str, float], float]:
+    """Sum wordpiece ``values`` per word of ``text`` (every word a key, 0.0 when truncated away);
+    a piece spanning several words is split evenly, as the students' n-grams are. Returns the
+    words' sums and what punctuation pieces carry."""
+    words = dict.fromkeys(review_words(text), 0.0)
+    absent = 0.0
+    for overlapping, value in zip(piece_words(text, offsets), values, strict=True):
+        if not overlapping:
+            absent += value
+        for word in overlapping:
+            words[word] += value / len(overlapping)
+    return words, absent

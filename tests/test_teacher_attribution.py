@@ -1,0 +1,105 @@
+import dataclasses
+
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from bertdistill.attributions import review_words
+from bertdistill.config import InferenceParams
+from bertdistill.errors import UserError
+from bertdistill.inference import Teacher
+from bertdistill.teacher_attribution import (
+    completeness_gap,
+    integrated_gradients,
+    occlusion,
+    piece_words,
+    word_sums,
+)
+from bertdistill.teacher_model import BertBinaryClassifier, EncodingSpec
+
+BATCHING = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
+TEXT = "Great movie, the acting was awful! The plot was great."
+
+
+@pytest.fixture(scope="module")
+def teacher(tiny_bert) -> Teacher:
+    torch.manual_seed(0)
+    encoder = AutoModel.from_pretrained(tiny_bert, add_pooling_layer=False)
+    model = BertBinaryClassifier(encoder, "mean", dropout=0.0).eval()
+    spec = EncodingSpec(max_len=64, truncation="head_tail", head_tokens=8, pooling="mean")
+    return Teacher(model, AutoTokenizer.from_pretrained(tiny_bert), spec, torch.device("cpu"))
+
+
+def test_integrated_gradients_add_up_to_the_labelled_logit_minus_the_baseline(teacher):
+    attribution = integrated_gradients(teacher, TEXT, steps=50, internal_batch=25)
+    labelled = teacher.logits([TEXT], BATCHING, progress=False)[0]
+    assert attribution.output == pytest.approx(labelled, abs=1e-4)
+    assert attribution.absent != 0.0  # ",", "!" and "." carry something, kept apart
+    assert abs(completeness_gap(attribution)) < 0.02 * abs(attribution.output - attribution.bias)
+
+
+def test_every_word_is_a_key_and_words_truncated_away_get_zero(teacher):
+    text = "Great acting, the plot was dull and it was the worst movie."
+    # 6 wordpieces fit: "great acting ," from the head, "worst movie ." from the tail.
+    spec = EncodingSpec(max_len=8, truncation="head_tail", head_tokens=3, pooling="mean")
+    short = dataclasses.replace(teacher, spec=spec)
+    attribution = integrated_gradients(short, text, steps=16, internal_batch=16)
+    assert list(attribution.words) == review_words(text)
+    kept = {"great", "acting", "worst", "movie"}
+    assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - kept)
+    assert all(attribution.words[word] != 0.0 for word in kept)
+    assert attribution.output == pytest.approx(
+        short.logits([text], BATCHING, progress=False)[0], abs=1e-4
+    )
+    assert abs(completeness_gap(attribution)) < 0.02 * abs(attribution.output - attribution.bias)
+
+
+def test_int8_teacher_is_refused_for_integrated_gradients(teacher):
+    with pytest.raises(UserError, match="precision fp32"):
+        integrated_gradients(dataclasses.replace(teacher, precision="int8"), TEXT, 4, 4)
+
+
+def test_occlusion_is_the_logit_drop_without_the_word_in_one_batched_call(teacher, monkeypatch):
+    calls = []
+
+    def counted_logits(texts, params, progress):
+        calls.append(len(texts))
+        return Teacher.logits(teacher, texts, params, progress=progress)
+
+    monkeypatch.setattr(teacher, "logits", counted_logits)
+    attribution = occlusion(teacher, TEXT, BATCHING)
+    assert calls == [1 + len(review_words(TEXT))]
+    full, without_great = Teacher.logits(
+        teacher, [TEXT, "movie, the acting was awful! The plot was ."], BATCHING, progress=False
+    )
+    assert attribution.words["great"] == pytest.approx(full - without_great, abs=1e-6)
+    assert list(attribution.words) == review_words(TEXT)
+    assert (attribution.bias, attribution.absent, attribution.output) == (0.0, 0.0, None)
+
+
+def test_pieces_map_to_the_word_they_overlap_and_punctuation_to_none():
+    text = "unbelievable, movie!"
+    offsets = [(0, 2), (2, 6), (6, 12), (12, 13), (14, 19), (19, 20)]
+    assert piece_words(text, offsets) == [
+        ["unbelievable"],
+        ["unbelievable"],
+        ["unbelievable"],
+        [],
+        ["movie"],
+        [],
+    ]
+
+
+def test_word_sums_add_every_piece_of_every_occurrence():
+    text = "Unbelievable, unbelievable 5€off!"
+    # un ##bel ##ievable , un ##bel ##ievable [UNK] !  (the [UNK] spans two \w+ words)
+    offsets = [(0, 2), (2, 5), (5, 12), (12, 13), (14, 16), (16, 19), (19, 26), (27, 32), (32, 33)]
+    values = [2.0**power for power in range(len(offsets))]
+    words, absent = word_sums(text, offsets, values)
+    assert words == {
+        "unbelievable": 1 + 2 + 4 + 16 + 32 + 64,
+        "5": 128 / 2,
+        "off": 128 / 2,
+    }
+    assert absent == 8 + 256
+    assert sum(words.values()) + absent == pytest.approx(sum(values))
