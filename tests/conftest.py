@@ -115,5 +115,14 @@ def tiny_params(source: Path, model: Path) -> dict:
     params["distill_students"]["tfidf"] |= {"min_df": 1, "max_df": 1.0}
     params["distill_students"] |= {"tree_max_depth": 4, "tree_min_samples_leaf": 1}
     params["evaluate"] |= {"throughput_texts": 10, "throughput_repeats": 1}
-    params["explain"] |= {"num_reviews": 2, "num_samples": 40, "num_features": 5, "top_k": 3}
+    params["explain"] |= {
+        "num_reviews": 6,
+        "ig_steps": 4,
+        "occlusion_reviews": 2,
+        "lime_reviews": 2,
+        "num_samples": 40,
+        "num_features": 5,
+        "top_k": 3,
+        "deletions": 2,
+    }
     return params

@@ -152,6 +152,11 @@ def test_nested_unknown_key_is_caught(params):
         ("evaluate", "bootstrap_resamples", 999, "needs at least 1,000 resamples, raise it"),
         ("distill_students", "seeds", 0, "must be positive"),
         ("distill_students", "unlabeled_limit", -1, "must not be negative"),
+        ("explain", "occlusion_reviews", 201, "more than explain.num_reviews"),
+        ("explain", "lime_reviews", -1, "must not be negative"),
+        ("explain", "deletion_share", 1.5, "must be in"),
+        ("explain", "ig_steps", 0, "must be positive"),
+        ("explain", "bootstrap_resamples", 500, "needs at least 1,000 resamples, raise it"),
     ],
 )
 def test_bad_values_fail_with_the_key(params, section, key, value, message):

@@ -17,6 +17,7 @@ import yaml
 from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_params
 
 from bertdistill import dvc_stages
+from bertdistill.attributions import student_attribution
 from bertdistill.data import clean_text
 from bertdistill.errors import UserError
 from bertdistill.evaluation import with_intervals
@@ -346,43 +347,53 @@ def test_evaluate_scores_stored_logits_without_torch(workdir, tmp_path):
     )
 
 
-def strongest(words: list[tuple[str, float]], k: int = 3) -> set[str]:
-    """The ``k`` words of a LIME explanation with the largest absolute weights."""
-    return {word for word, _ in sorted(words, key=lambda item: -abs(item[1]))[:k]}
-
-
 def test_explain_writes_one_report_for_every_model(workdir):
     records = read_json(workdir / "reports/explain/explanations.json")
-    assert len(records) == 2
+    assert len(records) == 2  # the occlusion and LIME subsets of tiny_params
     teacher_logits = pd.read_parquet(workdir / "data/logits/test.parquet")
     teacher_logits = teacher_logits.set_index("id")["teacher_logit"]
     students = load_students(workdir / "models/students")
+    vocabulary = students.featurizer.get_feature_names_out()
     for record in records:
         assert sorted(record["models"]) == sorted(MODEL_NAMES)
         # each model's probability of the review itself is the sigmoid of its logit on it
         models = record["models"]
         expected = sigmoid(teacher_logits[record["id"]])
         assert models["teacher"]["probability"] == pytest.approx(expected, abs=1e-4)
+        assert sorted(models["teacher"]["methods"]) == ["integrated_gradients", "lime", "occlusion"]
         for name in STUDENT_NAMES:
             expected = sigmoid(students.logits(name, [record["text"]])[0])
             assert models[name]["probability"] == pytest.approx(expected, abs=2e-6), name
+            assert sorted(models[name]["methods"]) == ["exact", "lime"]
+            exact = student_attribution(
+                students.models[name], students.featurizer, vocabulary, record["text"]
+            )
+            shown = dict(models[name]["methods"]["exact"])
+            assert shown == pytest.approx(exact.words, abs=1e-6), name
     assert [path.name for path in (workdir / "reports/explain").glob("*.html")] == ["index.html"]
-    page = (workdir / "reports/explain/index.html").read_text()
-    assert page.count('<section class="explained"') == 2
     views = read_json(workdir / "reports/explain/global.json")
     assert sorted(views["trees"]) == ["tree_baseline", "tree_distilled"]
     assert len(views["linear"]["lr_distilled"]["positive"]) > 0
     metrics = read_json(workdir / "metrics/explain.json")
+    covered = {"integrated_gradients": 6, "occlusion": 2, "lime": 2, "random": 6}
+    for name in MODEL_NAMES:
+        methods = covered if name == "teacher" else {"exact": 6, "lime": 2, "random": 6}
+        for method, reviews in methods.items():
+            prefix = f"{name}_{method}"
+            assert metrics[f"{prefix}_reviews"] == reviews, prefix
+            for measure in ("comprehensiveness", "sufficiency"):
+                key = f"{prefix}_{measure}"
+                low, high = metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"]
+                assert -1 <= low <= metrics[key] <= high <= 1, key
     for name in STUDENT_NAMES:  # top_k = 3 in tiny_params
-        shares = []
-        for record in records:
-            teacher, student = (strongest(record["models"][m]["words"]) for m in ("teacher", name))
-            shares.append(len(teacher & student) / len(teacher))
-        assert metrics[f"{name}_top3_overlap"] == pytest.approx(np.mean(shares), abs=1e-6), name
-    assert metrics["teacher_local_fit"] == pytest.approx(
-        np.mean([record["models"]["teacher"]["local_fit"] for record in records]), abs=1e-6
-    )
-    assert "distilled_mean_rank_correlation" in metrics
+        for measure in ("top3_overlap", "rank_correlation", "deletion_fidelity"):
+            key = f"{name}_{measure}"
+            assert metrics[f"{key}_ci_low"] <= metrics[key] <= metrics[f"{key}_ci_high"], key
+    for kind in ("lr", "svm", "tree"):
+        key = f"{kind}_distilled_vs_{kind}_baseline_deletion_fidelity_diff"
+        assert metrics[f"{key}_ci_low"] <= metrics[key] <= metrics[f"{key}_ci_high"]
+    assert metrics["num_reviews"] == 6
+    assert 0 <= metrics["teacher_integrated_gradients_mean_abs_gap"] < 0.05
     coefficients = pd.read_csv(workdir / "plots/explain/coefficients/svm_baseline.csv")
     assert list(coefficients.columns) == ["ngram", "weight"]
 

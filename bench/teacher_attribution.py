@@ -1,0 +1,162 @@
+"""Benchmark: the teacher's word attributions, their cost per review as a ratio to labelling the
+same review, and their faithfulness against LIME's on the same reviews (issue 15's targets: the
+default attribution <= 3 s per review on a 2-core machine, and at least as faithful as LIME with
+1,000 samples).
+
+Run after `dvc repro` (needs models/teacher and data/prepared/test.parquet):
+
+    python bench/teacher_attribution.py --reviews 10
+
+For each of ``--reviews`` test reviews (drawn as the explain stage draws them): the time of
+labelling the review alone (median of 3), of Integrated Gradients at each ``--steps``, of
+occlusion and of LIME with ``--num-samples``; then ERASER comprehensiveness and sufficiency of
+each with 95% bootstrap intervals over the reviews, and the paired difference of each method
+against LIME. Writes bench/results/teacher_attribution.json and prints a table. Times are ratios
+within this run (absolute seconds differ between machines and with load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from machine import matmul_peak_gflops
+
+from bertdistill.attributions import WORD
+from bertdistill.config import ExplainParams, InferenceParams
+from bertdistill.explain import choose_reviews, explain, lime_attribution
+from bertdistill.faithfulness import (
+    eraser_scores,
+    mean_intervals,
+    paired_difference,
+    random_ranking,
+    ranking_for_prediction,
+)
+from bertdistill.inference import load_teacher
+from bertdistill.io import setup_logging, write_json
+from bertdistill.params_file import load_params, load_section, load_seed
+from bertdistill.teacher_attribution import completeness_gap, integrated_gradients, occlusion
+
+
+def timed(function, *args, repeats: int = 1):
+    """``function(*args)``'s result and its median wall time over ``repeats`` calls."""
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function(*args)
+        seconds.append(time.perf_counter() - started)
+    return result, statistics.median(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--teacher", default="models/teacher")
+    parser.add_argument("--test", default="data/prepared/test.parquet")
+    parser.add_argument("--reviews", type=int, default=10)
+    parser.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32])
+    parser.add_argument("--num-samples", type=int, default=1000, help="LIME's perturbed texts")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--out", default="bench/results/teacher_attribution.json")
+    args = parser.parse_args()
+    setup_logging()
+    params = load_params(args.params)
+    seed = load_seed(params)
+    torch.manual_seed(seed)
+    inference = load_section(params, "inference", InferenceParams)
+    config = load_section(params, "explain", ExplainParams)
+    teacher = load_teacher(args.teacher, torch.device("cpu"))
+    reviews = choose_reviews(pd.read_parquet(args.test), args.reviews, seed)
+    texts = reviews["text"].tolist()
+
+    def score(batch):
+        return teacher.logits(batch, inference, progress=False)
+
+    peak_before = matmul_peak_gflops()
+    methods = {f"integrated_gradients_{steps}": [] for steps in args.steps}
+    methods |= {"occlusion": [], "lime": []}
+    seconds: dict[str, list[float]] = {name: [] for name in ["labelling", *methods]}
+    gaps: dict[str, list[float]] = {f"integrated_gradients_{steps}": [] for steps in args.steps}
+    for position, text in enumerate(texts):
+        _, took = timed(score, [text], repeats=3)
+        seconds["labelling"].append(took)
+        for steps in args.steps:
+            name = f"integrated_gradients_{steps}"
+            attribution, took = timed(
+                integrated_gradients, teacher, text, steps, inference.max_batch_size
+            )
+            methods[name].append(attribution)
+            seconds[name].append(took)
+            gap = completeness_gap(attribution) / (attribution.output - attribution.bias)
+            gaps[name].append(abs(gap))
+        attribution, took = timed(occlusion, teacher, text, inference)
+        methods["occlusion"].append(attribution)
+        seconds["occlusion"].append(took)
+        proba = teacher.proba_function(inference)
+        every_word = len(WORD.findall(text))
+        result, took = timed(explain, proba, text, every_word, args.num_samples, seed + position)
+        methods["lime"].append(lime_attribution(result.words, text))
+        seconds["lime"].append(took)
+        print(f"review {position}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()))
+    peak_after = matmul_peak_gflops()
+
+    original = np.asarray(score(texts))
+    rankings = {
+        name: [ranking_for_prediction(a, logit) for a, logit in zip(items, original, strict=True)]
+        for name, items in methods.items()
+    }
+    rankings["random"] = [random_ranking(text, seed + i) for i, text in enumerate(texts)]
+    values = {}
+    for name, ranked in rankings.items():
+        comprehensive, sufficient = eraser_scores(texts, ranked, score, original)
+        values[f"{name}_comprehensiveness"] = comprehensive
+        values[f"{name}_sufficiency"] = sufficient
+    means, samples = mean_intervals(values, args.resamples, seed)
+    versus_lime = {
+        f"{name}_{measure}_minus_lime": paired_difference(
+            values, samples, f"{name}_{measure}", f"lime_{measure}"
+        ).keyed("difference")
+        for name in rankings
+        if name != "lime"
+        for measure in ("comprehensiveness", "sufficiency")
+    }
+    labelling = np.array(seconds["labelling"])
+    result = {
+        "reviews": len(texts),
+        "review_words_median": statistics.median(len(t.split()) for t in texts),
+        "lime_num_samples": args.num_samples,
+        "explain_params": {"ig_steps": config.ig_steps},
+        "seconds_median": {k: round(statistics.median(v), 3) for k, v in seconds.items()},
+        "ratio_to_labelling_median": {
+            k: round(float(np.median(np.array(v) / labelling)), 2)
+            for k, v in seconds.items()
+            if k != "labelling"
+        },
+        "integrated_gradients_relative_gap_median": {
+            k: round(statistics.median(v), 5) for k, v in gaps.items()
+        },
+        "faithfulness": {key: interval.keyed("mean") for key, interval in means.items()},
+        "versus_lime": versus_lime,
+        "matmul_peak_gflops": [round(peak_before, 1), round(peak_after, 1)],
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, result)
+    print(f"{'method':>26} {'s/review':>9} {'x label':>8} {'compr.':>22} {'suff.':>22}")
+    for name in rankings:
+        time_text = f"{result['seconds_median'].get(name, 0):>9.2f}"
+        ratio = result["ratio_to_labelling_median"].get(name, 0)
+        compr = means[f"{name}_comprehensiveness"].plain()
+        suff = means[f"{name}_sufficiency"].plain()
+        print(f"{name:>26} {time_text} {ratio:>8} {compr:>22} {suff:>22}")
+
+
+if __name__ == "__main__":
+    main()
