@@ -21,7 +21,7 @@ from bertdistill.explain import (
     global_views,
     lime_attribution,
 )
-from bertdistill.explain_report import render
+from bertdistill.explain_report import render, report_records
 from bertdistill.explanation_metrics import (
     agreement,
     deletion_changes,
@@ -135,26 +135,6 @@ def main() -> None:
     write_json(args.metrics, metrics)
     logger.info("wrote %s/index.html: %d reviews shown of %d", args.out, len(records), len(texts))
     write_timing(args.timing, started)
-
-
-def report_records(reviews, original, attributions) -> list[dict]:
-    """One record per shown review: each model's P(positive) and, per explainer that covers the
-    review, its word weights strongest first."""
-    records = []
-    for position, row in enumerate(reviews.itertuples()):
-        models = {}
-        for (model, method), items in attributions.items():
-            if position >= len(items):
-                continue
-            logit = float(original[model][position])
-            entry = models.setdefault(
-                model, {"probability": round(1 / (1 + np.exp(-logit)), 6), "methods": {}}
-            )
-            words = items[position].words
-            ranked = sorted(words, key=lambda word: -abs(words[word]))
-            entry["methods"][method] = [[word, round(words[word], 6)] for word in ranked]
-        records.append({"id": row.id, "label": int(row.label), "text": row.text, "models": models})
-    return records
 
 
 if __name__ == "__main__":

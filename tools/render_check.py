@@ -32,14 +32,19 @@ from bertdistill.io import setup_logging, write_json
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
-def screenshot(page: Path, out: Path, width: int, height: int) -> None:
-    browser = next((name for name in BROWSERS if shutil.which(name)), None)
-    if browser is None:
+def browser() -> str:
+    """The first Chromium on PATH."""
+    found = next((name for name in BROWSERS if shutil.which(name)), None)
+    if found is None:
         raise UserError("no Chromium found: install it (Debian: `apt-get install chromium`)")
+    return found
+
+
+def screenshot(page: Path, out: Path, width: int, height: int) -> None:
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(
             [
-                browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                 f"--user-data-dir={profile}", f"--window-size={width},{height}",
                 f"--screenshot={out}", page.resolve().as_uri(),
             ],
