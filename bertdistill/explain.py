@@ -13,7 +13,6 @@ from lime.lime_text import LimeTextExplainer
 from tqdm.auto import tqdm
 
 from bertdistill.attributions import WORD, Attribution, review_words
-from bertdistill.config import ExplainParams
 from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ def choose_reviews(test_frame: pd.DataFrame, num_reviews: int, seed: int) -> pd.
 def explain_reviews(
     reviews: pd.DataFrame,
     classifiers: dict[str, Proba],
-    config: ExplainParams,
+    num_samples: int,
     seed: int,
     progress: bool = True,
 ) -> list[dict]:
@@ -99,7 +98,7 @@ def explain_reviews(
             for name, proba in classifiers.items():
                 # One seed per review, shared by all models: each sees the same perturbed texts.
                 every_word = len(WORD.findall(row.text))
-                result = explain(proba, row.text, every_word, config.num_samples, seed + position)
+                result = explain(proba, row.text, every_word, num_samples, seed + position)
                 models[name] = {
                     "probability": round(result.probability, 6),
                     "local_fit": round(result.local_fit, 6),

@@ -88,7 +88,8 @@ def main() -> None:
         ]
     classifiers = {TEACHER: teacher.proba_function(inference)}
     classifiers |= {name: students.proba_function(name) for name in STUDENT_NAMES}
-    lime_records = explain_reviews(reviews.iloc[: config.lime_reviews], classifiers, config, seed)
+    lime_subset = reviews.iloc[: config.lime_reviews]
+    lime_records = explain_reviews(lime_subset, classifiers, config.num_samples, seed)
     for name in classifiers:
         attributions[(name, "lime")] = [
             lime_attribution(record["models"][name]["words"], record["text"])

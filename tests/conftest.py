@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import signal
@@ -10,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from bertdistill.config import ExplainParams
+from bertdistill.params_file import load_params, load_section
 
 POSITIVE = ["great", "excellent", "wonderful", "loved", "best", "superb"]
 NEGATIVE = ["awful", "terrible", "boring", "worst", "hated", "dull"]
@@ -126,3 +130,10 @@ def tiny_params(source: Path, model: Path) -> dict:
         "deletions": 2,
     }
     return params
+
+
+def explain_params(**changes) -> ExplainParams:
+    """The committed explain section with ``changes``."""
+    project = Path(__file__).resolve().parents[1]
+    committed = load_section(load_params(project / "params.yaml"), "explain", ExplainParams)
+    return dataclasses.replace(committed, **changes)

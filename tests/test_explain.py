@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bertdistill.attributions import Attribution
-from bertdistill.config import ExplainParams, TeacherNameParams
+from bertdistill.attributions import Attribution, review_words
+from bertdistill.config import TeacherNameParams
 from bertdistill.evaluation import Interval
 from bertdistill.explain import (
     choose_reviews,
@@ -416,13 +416,12 @@ def test_explain_reviews_gives_every_model_the_same_perturbations_of_a_review():
     reviews = pd.DataFrame(
         {"id": ["a", "b"], "text": [TEXT, "great great film but awful sound"], "label": [1, 0]}
     )
-    config = ExplainParams(num_reviews=2, num_samples=200, num_features=3, top_k=2)
 
     def flipped(texts):
         return keyword_classifier(texts)[:, ::-1]
 
     classifiers = {TEACHER: keyword_classifier, "twin": keyword_classifier, "flipped": flipped}
-    records = explain_reviews(reviews, classifiers, config, seed=5, progress=False)
+    records = explain_reviews(reviews, classifiers, num_samples=200, seed=5, progress=False)
     assert [(r["id"], r["label"], r["text"]) for r in records] == list(
         zip(reviews["id"], reviews["label"], reviews["text"], strict=True)
     )
@@ -430,14 +429,18 @@ def test_explain_reviews_gives_every_model_the_same_perturbations_of_a_review():
         models = record["models"]
         assert list(models) == [TEACHER, "twin", "flipped"]
         assert set(models[TEACHER]) == {"probability", "local_fit", "words"}
-        assert len(models[TEACHER]["words"]) == 3
+        # every word of the review is weighed, strongest first
+        words = models[TEACHER]["words"]
+        assert {w.lower() for w, _ in words} == set(review_words(record["text"]))
+        assert [abs(v) for _, v in words] == sorted((abs(v) for _, v in words), reverse=True)
         # same seed for the review's models: an identical classifier gets identical words, and
         # the mirrored one the same words with the opposite sign
         assert models["twin"] == models[TEACHER]
         assert [(w, -v) for w, v in models["flipped"]["words"]] == models[TEACHER]["words"]
     # review i is explained with seed + i
     for position, record in enumerate(records):
-        alone = explain(keyword_classifier, record["text"], 3, 200, seed=5 + position)
+        every_word = len(review_words(record["text"])) + 5
+        alone = explain(keyword_classifier, record["text"], every_word, 200, seed=5 + position)
         assert record["models"][TEACHER]["words"] == alone.words
         assert record["models"][TEACHER]["probability"] == round(alone.probability, 6)
 

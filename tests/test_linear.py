@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import synthetic_reviews
+from conftest import explain_params, synthetic_reviews
 from test_students import fit, student_params
 
-from bertdistill.config import ExplainParams, TfidfParams
+from bertdistill.config import TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.linear import LINEAR_DIR, LinearStudent
 from bertdistill.predict import NO_KNOWN_WORD, load_model, predictions
@@ -75,7 +75,7 @@ def test_predict_explains_a_text_without_words_as_no_top_words(tmp_path):
     students, _ = fit(student_params())
     save_students(tmp_path / "models" / "students", students)
     model = load_model("lr_distilled", tmp_path / "models", {})
-    explain = ExplainParams(num_reviews=1, num_samples=20, num_features=3, top_k=1)
+    explain = explain_params(num_samples=20, num_features=3, top_k=1)
     rows = predictions(model, ["", " !!! ", "a great film"], explain, seed=0)
     assert [row["top_words"] for row in rows[:2]] == [[], []]
     assert "great" in [word for word, _ in rows[2]["top_words"]]
