@@ -108,7 +108,10 @@ def main() -> None:
 
     original = np.asarray(score(texts))
     rankings = {
-        name: [ranking_for_prediction(a, logit) for a, logit in zip(items, original, strict=True)]
+        name: [
+            ranking_for_prediction(a, logit, seed + i)
+            for i, (a, logit) in enumerate(zip(items, original, strict=True))
+        ]
         for name, items in methods.items()
     }
     rankings["random"] = [random_ranking(text, seed + i) for i, text in enumerate(texts)]

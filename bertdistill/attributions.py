@@ -47,9 +47,10 @@ def only_words(text: str, words: Iterable[str]) -> str:
 
 @dataclass(frozen=True)
 class Attribution:
-    """Per-word contributions to a model's output on one review, what no word of the review
-    carries (``bias``: an intercept, a tree's root value; ``absent``: features of words the
-    review lacks), and the output they add up to (exact attributions only; None otherwise)."""
+    """Per-word contributions to a model's output on one review; what no word of the review
+    carries (``bias``: an intercept, a tree's root value, the teacher's logit at its baseline;
+    ``absent``: a student's features of words the review lacks, the teacher's punctuation
+    pieces); and the output they add up to (None where nothing adds up, as for occlusion)."""
 
     words: dict[str, float]
     bias: float = 0.0
@@ -59,10 +60,18 @@ class Attribution:
     def total(self) -> float:
         return self.bias + self.absent + sum(self.words.values())
 
-    def ranked(self, sign: int = 1) -> list[str]:
+    def ranked(self, sign: int, seed: int) -> list[str]:
         """The words by contribution towards the class ``sign`` (+1 positive, -1 negative),
-        strongest first; ties in word order."""
-        return sorted(self.words, key=lambda word: -sign * self.words[word])
+        strongest first; ties (a tree gives most words 0) in a seeded random order, not the
+        review's, which would favour its opening words."""
+        order = np.random.default_rng(seed).permutation(len(self.words))
+        keyed = zip(self.words.items(), order, strict=True)
+        return [word for (word, _), _ in sorted(keyed, key=lambda x: (-sign * x[0][1], x[1]))]
+
+    def strongest(self, k: int) -> list[str]:
+        """Up to ``k`` words with the largest |contribution|, none of them 0."""
+        nonzero = [word for word in self.words if self.words[word] != 0]
+        return sorted(nonzero, key=lambda word: -abs(self.words[word]))[:k]
 
 
 def feature_contributions(
@@ -107,11 +116,11 @@ def raw_output(model: BaseEstimator, row: sp.csr_matrix) -> float:
 
 
 def student_attribution(
-    model: BaseEstimator, featurizer, vocabulary: np.ndarray, text: str
+    model: BaseEstimator, featurizer, vocabulary: np.ndarray, text: str, row=None
 ) -> Attribution:
-    """``model``'s exact attribution on ``text``, its n-grams' contributions split evenly among
-    their words."""
-    row = featurizer.transform([text])
+    """``model``'s exact attribution on ``text`` (featurised as ``row`` if given), its n-grams'
+    contributions split evenly among their words."""
+    row = featurizer.transform([text]) if row is None else sp.csr_matrix(row)
     contributions, bias = feature_contributions(model, row)
     present = set(row.indices.tolist())
     words = dict.fromkeys(review_words(text), 0.0)

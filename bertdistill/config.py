@@ -215,6 +215,7 @@ class ExplainParams:
     deletions: int
     deletion_share: float
     bootstrap_resamples: int
+    min_interval_reviews: int
 
     def __post_init__(self) -> None:
         counts = dataclasses.asdict(self)
@@ -229,6 +230,12 @@ class ExplainParams:
                     f"({self.num_reviews}): they are a subset of those reviews, lower it"
                 )
         _enough_resamples("explain", self.bootstrap_resamples)
+        if self.num_reviews < self.min_interval_reviews:
+            raise UserError(
+                f"params key 'explain.num_reviews' is {self.num_reviews}, fewer than "
+                f"explain.min_interval_reviews ({self.min_interval_reviews}): the agreement "
+                "figures need intervals, raise it"
+            )
 
 
 def _enough_resamples(section: str, resamples: int) -> None:

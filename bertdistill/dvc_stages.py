@@ -26,7 +26,7 @@ def stage_command(root: Path, name: str, *launcher: str) -> list[str]:
             f"{pipeline}: stage {name}'s cmd uses a variable other than ${{launcher}}, which "
             "only DVC can fill in: run it with `dvc repro`"
         )
-    python, script, *args = shlex.split(command)
-    if (python, script) != ("python", f"stages/{name}.py"):
+    words = shlex.split(command)
+    if words[:2] != ["python", f"stages/{name}.py"]:
         raise UserError(f"{pipeline}: stage {name}'s cmd should start `python stages/{name}.py`")
-    return [sys.executable, *launcher, str(root / script), *args]
+    return [sys.executable, *launcher, str(root / words[1]), *words[2:]]

@@ -74,10 +74,14 @@ def tree_top_levels(model, vocabulary: np.ndarray, depth: int) -> str:
 
 
 def choose_reviews(test_frame: pd.DataFrame, num_reviews: int, seed: int) -> pd.DataFrame:
-    """``num_reviews`` rows drawn at random (all if there are fewer), kept in file order."""
+    """``num_reviews`` rows drawn at random (all if there are fewer), kept in file order; a text
+    without a word has nothing to explain and is never drawn."""
+    worded = test_frame[test_frame["text"].map(lambda text: WORD.search(text) is not None)]
+    if len(worded) < len(test_frame):
+        logger.info("%d test texts hold no word: not explained", len(test_frame) - len(worded))
     rng = np.random.default_rng(seed)
-    count = min(num_reviews, len(test_frame))
-    return test_frame.iloc[np.sort(rng.choice(len(test_frame), count, replace=False))]
+    count = min(num_reviews, len(worded))
+    return worded.iloc[np.sort(rng.choice(len(worded), count, replace=False))]
 
 
 def explain_reviews(
@@ -95,9 +99,9 @@ def explain_reviews(
     with tqdm(total=total, desc="LIME", unit="explanation", disable=not progress) as bar:
         for position, row in enumerate(reviews.itertuples()):
             models = {}
+            every_word = len(WORD.findall(row.text))
             for name, proba in classifiers.items():
                 # One seed per review, shared by all models: each sees the same perturbed texts.
-                every_word = len(WORD.findall(row.text))
                 result = explain(proba, row.text, every_word, num_samples, seed + position)
                 models[name] = {
                     "probability": round(result.probability, 6),

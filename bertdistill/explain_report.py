@@ -70,7 +70,8 @@ document.querySelectorAll('section.explained').forEach(function (section) {
     var scale = 0;
     for (var word in chosen) scale = Math.max(scale, Math.abs(chosen[word]));
     words.forEach(function (span) {
-      var weight = chosen[span.dataset.word] || 0;
+      var word = span.dataset.word;  // own keys only: 'constructor' is a word too
+      var weight = Object.prototype.hasOwnProperty.call(chosen, word) ? chosen[word] : 0;
       span.style.background = colour(weight, scale);
       span.title = weight ? weight.toFixed(4) : '';
     });
@@ -119,6 +120,19 @@ def colour(weight: float, scale: float) -> str:
 def interval(metrics: dict[str, float], key: str) -> Interval:
     """The estimate and 95% interval stored under ``key`` (see :meth:`Interval.keyed`)."""
     return Interval(*(metrics[f"{key}{suffix}"] for suffix in INTERVAL_SUFFIXES))
+
+
+def _faithfulness_cell(metrics: dict[str, float], key: str, better: int) -> str:
+    """A faithfulness mean with its interval and its paired difference from the random floor;
+    the mean alone where too few reviews gave no interval (or for the floor itself)."""
+    if f"{key}_ci_low" not in metrics:
+        return f"{metrics[key]:.4f} (no interval: too few reviews)"
+    text = interval(metrics, key).plain()
+    if f"{key}_vs_random_ci_low" in metrics:
+        difference = interval(metrics, f"{key}_vs_random")
+        beats = "beats random" if difference.sign == better else "does not beat random"
+        text += f'<br><span class="meta">{difference.signed()}: {beats}</span>'
+    return text
 
 
 def verdict(difference: Interval) -> str:
@@ -176,11 +190,13 @@ def _faithfulness_section(metrics: dict[str, float], titles: dict[str, str]) -> 
     for model in MODEL_NAMES:
         for method in explainers(metrics, model):
             key = f"{model}_{method}"
+            cells = "".join(
+                f'<td class="num">{_faithfulness_cell(metrics, f"{key}_{measure}", better)}</td>'
+                for measure, better in (("comprehensiveness", 1), ("sufficiency", -1))
+            )
             rows.append(
                 f"<tr><td>{_title(titles, model)}</td><td>{_method_title(method)}</td>"
-                f'<td class="num">{metrics[f"{key}_reviews"]:,}</td>'
-                f'<td class="num">{interval(metrics, f"{key}_comprehensiveness").plain()}</td>'
-                f'<td class="num">{interval(metrics, f"{key}_sufficiency").plain()}</td></tr>'
+                f'<td class="num">{metrics[f"{key}_reviews"]:,}</td>{cells}</tr>'
             )
     percents = ", ".join(f"{percent}" for percent in PERCENTS)
     return f"""
@@ -190,7 +206,10 @@ def _faithfulness_section(metrics: dict[str, float], titles: dict[str, str]) -> 
   the explainer's top {percents}% of a review's words (AOPC). <b>Comprehensiveness</b>: how much
   the model's probability of its predicted class drops when the top words are removed; higher is
   more faithful. <b>Sufficiency</b>: how much it drops when only the top words are kept; lower is
-  more faithful. An explainer is informative where it beats its model's random ranking.</p>
+  more faithful. Under each figure, the explainer minus its model's random ranking on the same
+  reviews (paired): "beats random" only where the interval excludes zero. An explainer on fewer
+  than the params' <code>min_interval_reviews</code> reviews shows its mean alone: a bootstrap
+  over a handful of reviews gives no 95% interval.</p>
   <table>
     <thead><tr><th>model</th><th>explainer</th><th>reviews</th>
     <th>comprehensiveness [95%] (higher: more faithful)</th>

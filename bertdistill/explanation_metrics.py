@@ -1,11 +1,15 @@
 """The explain stage's figures: the faithfulness of every model x explainer, and how alike each
-student explains and behaves to the teacher, each a mean over reviews with a 95% interval.
+student explains and behaves to the teacher, each with a 95% interval over reviews.
 
 Metrics keys (flat, in ``metrics/explain.json``), each with ``_ci_low`` and ``_ci_high``:
 
-- ``<model>_<explainer>_comprehensiveness`` and ``_sufficiency`` (and ``_reviews``, how many);
-- ``<student>_top<k>_overlap``, ``<student>_rank_correlation`` (its exact attribution against
-  the teacher's reference explainer) and ``<student>_deletion_fidelity``;
+- ``<model>_<explainer>_comprehensiveness`` and ``_sufficiency`` (means over reviews), with
+  ``_reviews`` (how many) and ``..._vs_random`` (minus the random floor on the same reviews,
+  paired); an explainer on fewer than ``explain.min_interval_reviews`` reviews has its means
+  only, no interval and no difference;
+- ``<student>_top<k>_overlap``, ``<student>_rank_correlation`` (means over reviews of its exact
+  attribution against the teacher's Integrated Gradients) and ``<student>_deletion_fidelity``
+  (one Spearman correlation over every review's deletions);
 - ``<kind>_distilled_vs_<kind>_baseline_<measure>_diff``: the paired difference of a distilled
   student and its gold-label twin in each of those three.
 """
@@ -42,22 +46,46 @@ def faithfulness(
     original: dict[str, np.ndarray],
     attributions: dict[tuple[str, str], list[Attribution]],
     resamples: int,
+    min_reviews: int,
     seed: int,
-) -> dict[tuple[str, str], dict[str, Interval | int]]:
+) -> dict[tuple[str, str], dict[str, Interval | float | int]]:
     """Comprehensiveness and sufficiency of each (model, explainer)'s attributions, which cover
-    the first ``len(...)`` of ``texts``, and of a random ranking for each model (all texts)."""
-    rankings = {
-        key: [ranking_for_prediction(item, original[key[0]][i]) for i, item in enumerate(items)]
-        for key, items in attributions.items()
-    }
-    floor = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
-    rankings |= {(model, RANDOM): floor for model in scorers}
-    results = {}
-    for (model, explainer), ranked in rankings.items():
-        count = len(ranked)
+    the first ``len(...)`` of ``texts``, and of a random ranking for each model (all texts);
+    each explainer also minus the random floor on the same reviews (paired). An explainer on
+    fewer than ``min_reviews`` reviews gets its means only: a bootstrap over a handful of
+    reviews has a handful of distinct means, no 95% interval."""
+    floor_rankings = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
+    floor = {
+        model: dict(zip(MEASURES, eraser_scores(texts, floor_rankings, score, original[model]),
+                        strict=True))
+        for model, score in scorers.items()
+    }  # fmt: skip
+    results: dict[tuple[str, str], dict[str, Interval | float | int]] = {}
+    for model in scorers:
+        means, _ = mean_intervals(floor[model], resamples, seed)
+        results[(model, RANDOM)] = means | {"reviews": len(texts)}
+    for (model, explainer), items in attributions.items():
+        count = len(items)
+        if count == 0:
+            continue
+        ranked = [
+            ranking_for_prediction(item, original[model][position], seed + position)
+            for position, item in enumerate(items)
+        ]
         scores = eraser_scores(texts[:count], ranked, scorers[model], original[model][:count])
-        means, _ = mean_intervals(dict(zip(MEASURES, scores, strict=True)), resamples, seed)
-        results[(model, explainer)] = means | {"reviews": count}
+        values = dict(zip(MEASURES, scores, strict=True))
+        if count < min_reviews:
+            results[(model, explainer)] = {
+                m: round(float(np.mean(v)), 6) for m, v in values.items()
+            }
+        else:
+            values |= {f"{m}_random": floor[model][m][:count] for m in MEASURES}
+            means, samples = mean_intervals(values, resamples, seed)
+            results[(model, explainer)] = {m: means[m] for m in MEASURES} | {
+                f"{m}_vs_random": paired_difference(values, samples, m, f"{m}_random")
+                for m in MEASURES
+            }
+        results[(model, explainer)]["reviews"] = count
     return results
 
 
@@ -121,7 +149,7 @@ def fidelity(
 
 
 def flat_metrics(
-    faithful: dict[tuple[str, str], dict[str, Interval | int]],
+    faithful: dict[tuple[str, str], dict[str, Interval | float | int]],
     per_student: dict[str, dict[str, Interval]],
     per_kind: dict[str, dict[str, Interval]],
 ) -> dict[str, float]:
@@ -129,9 +157,11 @@ def flat_metrics(
     metrics: dict[str, float] = {}
     for (model, explainer), results in faithful.items():
         prefix = f"{model}_{explainer}"
-        for measure in MEASURES:
-            metrics |= results[measure].keyed(f"{prefix}_{measure}")
-        metrics[f"{prefix}_reviews"] = results["reviews"]
+        for measure, value in results.items():
+            if isinstance(value, Interval):
+                metrics |= value.keyed(f"{prefix}_{measure}")
+            else:
+                metrics[f"{prefix}_{measure}"] = value
     for name, measures in per_student.items():
         for measure, interval in measures.items():
             metrics |= interval.keyed(f"{name}_{measure}")

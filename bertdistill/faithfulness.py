@@ -24,8 +24,9 @@ from scipy.stats import spearmanr
 
 from bertdistill.attributions import Attribution, only_words, review_words, without_words
 from bertdistill.evaluation import Interval, bootstrap_accuracies
+from bertdistill.scoring import sigmoid
 
-PERCENTS = (1, 5, 10, 20)  # ERASER's k: the share of a review's words removed or kept
+PERCENTS = (1, 5, 10, 20)  # k: share of a review's words removed or kept (ERASER's bins to 20%)
 Logits = Callable[[Sequence[str]], np.ndarray]  # texts -> one positive-class logit each
 
 
@@ -42,7 +43,7 @@ def eraser_texts(text: str, ranking: Sequence[str]) -> list[str]:
 
 def predicted_probability(logits: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Probability of the class each original text was predicted as (``positive`` per row)."""
-    probability = 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    probability = sigmoid(np.asarray(logits, dtype=np.float64))
     return np.where(positive, probability, 1 - probability)
 
 
@@ -62,9 +63,10 @@ def eraser_scores(
     return (base - removed).mean(axis=1), (base - kept).mean(axis=1)
 
 
-def ranking_for_prediction(attribution: Attribution, logit: float) -> list[str]:
-    """The review's words, strongest towards the class the model predicted first."""
-    return attribution.ranked(1 if logit > 0 else -1)
+def ranking_for_prediction(attribution: Attribution, logit: float, seed: int) -> list[str]:
+    """The review's words, strongest towards the class the model predicted first (ties in a
+    random order drawn with ``seed``)."""
+    return attribution.ranked(1 if logit > 0 else -1, seed)
 
 
 def random_ranking(text: str, seed: int) -> list[str]:
@@ -74,9 +76,10 @@ def random_ranking(text: str, seed: int) -> list[str]:
 
 
 def top_overlap(student: Attribution, teacher: Attribution, k: int) -> float:
-    """Share of the teacher's top-k words (by |attribution|) among the student's top k."""
-    teacher_top = set(sorted(teacher.words, key=lambda w: -abs(teacher.words[w]))[:k])
-    student_top = set(sorted(student.words, key=lambda w: -abs(student.words[w]))[:k])
+    """Share of the teacher's top-k words (by |attribution|) among the student's top k; a word
+    the student gives 0 is never among its top (a tree weighs only the words on its path)."""
+    teacher_top = set(teacher.strongest(k))
+    student_top = set(student.strongest(k))
     return len(teacher_top & student_top) / len(teacher_top) if teacher_top else 0.0
 
 

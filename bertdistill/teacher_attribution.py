@@ -30,17 +30,16 @@ from bertdistill.teacher_model import EncodingSpec, encode_texts, truncate_ids
 Span = tuple[int, int]
 
 
-def integrated_gradients(
-    teacher: Teacher, text: str, steps: int, internal_batch: int
-) -> Attribution:
+def integrated_gradients(teacher: Teacher, text: str, steps: int, batch_tokens: int) -> Attribution:
     """The teacher's Integrated Gradients on ``text`` over ``steps`` Gauss-Legendre points,
-    ``internal_batch`` points per forward/backward pass; ``bias`` is the logit at the [PAD]
-    baseline, ``output`` the logit at the review, so :func:`completeness_gap` is captum's
+    as many points per forward/backward pass as ``batch_tokens`` holds (the labelling code's
+    token budget: memory does not grow with the sequence length); ``bias`` is the logit at the
+    [PAD] baseline, ``output`` the logit at the review, so :func:`completeness_gap` is captum's
     convergence delta. Explains the fp32 model whatever precision the teacher labels at."""
     if teacher.precision == "int8":
         raise UserError(
             "Integrated Gradients needs gradients, which the int8 (quantised) teacher has not: "
-            "load the teacher at precision fp32"
+            "load a second copy of the teacher at precision fp32 for it"
         )
     ids, offsets = encoded_pieces(teacher.tokenizer, text, teacher.spec)
     baseline = [ids[0], *[teacher.tokenizer.pad_token_id] * (len(ids) - 2), ids[-1]]
@@ -56,7 +55,7 @@ def integrated_gradients(
             additional_forward_args=(attention_mask,),
             n_steps=steps,
             method="gausslegendre",
-            internal_batch_size=internal_batch,
+            internal_batch_size=max(1, batch_tokens // len(ids)),
         )
     with torch.inference_mode():
         output, bias = model(torch.cat([inputs, baselines]), attention_mask.repeat(2, 1)).tolist()
@@ -72,14 +71,20 @@ def completeness_gap(attribution: Attribution) -> float:
     return attribution.total() - attribution.output
 
 
-def occlusion(teacher: Teacher, text: str, batching: BatchingParams) -> Attribution:
-    """Per word of ``text``, the teacher's logit on it minus its logit without that word."""
-    words = review_words(text)
-    variants = [without_words(text, [word]) for word in words]
-    logits = teacher.logits([text, *variants], batching, progress=False)
-    return Attribution(
-        {word: float(logits[0] - logit) for word, logit in zip(words, logits[1:], strict=True)}
-    )
+def occlusion(
+    teacher: Teacher, texts: Sequence[str], logits: Sequence[float], batching: BatchingParams
+) -> list[Attribution]:
+    """Per review and word, the teacher's logit on the review (``logits``, in order) minus its
+    logit without that word: every variant of every review labelled in one batched call, so
+    the labelling code's length-sorted batches span reviews."""
+    words = [review_words(text) for text in texts]
+    variants = [without_words(text, [word]) for text, own in zip(texts, words, strict=True)
+                for word in own]  # fmt: skip
+    scored = iter(teacher.logits(variants, batching, progress=True, description="occlusion"))
+    return [
+        Attribution({word: float(logit - next(scored)) for word in own})
+        for own, logit in zip(words, logits, strict=True)
+    ]
 
 
 def encoded_pieces(

@@ -63,6 +63,8 @@ def main() -> None:
     reviews = choose_reviews(read_frame(args.test), config.num_reviews, seed)
     texts = reviews["text"].tolist()
     teacher = load_teacher(args.teacher, precision=inference.precision)
+    # Integrated Gradients needs gradients: an int8 teacher labels, an fp32 copy is explained.
+    explained = teacher if inference.precision != "int8" else load_teacher(args.teacher)
     students = load_students(args.students)
     scorers = {TEACHER: lambda batch: teacher.logits(batch, inference, progress=False)}
     scorers |= {
@@ -72,19 +74,23 @@ def main() -> None:
 
     attributions = {
         (TEACHER, TEACHER_METHOD): [
-            integrated_gradients(teacher, text, config.ig_steps, inference.max_batch_size)
+            integrated_gradients(explained, text, config.ig_steps, inference.batch_tokens)
             for text in tqdm(texts, desc="Integrated Gradients", unit="review")
         ],
-        (TEACHER, "occlusion"): [
-            occlusion(teacher, text, inference)
-            for text in tqdm(texts[: config.occlusion_reviews], desc="occlusion", unit="review")
-        ],
+        (TEACHER, "occlusion"): occlusion(
+            teacher,
+            texts[: config.occlusion_reviews],
+            original[TEACHER][: config.occlusion_reviews],
+            inference,
+        ),
     }
     vocabulary = students.featurizer.get_feature_names_out()
+    features = students.featurizer.transform(texts)
     for name in STUDENT_NAMES:
+        model = students.models[name]
         attributions[(name, STUDENT_METHOD)] = [
-            student_attribution(students.models[name], students.featurizer, vocabulary, text)
-            for text in texts
+            student_attribution(model, students.featurizer, vocabulary, text, features[position])
+            for position, text in enumerate(texts)
         ]
     classifiers = {TEACHER: teacher.proba_function(inference)}
     classifiers |= {name: students.proba_function(name) for name in STUDENT_NAMES}
@@ -96,8 +102,15 @@ def main() -> None:
             for record in lime_records
         ]
 
+    logger.info("ERASER: every model re-scored on its explainers' perturbed reviews")
     faithful = faithfulness(
-        texts, scorers, original, attributions, config.bootstrap_resamples, seed
+        texts,
+        scorers,
+        original,
+        attributions,
+        config.bootstrap_resamples,
+        config.min_interval_reviews,
+        seed,
     )
     students_attributions = {name: attributions[(name, STUDENT_METHOD)] for name in STUDENT_NAMES}
     per_student, per_kind = agreement(
@@ -107,6 +120,7 @@ def main() -> None:
         config.bootstrap_resamples,
         seed,
     )
+    logger.info("deletion fidelity: %d random deletions per review", config.deletions)
     changes = deletion_changes(
         texts, scorers, original, config.deletions, config.deletion_share, seed
     )

@@ -123,11 +123,12 @@ def tiny_params(source: Path, model: Path) -> dict:
         "num_reviews": 6,
         "ig_steps": 4,
         "occlusion_reviews": 2,
-        "lime_reviews": 2,
+        "lime_reviews": 1,  # below min_interval_reviews: means only
         "num_samples": 40,
         "num_features": 5,
         "top_k": 3,
         "deletions": 2,
+        "min_interval_reviews": 2,
     }
     return params
 

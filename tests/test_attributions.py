@@ -134,8 +134,20 @@ def test_eraser_texts_remove_at_least_one_word_and_then_keep_the_top_ones():
 
 def test_the_ranking_follows_the_predicted_class():
     attribution = Attribution({"good": 2.0, "bad": -3.0, "film": 0.1})
-    assert ranking_for_prediction(attribution, 1.5) == ["good", "film", "bad"]
-    assert ranking_for_prediction(attribution, -0.5) == ["bad", "film", "good"]
+    assert ranking_for_prediction(attribution, 1.5, seed=0) == ["good", "film", "bad"]
+    assert ranking_for_prediction(attribution, -0.5, seed=0) == ["bad", "film", "good"]
+
+
+def test_ties_are_ranked_in_a_seeded_order_and_zeros_never_count_as_top_words():
+    words = [f"w{i}" for i in range(40)]
+    tree_like = Attribution({word: (1.0 if word == "w30" else 0.0) for word in words})
+    orders = {tuple(tree_like.ranked(1, seed)) for seed in range(5)}
+    assert all(order[0] == "w30" for order in orders)
+    assert len(orders) == 5  # the zeros follow in a seeded shuffle, not the review's order
+    assert tree_like.ranked(1, 3) == tree_like.ranked(1, 3)
+    assert tree_like.strongest(5) == ["w30"]
+    teacher = Attribution({word: float(40 - i) for i, word in enumerate(words)})  # w0 strongest
+    assert top_overlap(tree_like, teacher, 5) == 0.0  # its zeros on w0..w4 are no agreement
 
 
 def test_agreement_measures():

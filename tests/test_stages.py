@@ -349,22 +349,23 @@ def test_evaluate_scores_stored_logits_without_torch(workdir, tmp_path):
 
 def test_explain_writes_one_report_for_every_model(workdir):
     records = read_json(workdir / "reports/explain/explanations.json")
-    assert len(records) == 2  # the occlusion and LIME subsets of tiny_params
+    assert len(records) == 2  # the occlusion subset of tiny_params (LIME's is 1 review)
     teacher_logits = pd.read_parquet(workdir / "data/logits/test.parquet")
     teacher_logits = teacher_logits.set_index("id")["teacher_logit"]
     students = load_students(workdir / "models/students")
     vocabulary = students.featurizer.get_feature_names_out()
-    for record in records:
+    for position, record in enumerate(records):
+        lime = ["lime"] if position == 0 else []
         assert sorted(record["models"]) == sorted(MODEL_NAMES)
         # each model's probability of the review itself is the sigmoid of its logit on it
         models = record["models"]
         expected = sigmoid(teacher_logits[record["id"]])
         assert models["teacher"]["probability"] == pytest.approx(expected, abs=1e-4)
-        assert sorted(models["teacher"]["methods"]) == ["integrated_gradients", "lime", "occlusion"]
+        assert sorted(models["teacher"]["methods"]) == ["integrated_gradients", *lime, "occlusion"]
         for name in STUDENT_NAMES:
             expected = sigmoid(students.logits(name, [record["text"]])[0])
             assert models[name]["probability"] == pytest.approx(expected, abs=2e-6), name
-            assert sorted(models[name]["methods"]) == ["exact", "lime"]
+            assert sorted(models[name]["methods"]) == ["exact", *lime]
             exact = student_attribution(
                 students.models[name], students.featurizer, vocabulary, record["text"]
             )
@@ -375,9 +376,9 @@ def test_explain_writes_one_report_for_every_model(workdir):
     assert sorted(views["trees"]) == ["tree_baseline", "tree_distilled"]
     assert len(views["linear"]["lr_distilled"]["positive"]) > 0
     metrics = read_json(workdir / "metrics/explain.json")
-    covered = {"integrated_gradients": 6, "occlusion": 2, "lime": 2, "random": 6}
+    covered = {"integrated_gradients": 6, "occlusion": 2, "random": 6}
     for name in MODEL_NAMES:
-        methods = covered if name == "teacher" else {"exact": 6, "lime": 2, "random": 6}
+        methods = covered if name == "teacher" else {"exact": 6, "random": 6}
         for method, reviews in methods.items():
             prefix = f"{name}_{method}"
             assert metrics[f"{prefix}_reviews"] == reviews, prefix
@@ -385,6 +386,13 @@ def test_explain_writes_one_report_for_every_model(workdir):
                 key = f"{prefix}_{measure}"
                 low, high = metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"]
                 assert -1 <= low <= metrics[key] <= high <= 1, key
+                if method != "random":
+                    difference = f"{key}_vs_random"
+                    assert metrics[f"{difference}_ci_low"] <= metrics[difference], difference
+        # LIME on one review, below min_interval_reviews: its means, no interval
+        assert metrics[f"{name}_lime_reviews"] == 1
+        assert -1 <= metrics[f"{name}_lime_comprehensiveness"] <= 1
+        assert f"{name}_lime_comprehensiveness_ci_low" not in metrics
     for name in STUDENT_NAMES:  # top_k = 3 in tiny_params
         for measure in ("top3_overlap", "rank_correlation", "deletion_fidelity"):
             key = f"{name}_{measure}"

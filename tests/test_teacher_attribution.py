@@ -31,7 +31,7 @@ def teacher(tiny_bert) -> Teacher:
 
 
 def test_integrated_gradients_add_up_to_the_labelled_logit_minus_the_baseline(teacher):
-    attribution = integrated_gradients(teacher, TEXT, steps=50, internal_batch=25)
+    attribution = integrated_gradients(teacher, TEXT, steps=50, batch_tokens=25 * 16)
     labelled = teacher.logits([TEXT], BATCHING, progress=False)[0]
     assert attribution.output == pytest.approx(labelled, abs=1e-4)
     assert attribution.absent != 0.0  # ",", "!" and "." carry something, kept apart
@@ -43,7 +43,7 @@ def test_every_word_is_a_key_and_words_truncated_away_get_zero(teacher):
     # 6 wordpieces fit: "great acting ," from the head, "worst movie ." from the tail.
     spec = EncodingSpec(max_len=8, truncation="head_tail", head_tokens=3, pooling="mean")
     short = dataclasses.replace(teacher, spec=spec)
-    attribution = integrated_gradients(short, text, steps=16, internal_batch=16)
+    attribution = integrated_gradients(short, text, steps=16, batch_tokens=16 * 8)
     assert list(attribution.words) == review_words(text)
     kept = {"great", "acting", "worst", "movie"}
     assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - kept)
@@ -62,17 +62,21 @@ def test_int8_teacher_is_refused_for_integrated_gradients(teacher):
 def test_occlusion_is_the_logit_drop_without_the_word_in_one_batched_call(teacher, monkeypatch):
     calls = []
 
-    def counted_logits(texts, params, progress):
+    def counted_logits(texts, params, progress, description):
         calls.append(len(texts))
-        return Teacher.logits(teacher, texts, params, progress=progress)
+        return Teacher.logits(teacher, texts, params, progress=False)
 
+    other = "An awful film."
+    full = Teacher.logits(teacher, [TEXT, other], BATCHING, progress=False)
     monkeypatch.setattr(teacher, "logits", counted_logits)
-    attribution = occlusion(teacher, TEXT, BATCHING)
-    assert calls == [1 + len(review_words(TEXT))]
-    full, without_great = Teacher.logits(
-        teacher, [TEXT, "movie, the acting was awful! The plot was ."], BATCHING, progress=False
+    attribution, second = occlusion(teacher, [TEXT, other], full, BATCHING)
+    assert calls == [len(review_words(TEXT)) + len(review_words(other))]
+    [without_great] = Teacher.logits(
+        teacher, ["movie, the acting was awful! The plot was ."], BATCHING, progress=False
     )
-    assert attribution.words["great"] == pytest.approx(full - without_great, abs=1e-6)
+    assert attribution.words["great"] == pytest.approx(full[0] - without_great, abs=1e-6)
+    [without_awful] = Teacher.logits(teacher, ["An film."], BATCHING, progress=False)
+    assert second.words["awful"] == pytest.approx(full[1] - without_awful, abs=1e-6)
     assert list(attribution.words) == review_words(TEXT)
     assert (attribution.bias, attribution.absent, attribution.output) == (0.0, 0.0, None)
 

@@ -56,7 +56,7 @@ CHECK = r"""
     const scale = Math.max(0, ...Object.values(chosen).map(Math.abs));
     picks += 1;
     section.querySelectorAll('.review span[data-word]').forEach((span) => {
-      const weight = chosen[span.dataset.word] || 0;
+      const weight = Object.hasOwn(chosen, span.dataset.word) ? chosen[span.dataset.word] : 0;
       const [r, g, b, a = 1] = getComputedStyle(span).backgroundColor.match(/[\d.]+/g).map(Number);
       const hue = weight > 0 ? green : weight < 0 ? red : null;
       const alpha = hue ? Math.min(1, Math.abs(weight) / scale) : 0;
@@ -127,7 +127,7 @@ class Chromium:
         try:
             self.call("Browser.close")
             self.process.wait(timeout=10)
-        except (UserError, subprocess.TimeoutExpired):
+        except (UserError, OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
         finally:
