@@ -260,6 +260,30 @@ def test_report_faithfulness_table_has_every_model_and_explainer_with_its_interv
     assert "DeYoung et al. 2020" in text and "1, 5, 10, 20%" in text
 
 
+def test_report_says_whether_an_explainer_beats_random_and_gives_few_reviews_no_interval():
+    faithful = report_faithfulness()
+    faithful[(TEACHER, "integrated_gradients")] |= {
+        "comprehensiveness_vs_random": Interval(0.3, 0.2, 0.4),  # more removed: beats random
+        "sufficiency_vs_random": Interval(-0.01, -0.02, 0.004),  # spans zero
+    }
+    faithful[(TEACHER, "lime")] = {"comprehensiveness": 0.61, "sufficiency": 0.02, "reviews": 3}
+    changed = {key: faithful[key] for key in [(TEACHER, "integrated_gradients"), (TEACHER, "lime")]}
+    metrics = {k: v for k, v in report_metrics().items() if not k.startswith("teacher_lime")}
+    metrics |= flat_metrics(changed, {}, {})
+    page = render(REPORT_RECORDS, REPORT_VIEWS, metrics, REPORT_SETTINGS, REPORT_TITLES)
+    rows = {tuple(cells(row)[:2]): cells(row) for row in
+            parse_page(page).section("faithfulness").find_all("tr")[1:]}  # fmt: skip
+    ig = rows[("Teacher (tiny-bert)", "Integrated Gradients")]
+    assert ig[3].endswith("+0.300 [+0.200, +0.400]: beats random")
+    assert ig[4].endswith("-0.010 [-0.020, +0.004]: does not beat random")
+    lime = rows[("Teacher (tiny-bert)", "LIME")]
+    assert lime[2:] == [
+        "3",
+        "0.6100 (no interval: too few reviews)",
+        "0.0200 (no interval: too few reviews)",
+    ]
+
+
 def test_report_words_a_tie_as_a_tie_and_a_clear_difference_as_higher_or_lower():
     table = parse_page(render_report()).section("agreement")
     rows = {cells(row)[0]: row for row in table.find_all("tr")[1:]}
