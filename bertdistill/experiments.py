@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from bertdistill.evaluation import (
     twins,
 )
 from bertdistill.registry import KINDS, MODEL_NAMES
+
+logger = logging.getLogger(__name__)
 
 EVALUATE_METRICS = "metrics/evaluate.json"
 STUDENTS_METRICS = "metrics/students.json"
@@ -55,6 +58,7 @@ ACCURACY_COLUMNS = [f"{model}{suffix}" for model in MODEL_NAMES for suffix in IN
 GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in INTERVAL_SUFFIXES]
 COLUMNS = [*SETTING, "setting", "experiment", "commit", "rev", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
 CONFUSION = "plots/evaluate/confusion/{model}.csv"  # one row per test text, in the same order
+WORKSPACE = "workspace"  # exp show's name for the working tree's row
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,30 @@ def runs(node: object, commit: str = "") -> Iterator[Run]:
             yield from runs(node["experiments"], own)
         if "revs" in node:
             yield from runs(node["revs"], commit)
+
+
+def workspace_is_current(repo: str | Path) -> bool:
+    """Whether the working tree's metrics come from its own params and code: ``dvc status``
+    finds every stage up to date. Otherwise (params.yaml edited and not reproduced, or an
+    experiment running in the working tree, which holds DVC's lock) exp show's workspace row
+    pairs one run's params with another run's metrics."""
+    try:
+        result = subprocess.run(
+            ["dvc", "status", "--json"], cwd=repo, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return False
+    return result.returncode == 0 and json.loads(result.stdout or "{}") == {}
+
+
+def finished_runs(repo: str | Path) -> list[Run]:
+    """The runs of ``repo``'s experiments and commits, and its working tree's when that is up
+    to date (:func:`workspace_is_current`)."""
+    found = list(runs(exp_show(repo)))
+    if workspace_is_current(repo):
+        return found
+    logger.info("%s: the working tree is not up to date (`dvc status`): its row is left out", repo)
+    return [run for run in found if run.name != WORKSPACE]
 
 
 IGNORED_SECTIONS = ("explain", "launcher")  # params that leave the test accuracies alone
@@ -178,7 +206,7 @@ def curve(found: Iterable[Run], x: str = "train_size", reference: str | None = N
         setting = named["setting"].iloc[0]
     frame = frame[frame["setting"] == setting]
     workspace_last = frame.sort_values(
-        "experiment", key=lambda names: names == "workspace", kind="stable"
+        "experiment", key=lambda names: names == WORKSPACE, kind="stable"
     )
     frame = workspace_last.drop_duplicates(subset=[x])
     return frame.sort_values(x, kind="stable").reset_index(drop=True)
@@ -206,12 +234,19 @@ def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str, source: str) -> pd.
 
 def run_hits(repo: str | Path, rev: str, model: str) -> np.ndarray:
     """Which test texts ``model`` got right in the run at git revision ``rev`` (its confusion
-    rows, committed with the run)."""
+    rows, committed with the run; the working tree's file for :data:`WORKSPACE`)."""
     path = CONFUSION.format(model=model)
     try:
-        shown = subprocess.run(
-            ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout
+        if rev == WORKSPACE:
+            shown = (Path(repo) / path).read_text(encoding="utf-8")
+        else:
+            shown = subprocess.run(
+                ["git", "show", f"{rev}:{path}"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or error
         raise UserError(f"cannot read {path} of run {rev} in {repo}: {detail}") from None

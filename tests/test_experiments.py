@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from bertdistill.errors import UserError
-from bertdistill.experiments import COLUMNS, CONFUSION, curve, merge, run_hits, runs, steps
+from bertdistill.experiments import (
+    COLUMNS,
+    CONFUSION,
+    curve,
+    finished_runs,
+    merge,
+    run_hits,
+    runs,
+    steps,
+)
 from bertdistill.registry import KINDS
 from bertdistill.registry import MODEL_NAMES as MODELS
 
@@ -181,8 +190,39 @@ def test_run_hits_reads_a_runs_committed_confusion_rows(tmp_path):
     first, second = (run_hits(tmp_path, rev.strip(), "tree_baseline") for rev in revs)
     assert first.tolist() == [True, False, True, False]
     assert second.tolist() == [True, True, True, True]
+    path.write_text("actual,predicted\n1,0\n0,0\n")  # not committed: the working tree's run
+    assert run_hits(tmp_path, "workspace", "tree_baseline").tolist() == [False, True]
     with pytest.raises(UserError, match="cannot read plots/evaluate/confusion/lr_baseline.csv"):
         run_hits(tmp_path, revs[0].strip(), "lr_baseline")
+
+
+def test_the_working_tree_counts_only_when_up_to_date(tmp_path):
+    """While params.yaml says one thing and the metrics another (an edit not reproduced, or an
+    experiment running in the working tree), exp show's workspace row is no run."""
+
+    def tool(*args):
+        subprocess.run(args, cwd=tmp_path, check=True, capture_output=True)
+
+    tool("git", "init", "-q", "-b", "main")
+    tool("dvc", "init", "-q")
+    (tmp_path / "params.yaml").write_text("prepare:\n  train_size: 10\n")
+    write_size = (
+        "import json, yaml; size = yaml.safe_load(open('params.yaml'))['prepare']['train_size'];"
+        " json.dump({'size': size}, open('size.json', 'w'))"
+    )
+    command = f'{sys.executable} -c "{write_size}"'
+    tool("dvc", "stage", "add", "-q", "-n", "count", "-p", "prepare.train_size",
+         "-M", "size.json", command)  # fmt: skip
+    tool("dvc", "repro", "-q")
+    tool("git", "add", ".")
+    tool("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "run")
+    rows = {run.name: run for run in finished_runs(tmp_path)}
+    assert set(rows) == {"workspace", "main"}
+    assert rows["workspace"].metrics["size.json"] == {"size": 10}
+    (tmp_path / "params.yaml").write_text("prepare:\n  train_size: 5000\n")
+    names = [run.name for run in finished_runs(tmp_path)]
+    assert "workspace" not in names
+    assert len(names) == 1
 
 
 def test_nothing_finished_gives_an_empty_table_with_every_column():

@@ -18,7 +18,8 @@ Writes plots/label_efficiency.csv (plots/unlabeled_pool.csv with `--by unlabeled
 per run with its setting, experiment and commit. A curve keeps runs whose params differ in its
 swept key only: those of the setting with the most points, or of the run `--reference` names.
 `--merge` keeps the file's rows at other x values (of the same setting), so rows from several
-machines and sessions add up.
+machines and sessions add up. The working tree's row counts only when `dvc status` finds it up to
+date: while an experiment runs there, it pairs the new params with the last run's metrics.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from bertdistill.errors import UserError, run_cli
-from bertdistill.experiments import CURVES, curve, exp_show, merge, run_hits, runs, steps
+from bertdistill.experiments import CURVES, curve, finished_runs, merge, run_hits, steps
 from bertdistill.io import setup_logging, write_csv
 
 logger = logging.getLogger("label_efficiency")
@@ -54,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     out = Path(args.out or CURVES[args.by].csv)
-    table = curve(runs(exp_show(args.repo)), x=args.by, reference=args.reference)
+    table = curve(finished_runs(args.repo), x=args.by, reference=args.reference)
     if table.empty:
         raise UserError(
             f"no finished run in {args.repo} has metrics/evaluate.json with intervals and "
