@@ -76,15 +76,21 @@ def occlusion(
 ) -> list[Attribution]:
     """Per review and word, the teacher's logit on the review (``logits``, in order) minus its
     logit without that word: every variant of every review labelled in one batched call, so
-    the labelling code's length-sorted batches span reviews."""
+    the labelling code's length-sorted batches span reviews. A variant that encodes to the
+    review's own ids (a word the truncation cuts away, where the review stays longer than the
+    window without it) changes nothing: it gets exactly 0 and no forward pass."""
     words = [review_words(text) for text in texts]
-    variants = [without_words(text, [word]) for text, own in zip(texts, words, strict=True)
+    owners = [review for review, own in enumerate(words) for _ in own]
+    variants = [without_words(texts[review], [word]) for review, own in enumerate(words)
                 for word in own]  # fmt: skip
-    scored = iter(teacher.logits(variants, batching, progress=True, description="occlusion"))
-    return [
-        Attribution({word: float(logit - next(scored)) for word in own})
-        for own, logit in zip(words, logits, strict=True)
-    ]
+    review_ids = encode_texts(teacher.tokenizer, texts, teacher.spec)
+    variant_ids = encode_texts(teacher.tokenizer, variants, teacher.spec)
+    changed = [ids != review_ids[owner] for ids, owner in zip(variant_ids, owners, strict=True)]
+    to_score = [variant for variant, differs in zip(variants, changed, strict=True) if differs]
+    scored = iter(teacher.logits(to_score, batching, progress=True, description="occlusion"))
+    drops = iter([float(logits[owner] - next(scored)) if differs else 0.0
+                  for owner, differs in zip(owners, changed, strict=True)])  # fmt: skip
+    return [Attribution({word: next(drops) for word in own}) for own in words]
 
 
 def encoded_pieces(

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from bertdistill.attributions import review_words
+from bertdistill.attributions import review_words, without_words
 from bertdistill.config import InferenceParams
 from bertdistill.errors import UserError
 from bertdistill.inference import Teacher
@@ -79,6 +79,30 @@ def test_occlusion_is_the_logit_drop_without_the_word_in_one_batched_call(teache
     assert second.words["awful"] == pytest.approx(full[1] - without_awful, abs=1e-6)
     assert list(attribution.words) == review_words(TEXT)
     assert (attribution.bias, attribution.absent, attribution.output) == (0.0, 0.0, None)
+
+
+def test_occlusion_scores_no_variant_the_truncation_leaves_unchanged(teacher, monkeypatch):
+    text = "Great acting, the plot was dull and it was the worst movie."
+    # 6 wordpieces fit: "great acting ," from the head, "worst movie ." from the tail.
+    spec = EncodingSpec(max_len=8, truncation="head_tail", head_tokens=3, pooling="mean")
+    short = dataclasses.replace(teacher, spec=spec)
+    [logit] = short.logits([text], BATCHING, progress=False)
+    scored = []
+
+    def counted_logits(texts, params, progress, description):
+        scored.extend(texts)
+        return Teacher.logits(short, texts, params, progress=False)
+
+    monkeypatch.setattr(short, "logits", counted_logits)
+    [attribution] = occlusion(short, [text], [logit], BATCHING)
+    seen = {"great", "acting", "worst", "movie"}
+    assert len(scored) == len(seen)
+    for word in seen:
+        [without] = Teacher.logits(short, [without_words(text, [word])], BATCHING, progress=False)
+        assert attribution.words[word] == pytest.approx(logit - without, abs=1e-6)
+        assert attribution.words[word] != 0.0
+    assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - seen)
+    assert list(attribution.words) == review_words(text)
 
 
 def test_pieces_map_to_the_word_they_overlap_and_punctuation_to_none():
