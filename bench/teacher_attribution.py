@@ -31,12 +31,12 @@ from machine import matmul_peak_gflops
 from bertdistill.attributions import WORD
 from bertdistill.config import ExplainParams, InferenceParams
 from bertdistill.explain import choose_reviews, explain, lime_attribution
+from bertdistill.explanation_metrics import MEASURES, eraser_values
 from bertdistill.faithfulness import (
     eraser_scores,
     mean_intervals,
     paired_difference,
     random_ranking,
-    ranking_for_prediction,
 )
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
@@ -84,50 +84,44 @@ def main() -> None:
     seconds: dict[str, list[float]] = {name: [] for name in ["labelling", *methods]}
     gaps: dict[str, list[float]] = {f"integrated_gradients_{steps}": [] for steps in args.steps}
     for position, text in enumerate(texts):
-        _, took = timed(score, [text], repeats=3)
+        labelled, took = timed(score, [text], repeats=3)
         seconds["labelling"].append(took)
         for steps in args.steps:
             name = f"integrated_gradients_{steps}"
             attribution, took = timed(
-                integrated_gradients, teacher, text, steps, inference.max_batch_size
+                integrated_gradients, teacher, text, steps, inference.batch_tokens
             )
             methods[name].append(attribution)
             seconds[name].append(took)
             gap = completeness_gap(attribution) / (attribution.output - attribution.bias)
             gaps[name].append(abs(gap))
-        attribution, took = timed(occlusion, teacher, text, inference)
+        [attribution], took = timed(occlusion, teacher, [text], labelled, inference)
         methods["occlusion"].append(attribution)
         seconds["occlusion"].append(took)
         proba = teacher.proba_function(inference)
         every_word = len(WORD.findall(text))
-        result, took = timed(explain, proba, text, every_word, args.num_samples, seed + position)
-        methods["lime"].append(lime_attribution(result.words, text))
+        words, took = timed(explain, proba, text, every_word, args.num_samples, seed + position)
+        methods["lime"].append(lime_attribution(words, text))
         seconds["lime"].append(took)
         print(f"review {position}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()))
     peak_after = matmul_peak_gflops()
 
     original = np.asarray(score(texts))
-    rankings = {
-        name: [
-            ranking_for_prediction(a, logit, seed + i)
-            for i, (a, logit) in enumerate(zip(items, original, strict=True))
-        ]
-        for name, items in methods.items()
-    }
-    rankings["random"] = [random_ranking(text, seed + i) for i, text in enumerate(texts)]
     values = {}
-    for name, ranked in rankings.items():
-        comprehensive, sufficient = eraser_scores(texts, ranked, score, original)
-        values[f"{name}_comprehensiveness"] = comprehensive
-        values[f"{name}_sufficiency"] = sufficient
+    for name, items in methods.items():
+        found = eraser_values(texts, score, original, items, seed)
+        values |= {f"{name}_{measure}": found[measure] for measure in MEASURES}
+    floor = [random_ranking(text, seed + i) for i, text in enumerate(texts)]
+    random_scores = eraser_scores(texts, floor, score, original)
+    values |= {f"random_{m}": v for m, v in zip(MEASURES, random_scores, strict=True)}
     means, samples = mean_intervals(values, args.resamples, seed)
     versus_lime = {
         f"{name}_{measure}_minus_lime": paired_difference(
-            values, samples, f"{name}_{measure}", f"lime_{measure}"
+            means, samples, f"{name}_{measure}", f"lime_{measure}"
         ).keyed("difference")
-        for name in rankings
+        for name in [*methods, "random"]
         if name != "lime"
-        for measure in ("comprehensiveness", "sufficiency")
+        for measure in MEASURES
     }
     labelling = np.array(seconds["labelling"])
     result = {
@@ -153,7 +147,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     print(f"{'method':>26} {'s/review':>9} {'x label':>8} {'compr.':>22} {'suff.':>22}")
-    for name in rankings:
+    for name in [*methods, "random"]:
         time_text = f"{result['seconds_median'].get(name, 0):>9.2f}"
         ratio = result["ratio_to_labelling_median"].get(name, 0)
         compr = means[f"{name}_comprehensiveness"].plain()

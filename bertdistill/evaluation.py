@@ -116,21 +116,22 @@ def compared_pairs() -> list[tuple[str, str]]:
     return [*twins().values(), *((name, TEACHER) for name in STUDENT_NAMES)]
 
 
-def bootstrap_accuracies(
-    correct: dict[str, np.ndarray], resamples: int, seed: int, chunk: int = 250
+def bootstrap_means(
+    values: dict[str, np.ndarray], resamples: int, seed: int, chunk: int = 250
 ) -> dict[str, np.ndarray]:
-    """Each model's accuracy on ``resamples`` bootstrap resamples of the test texts. Every model
-    is scored on the same resamples, so differences between models are paired."""
-    names = list(correct)
-    stacked = np.stack([np.asarray(correct[name], dtype=np.float64) for name in names])
+    """Each series' mean on ``resamples`` bootstrap resamples of its items (a model's accuracy
+    from its per-text hits, a measure's mean over reviews). Every series is resampled alike,
+    so differences between them are paired."""
+    names = list(values)
+    stacked = np.stack([np.asarray(values[name], dtype=np.float64) for name in names])
     count = stacked.shape[1]
     rng = np.random.default_rng(seed)
     parts = []
     for start in range(0, resamples, chunk):
         rows = rng.integers(0, count, size=(min(chunk, resamples - start), count))
         parts.append(stacked[:, rows].mean(axis=2))
-    accuracies = np.concatenate(parts, axis=1)
-    return {name: accuracies[i] for i, name in enumerate(names)}
+    means = np.concatenate(parts, axis=1)
+    return {name: means[i] for i, name in enumerate(names)}
 
 
 def mcnemar_exact(correct: np.ndarray, reference_correct: np.ndarray) -> float:
@@ -147,7 +148,7 @@ def with_intervals(
 ) -> tuple[dict[str, Interval], list[Comparison]]:
     """Each model's accuracy with its bootstrap interval, and the report's comparisons."""
     correct = {name: hits(labels, values) for name, values in logits.items()}
-    samples = bootstrap_accuracies(correct, resamples, seed)
+    samples = bootstrap_means(correct, resamples, seed)
     accuracy = {
         name: Interval.percentile(float(np.mean(right)), samples[name])
         for name, right in correct.items()

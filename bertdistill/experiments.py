@@ -21,7 +21,7 @@ from bertdistill.errors import UserError
 from bertdistill.evaluation import (
     INTERVAL_SUFFIXES,
     Interval,
-    bootstrap_accuracies,
+    bootstrap_means,
     difference_key,
     twins,
 )
@@ -271,7 +271,7 @@ def steps(
             hits = {"before": hits_of(before["rev"], model), "after": hits_of(after["rev"], model)}
             if len(hits["before"]) != len(hits["after"]):
                 raise UserError(f"runs {before['rev']} and {after['rev']} scored other test sets")
-            samples = bootstrap_accuracies(hits, resamples, seed)
+            samples = bootstrap_means(hits, resamples, seed)
             change = Interval.percentile(
                 float(hits["after"].mean() - hits["before"].mean()),
                 samples["after"] - samples["before"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,31 +26,20 @@ TREE_LEVELS = 3  # tree levels shown in the global view
 Proba = Callable[[Sequence[str]], np.ndarray]
 
 
-@dataclass
-class Explanation:
-    words: list[tuple[str, float]]
-    probability: float
-    local_fit: float
-
-
 def explain(
     proba: Proba,
     text: str,
     num_features: int,
     num_samples: int,
     seed: int,
-) -> Explanation:
-    """One LIME explanation with its own seeded explainer, so it does not depend on call order."""
+) -> list[tuple[str, float]]:
+    """One LIME explanation, its words strongest first, with its own seeded explainer, so it
+    does not depend on call order."""
     explainer = LimeTextExplainer(class_names=CLASS_NAMES, random_state=seed)
     result = explainer.explain_instance(
         text, proba, labels=(1,), num_features=num_features, num_samples=num_samples
     )
-    words = [(word, round(float(weight), 6)) for word, weight in result.as_list(label=1)]
-    return Explanation(
-        words=words,
-        probability=float(result.predict_proba[1]),
-        local_fit=float(result.score),
-    )
+    return [(word, round(float(weight), 6)) for word, weight in result.as_list(label=1)]
 
 
 def linear_top_words(
@@ -102,12 +90,8 @@ def explain_reviews(
             every_word = len(WORD.findall(row.text))
             for name, proba in classifiers.items():
                 # One seed per review, shared by all models: each sees the same perturbed texts.
-                result = explain(proba, row.text, every_word, num_samples, seed + position)
-                models[name] = {
-                    "probability": round(result.probability, 6),
-                    "local_fit": round(result.local_fit, 6),
-                    "words": result.words,
-                }
+                words = explain(proba, row.text, every_word, num_samples, seed + position)
+                models[name] = {"words": words}
                 bar.update(1)
             records.append(
                 {"id": row.id, "label": int(row.label), "text": row.text, "models": models}

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 import numpy as np
 
 from bertdistill.evaluation import INTERVAL_SUFFIXES, Interval, comparison_key, twins
-from bertdistill.explanation_metrics import RANDOM
+from bertdistill.explanation_metrics import GAP_KEY, RANDOM
 from bertdistill.faithfulness import PERCENTS
 from bertdistill.registry import KIND_TITLES, MODEL_NAMES, STUDENT_NAMES, TEACHER
 
@@ -243,7 +243,7 @@ def _agreement_section(metrics: dict[str, float], settings: dict, titles: dict[s
             f'<tr class="difference"><td>{html.escape(KIND_TITLES[kind])}: '
             f"distilled - gold-label</td>{''.join(cells)}</tr>"
         )
-    gap = metrics[f"{TEACHER}_integrated_gradients_mean_abs_gap"]
+    gap = metrics[GAP_KEY]
     return f"""
 <section id="agreement">
   <h2>Do the students explain and behave like the teacher?</h2>

@@ -11,7 +11,9 @@ Metrics keys (flat, in ``metrics/explain.json``), each with ``_ci_low`` and ``_c
   attribution against the teacher's Integrated Gradients) and ``<student>_deletion_fidelity``
   (one Spearman correlation over every review's deletions);
 - ``<kind>_distilled_vs_<kind>_baseline_<measure>_diff``: the paired difference of a distilled
-  student and its gold-label twin in each of those three.
+  student and its gold-label twin in each of those three;
+- ``teacher_integrated_gradients_mean_abs_gap`` (:data:`GAP_KEY`): how far Integrated
+  Gradients' parts miss the teacher's logit minus its baseline logit, on average.
 """
 
 from __future__ import annotations
@@ -34,10 +36,32 @@ from bertdistill.faithfulness import (
     ranking_for_prediction,
     top_overlap,
 )
-from bertdistill.registry import STUDENT_NAMES
+from bertdistill.registry import STUDENT_NAMES, TEACHER
 
 RANDOM = "random"  # the floor: a seeded random ranking of each review's words
+TEACHER_METHOD = "integrated_gradients"  # the teacher's reference attribution (all reviews)
+STUDENT_METHOD = "exact"
+GAP_KEY = f"{TEACHER}_{TEACHER_METHOD}_mean_abs_gap"  # Integrated Gradients' quadrature error
 MEASURES = ("comprehensiveness", "sufficiency")
+
+
+def eraser_values(
+    texts: Sequence[str],
+    score: Logits,
+    original: np.ndarray,
+    attributions: Sequence[Attribution],
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Per measure, each review's comprehensiveness and sufficiency (AOPC) under the ranking
+    its attribution gives the predicted class; ``attributions`` cover the first reviews of
+    ``texts``, review ``i`` breaking ties with ``seed + i``."""
+    count = len(attributions)
+    ranked = [
+        ranking_for_prediction(item, original[position], seed + position)
+        for position, item in enumerate(attributions)
+    ]
+    scores = eraser_scores(texts[:count], ranked, score, original[:count])
+    return dict(zip(MEASURES, scores, strict=True))
 
 
 def faithfulness(
@@ -68,12 +92,7 @@ def faithfulness(
         count = len(items)
         if count == 0:
             continue
-        ranked = [
-            ranking_for_prediction(item, original[model][position], seed + position)
-            for position, item in enumerate(items)
-        ]
-        scores = eraser_scores(texts[:count], ranked, scorers[model], original[model][:count])
-        values = dict(zip(MEASURES, scores, strict=True))
+        values = eraser_values(texts, scorers[model], original[model], items, seed)
         if count < min_reviews:
             results[(model, explainer)] = {
                 m: round(float(np.mean(v)), 6) for m, v in values.items()
@@ -82,7 +101,7 @@ def faithfulness(
             values |= {f"{m}_random": floor[model][m][:count] for m in MEASURES}
             means, samples = mean_intervals(values, resamples, seed)
             results[(model, explainer)] = {m: means[m] for m in MEASURES} | {
-                f"{m}_vs_random": paired_difference(values, samples, m, f"{m}_random")
+                f"{m}_vs_random": paired_difference(means, samples, m, f"{m}_random")
                 for m in MEASURES
             }
         results[(model, explainer)]["reviews"] = count
@@ -113,7 +132,7 @@ def agreement(
         for name in students:
             per_student[name][measure] = means[name]
         for kind, pair in twins().items():
-            per_kind[kind][measure] = paired_difference(values, samples, *pair)
+            per_kind[kind][measure] = paired_difference(means, samples, *pair)
     return per_student, per_kind
 
 
@@ -141,10 +160,9 @@ def fidelity(
     """Per student, its deletion fidelity, and per kind, distilled minus gold-label twin."""
     students = {name: changes[name] for name in STUDENT_NAMES}
     intervals, samples = deletion_fidelity(students, changes[teacher], resamples, seed)
-    per_kind = {}
-    for kind, (model, reference) in twins().items():
-        estimate = intervals[model].estimate - intervals[reference].estimate
-        per_kind[kind] = Interval.percentile(estimate, samples[model] - samples[reference])
+    per_kind = {
+        kind: paired_difference(intervals, samples, *pair) for kind, pair in twins().items()
+    }
     return intervals, per_kind
 
 

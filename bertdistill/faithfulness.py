@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bertdistill.attributions import Attribution, only_words, review_words, without_words
-from bertdistill.evaluation import Interval, bootstrap_accuracies
+from bertdistill.evaluation import Interval, bootstrap_means
 from bertdistill.scoring import sigmoid
 
 PERCENTS = (1, 5, 10, 20)  # k: share of a review's words removed or kept (ERASER's bins to 20%)
@@ -136,7 +136,7 @@ def mean_intervals(
 ) -> tuple[dict[str, Interval], dict[str, np.ndarray]]:
     """Each series' mean over reviews with its bootstrap interval, and the bootstrap means
     (every series resampled alike, for paired differences)."""
-    samples = bootstrap_accuracies(values, resamples, seed)
+    samples = bootstrap_means(values, resamples, seed)
     means = {
         name: Interval.percentile(float(np.mean(series)), samples[name])
         for name, series in values.items()
@@ -145,8 +145,11 @@ def mean_intervals(
 
 
 def paired_difference(
-    values: dict[str, np.ndarray], samples: dict[str, np.ndarray], model: str, reference: str
+    estimates: dict[str, Interval], samples: dict[str, np.ndarray], model: str, reference: str
 ) -> Interval:
-    """``model``'s mean minus ``reference``'s, with the paired bootstrap interval."""
-    estimate = float(np.mean(values[model]) - np.mean(values[reference]))
-    return Interval.percentile(estimate, samples[model] - samples[reference])
+    """``model``'s estimate minus ``reference``'s (a mean, a correlation), with the paired
+    bootstrap interval from their values on the same resamples."""
+    return Interval.percentile(
+        estimates[model].estimate - estimates[reference].estimate,
+        samples[model] - samples[reference],
+    )

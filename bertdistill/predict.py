@@ -112,14 +112,13 @@ def predictions(
         if explain is not None and not _WORD.search(text):
             row["top_words"] = []  # LIME perturbs words: on a text of none it raises ValueError
         elif explain is not None:
-            explanation = lime_explain(
+            row["top_words"] = lime_explain(
                 lambda batch: two_class_proba(model.logits(batch)),
                 text,
                 explain.num_features,
                 explain.num_samples,
                 seed,
             )
-            row["top_words"] = explanation.words
         if not model.knows_a_word(text):
             row["warning"] = f"{shorten(text, 40)!r} {NO_KNOWN_WORD}"
         rows.append(row)

@@ -193,8 +193,8 @@ def test_paired_differences_use_the_same_resamples():
     values = {"gold": base, "distilled": base + 0.05, "noisy": rng.random(300)}
     means, samples = mean_intervals(values, resamples=1000, seed=0)
     assert means["gold"].low < np.mean(base) < means["gold"].high
-    shift = paired_difference(values, samples, "distilled", "gold")
+    shift = paired_difference(means, samples, "distilled", "gold")
     assert shift.estimate == pytest.approx(0.05)
     assert shift.low == pytest.approx(0.05) and shift.high == pytest.approx(0.05)
-    unpaired = paired_difference(values, samples, "noisy", "gold")
+    unpaired = paired_difference(means, samples, "noisy", "gold")
     assert unpaired.high - unpaired.low > 0.05

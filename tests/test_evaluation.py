@@ -5,7 +5,7 @@ from bertdistill.evaluation import (
     Comparison,
     Interval,
     ReportRun,
-    bootstrap_accuracies,
+    bootstrap_means,
     confusion_rows,
     flatten,
     mcnemar_exact,
@@ -53,7 +53,7 @@ def _logits_with_hits(labels: np.ndarray, hits: np.ndarray) -> np.ndarray:
 def test_bootstrap_interval_matches_the_binomial_width():
     rng = np.random.default_rng(0)
     hits = rng.random(4000) < 0.8
-    samples = bootstrap_accuracies({"model": hits}, resamples=4000, seed=1)["model"]
+    samples = bootstrap_means({"model": hits}, resamples=4000, seed=1)["model"]
     interval = Interval.percentile(hits.mean(), samples)
     expected_half_width = 1.96 * np.sqrt(hits.mean() * (1 - hits.mean()) / hits.size)
     assert (interval.high - interval.low) / 2 == pytest.approx(expected_half_width, rel=0.1)
@@ -64,9 +64,9 @@ def test_bootstrap_is_seeded_and_paired():
     rng = np.random.default_rng(0)
     hits = {"a": rng.random(500) < 0.7, "b": rng.random(500) < 0.7}
     hits["same_as_a"] = hits["a"].copy()
-    first = bootstrap_accuracies(hits, resamples=300, seed=5, chunk=7)
-    again = bootstrap_accuracies(hits, resamples=300, seed=5)
-    other = bootstrap_accuracies(hits, resamples=300, seed=6)
+    first = bootstrap_means(hits, resamples=300, seed=5, chunk=7)
+    again = bootstrap_means(hits, resamples=300, seed=5)
+    other = bootstrap_means(hits, resamples=300, seed=6)
     assert all(np.array_equal(first[name], again[name]) for name in hits)
     assert not np.array_equal(first["a"], other["a"])
     assert first["a"].shape == (300,)

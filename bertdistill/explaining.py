@@ -1,0 +1,157 @@
+"""The explain stage's work on its chosen test reviews: every model's word attributions (the
+teacher's Integrated Gradients on all of them, occlusion and LIME on the first few; each
+student's exact attribution on all, LIME on the first few), then how faithful each is (ERASER),
+how alike each student explains to the teacher, and how alike it behaves under deletions."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from bertdistill.attributions import Attribution, student_attribution
+from bertdistill.config import ExplainParams, InferenceParams
+from bertdistill.explain import explain_reviews, lime_attribution
+from bertdistill.explanation_metrics import (
+    GAP_KEY,
+    STUDENT_METHOD,
+    TEACHER_METHOD,
+    agreement,
+    deletion_changes,
+    faithfulness,
+    fidelity,
+    flat_metrics,
+)
+from bertdistill.faithfulness import Logits
+from bertdistill.inference import Teacher
+from bertdistill.registry import STUDENT_NAMES, TEACHER
+from bertdistill.students import Students
+from bertdistill.teacher_attribution import completeness_gap, integrated_gradients, occlusion
+
+logger = logging.getLogger(__name__)
+
+Attributions = dict[tuple[str, str], list[Attribution]]  # (model, explainer): one per review
+
+
+@dataclass(frozen=True)
+class Explained:
+    """Each model's logit on each review, every (model, explainer)'s attributions (covering
+    the first ``len(...)`` reviews) and the flat metrics."""
+
+    original: dict[str, np.ndarray]
+    attributions: Attributions
+    metrics: dict[str, float]
+
+
+def scorers(teacher: Teacher, students: Students, inference: InferenceParams) -> dict[str, Logits]:
+    """Each model's logits on a batch of texts; the teacher's through the labelling path."""
+    found: dict[str, Logits] = {
+        TEACHER: lambda batch: teacher.logits(batch, inference, progress=False)
+    }
+    return found | {
+        name: (lambda batch, n=name: students.logits(n, list(batch))) for name in STUDENT_NAMES
+    }
+
+
+def attribute(
+    reviews: pd.DataFrame,
+    teacher: Teacher,
+    explained: Teacher,
+    students: Students,
+    original: dict[str, np.ndarray],
+    inference: InferenceParams,
+    config: ExplainParams,
+    seed: int,
+) -> Attributions:
+    """Every model's attributions on ``reviews`` (``explained``: the teacher Integrated
+    Gradients differentiates, an fp32 copy where ``teacher`` labels at int8)."""
+    texts = reviews["text"].tolist()
+    occluded = config.occlusion_reviews
+    attributions: Attributions = {
+        (TEACHER, TEACHER_METHOD): [
+            integrated_gradients(explained, text, config.ig_steps, inference.batch_tokens)
+            for text in tqdm(texts, desc="Integrated Gradients", unit="review")
+        ],
+        (TEACHER, "occlusion"): occlusion(
+            teacher, texts[:occluded], original[TEACHER][:occluded], inference
+        ),
+    }
+    vocabulary = students.featurizer.get_feature_names_out()
+    features = students.featurizer.transform(texts)
+    for name in STUDENT_NAMES:
+        model = students.models[name]
+        attributions[(name, STUDENT_METHOD)] = [
+            student_attribution(model, students.featurizer, vocabulary, text, features[position])
+            for position, text in enumerate(texts)
+        ]
+    classifiers = {TEACHER: teacher.proba_function(inference)}
+    classifiers |= {name: students.proba_function(name) for name in STUDENT_NAMES}
+    lime_records = explain_reviews(
+        reviews.iloc[: config.lime_reviews], classifiers, config.num_samples, seed
+    )
+    for name in classifiers:
+        attributions[(name, "lime")] = [
+            lime_attribution(record["models"][name]["words"], record["text"])
+            for record in lime_records
+        ]
+    return attributions
+
+
+def measure(
+    texts: list[str],
+    scoring: dict[str, Logits],
+    original: dict[str, np.ndarray],
+    attributions: Attributions,
+    config: ExplainParams,
+    seed: int,
+) -> dict[str, float]:
+    """The flat metrics of ``metrics/explain.json`` (see :mod:`bertdistill.explanation_metrics`)."""
+    logger.info("ERASER: every model re-scored on its explainers' perturbed reviews")
+    resamples = config.bootstrap_resamples
+    faithful = faithfulness(
+        texts, scoring, original, attributions, resamples, config.min_interval_reviews, seed
+    )
+    per_student, per_kind = agreement(
+        {name: attributions[(name, STUDENT_METHOD)] for name in STUDENT_NAMES},
+        attributions[(TEACHER, TEACHER_METHOD)],
+        config.top_k,
+        resamples,
+        seed,
+    )
+    logger.info("deletion fidelity: %d random deletions per review", config.deletions)
+    changes = deletion_changes(
+        texts, scoring, original, config.deletions, config.deletion_share, seed
+    )
+    deletion, deletion_diff = fidelity(changes, TEACHER, resamples, seed)
+    for name in STUDENT_NAMES:
+        per_student[name]["deletion_fidelity"] = deletion[name]
+    for kind, interval in deletion_diff.items():
+        per_kind[kind]["deletion_fidelity"] = interval
+    metrics = flat_metrics(faithful, per_student, per_kind)
+    gaps = [completeness_gap(item) for item in attributions[(TEACHER, TEACHER_METHOD)]]
+    metrics[GAP_KEY] = round(float(np.mean(np.abs(gaps))), 6)
+    metrics["num_reviews"] = len(texts)
+    return metrics
+
+
+def explain_models(
+    reviews: pd.DataFrame,
+    teacher: Teacher,
+    explained: Teacher,
+    students: Students,
+    inference: InferenceParams,
+    config: ExplainParams,
+    seed: int,
+) -> Explained:
+    """Attribute every model on ``reviews``, then measure the attributions."""
+    texts = reviews["text"].tolist()
+    scoring = scorers(teacher, students, inference)
+    original = {name: np.asarray(score(texts)) for name, score in scoring.items()}
+    attributions = attribute(
+        reviews, teacher, explained, students, original, inference, config, seed
+    )
+    metrics = measure(texts, scoring, original, attributions, config, seed)
+    return Explained(original, attributions, metrics)
