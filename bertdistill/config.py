@@ -76,6 +76,7 @@ class TeacherParams:
     length_group_size: int
     precision: str
     batch_tokens: int | None = None
+    seed: int | None = None  # the teacher's own seed; None: the project's seed
 
     def __post_init__(self) -> None:
         _choice("finetune_teacher", "pooling", self.pooling, ("pooler", "cls", "mean"))
@@ -96,6 +97,8 @@ class TeacherParams:
             max_grad_norm=self.max_grad_norm,
             head_tokens=self.head_tokens,
         )
+        if self.seed is not None:
+            _non_negative("finetune_teacher", seed=self.seed)
         if self.batch_tokens is not None and self.batch_tokens < self.max_len:
             raise UserError(
                 f"finetune_teacher.batch_tokens={self.batch_tokens} cannot hold one {self.max_len}-"

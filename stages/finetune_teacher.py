@@ -13,7 +13,7 @@ import pandas as pd
 from bertdistill.config import BatchingParams, TeacherParams
 from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
-from bertdistill.io import write_csv, write_json
+from bertdistill.io import seed_everything, write_csv, write_json
 from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, write_timing
 from bertdistill.teacher_model import EncodingSpec, encode_texts, load_pretrained
@@ -36,6 +36,9 @@ def main() -> None:
     # Validation batches like labelling does; the other inference keys are not read here.
     batching = load_section(params, "inference", BatchingParams, only=True)
     logger.info("config: %s", config)
+    if config.seed is not None:  # the teacher's own seed: its seed spread, on the same splits
+        seed = config.seed
+        seed_everything(seed)
 
     train_frame, val_frame = read_frame(args.train), read_frame(args.validation)
     model, tokenizer = load_pretrained(config)

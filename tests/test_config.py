@@ -36,6 +36,7 @@ OPTIONAL = {
     "prepare.text_column": "text",
     "prepare.label_column": "label",
     "finetune_teacher.batch_tokens": None,
+    "finetune_teacher.seed": None,
 }
 
 
@@ -143,6 +144,8 @@ def test_nested_unknown_key_is_caught(params):
         ("finetune_teacher", "pooling", "max", "must be one of pooler, cls, mean"),
         ("finetune_teacher", "head_tokens", 300, "leaves no room for the tail"),
         ("finetune_teacher", "epochs", True, "must be int"),
+        ("finetune_teacher", "seed", -1, "'finetune_teacher.seed' must not be negative"),
+        ("finetune_teacher", "seed", "one", "must be int"),
         ("distill_students", "target", "labels", "must be one of logits, probabilities"),
         ("inference", "batch_tokens", 0, "must be positive"),
         ("prepare", "dataset", " ", "must not be empty"),

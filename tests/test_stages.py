@@ -203,6 +203,19 @@ def test_fine_tuning_with_two_processes_matches_one_process(workdir, tmp_path, t
     assert curves[2, "val"] == curves[1, "val"]
 
 
+def test_the_teachers_own_seed_replaces_the_projects_seed_for_fine_tuning_only(workdir, tmp_path):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    losses = {}
+    for teacher_seed in (params["seed"], params["seed"] + 1):
+        params["finetune_teacher"]["seed"] = teacher_seed
+        out = stage_folder(tmp_path / str(teacher_seed), workdir, "data/prepared", params=params)
+        run_stage("finetune_teacher", out)
+        losses[teacher_seed] = pd.read_csv(out / "plots/teacher/train_loss.csv")["train_loss"]
+    committed = pd.read_csv(workdir / "plots/teacher/train_loss.csv")["train_loss"]
+    assert losses[params["seed"]].tolist() == committed.tolist()
+    assert losses[params["seed"] + 1].tolist() != committed.tolist()
+
+
 def test_distill_students_saves_six_students_and_the_featurizer(workdir):
     names = {path.name for path in (workdir / "models/students").iterdir()}
     students = {f"{name}.skops" for name in STUDENT_NAMES}
