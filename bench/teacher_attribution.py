@@ -30,14 +30,10 @@ from machine import matmul_peak_gflops
 
 from bertdistill.attributions import WORD
 from bertdistill.config import ExplainParams, InferenceParams
+from bertdistill.evaluation import mean_intervals, paired_difference
 from bertdistill.explain import choose_reviews, explain, lime_attribution
 from bertdistill.explanation_metrics import MEASURES, eraser_values
-from bertdistill.faithfulness import (
-    eraser_scores,
-    mean_intervals,
-    paired_difference,
-    random_ranking,
-)
+from bertdistill.faithfulness import eraser_scores, random_ranking
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
 from bertdistill.params_file import load_params, load_section, load_seed

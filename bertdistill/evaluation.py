@@ -134,6 +134,30 @@ def bootstrap_means(
     return {name: means[i] for i, name in enumerate(names)}
 
 
+def mean_intervals(
+    values: dict[str, np.ndarray], resamples: int, seed: int
+) -> tuple[dict[str, Interval], dict[str, np.ndarray]]:
+    """Each series' mean over reviews with its bootstrap interval, and the bootstrap means
+    (every series resampled alike, for paired differences)."""
+    samples = bootstrap_means(values, resamples, seed)
+    means = {
+        name: Interval.percentile(float(np.mean(series)), samples[name])
+        for name, series in values.items()
+    }
+    return means, samples
+
+
+def paired_difference(
+    estimates: dict[str, Interval], samples: dict[str, np.ndarray], model: str, reference: str
+) -> Interval:
+    """``model``'s estimate minus ``reference``'s (a mean, a correlation), with the paired
+    bootstrap interval from their values on the same resamples."""
+    return Interval.percentile(
+        estimates[model].estimate - estimates[reference].estimate,
+        samples[model] - samples[reference],
+    )
+
+
 def mcnemar_exact(correct: np.ndarray, reference_correct: np.ndarray) -> float:
     """McNemar's exact test: a two-sided binomial test on the texts the two models disagree on."""
     only_model = int(np.sum(correct & ~reference_correct))
@@ -148,19 +172,12 @@ def with_intervals(
 ) -> tuple[dict[str, Interval], list[Comparison]]:
     """Each model's accuracy with its bootstrap interval, and the report's comparisons."""
     correct = {name: hits(labels, values) for name, values in logits.items()}
-    samples = bootstrap_means(correct, resamples, seed)
-    accuracy = {
-        name: Interval.percentile(float(np.mean(right)), samples[name])
-        for name, right in correct.items()
-    }
+    accuracy, samples = mean_intervals(correct, resamples, seed)
     comparisons = [
         Comparison(
             model,
             reference,
-            Interval.percentile(
-                accuracy[model].estimate - accuracy[reference].estimate,
-                samples[model] - samples[reference],
-            ),
+            paired_difference(accuracy, samples, model, reference),
             mcnemar_exact(correct[model], correct[reference]),
         )
         for model, reference in compared_pairs()

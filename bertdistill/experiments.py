@@ -20,9 +20,9 @@ import pandas as pd
 from bertdistill.errors import UserError
 from bertdistill.evaluation import (
     INTERVAL_SUFFIXES,
-    Interval,
-    bootstrap_means,
     difference_key,
+    mean_intervals,
+    paired_difference,
     twins,
 )
 from bertdistill.registry import KINDS, MODEL_NAMES
@@ -271,11 +271,7 @@ def steps(
             hits = {"before": hits_of(before["rev"], model), "after": hits_of(after["rev"], model)}
             if len(hits["before"]) != len(hits["after"]):
                 raise UserError(f"runs {before['rev']} and {after['rev']} scored other test sets")
-            samples = bootstrap_means(hits, resamples, seed)
-            change = Interval.percentile(
-                float(hits["after"].mean() - hits["before"].mean()),
-                samples["after"] - samples["before"],
-            )
-            row |= change.keyed(model)
+            means, samples = mean_intervals(hits, resamples, seed)
+            row |= paired_difference(means, samples, "after", "before").keyed(model)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -23,14 +23,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from bertdistill.attributions import Attribution
-from bertdistill.evaluation import Interval, twins
+from bertdistill.evaluation import Interval, mean_intervals, paired_difference, twins
 from bertdistill.faithfulness import (
     Logits,
     deletion_fidelity,
     deletions,
     eraser_scores,
-    mean_intervals,
-    paired_difference,
     random_ranking,
     rank_correlation,
     ranking_for_prediction,

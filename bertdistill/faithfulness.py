@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bertdistill.attributions import Attribution, only_words, review_words, without_words
-from bertdistill.evaluation import Interval, bootstrap_means
+from bertdistill.evaluation import Interval
 from bertdistill.scoring import sigmoid
 
 PERCENTS = (1, 5, 10, 20)  # k: share of a review's words removed or kept (ERASER's bins to 20%)
@@ -129,27 +129,3 @@ def _correlation(ours: np.ndarray, theirs: np.ndarray, rows: np.ndarray) -> floa
     if np.ptp(ours) == 0 or np.ptp(theirs) == 0:
         return 0.0
     return float(spearmanr(ours, theirs).statistic)
-
-
-def mean_intervals(
-    values: dict[str, np.ndarray], resamples: int, seed: int
-) -> tuple[dict[str, Interval], dict[str, np.ndarray]]:
-    """Each series' mean over reviews with its bootstrap interval, and the bootstrap means
-    (every series resampled alike, for paired differences)."""
-    samples = bootstrap_means(values, resamples, seed)
-    means = {
-        name: Interval.percentile(float(np.mean(series)), samples[name])
-        for name, series in values.items()
-    }
-    return means, samples
-
-
-def paired_difference(
-    estimates: dict[str, Interval], samples: dict[str, np.ndarray], model: str, reference: str
-) -> Interval:
-    """``model``'s estimate minus ``reference``'s (a mean, a correlation), with the paired
-    bootstrap interval from their values on the same resamples."""
-    return Interval.percentile(
-        estimates[model].estimate - estimates[reference].estimate,
-        samples[model] - samples[reference],
-    )

@@ -15,14 +15,13 @@ from bertdistill.attributions import (
     student_attribution,
     without_words,
 )
+from bertdistill.evaluation import mean_intervals, paired_difference
 from bertdistill.faithfulness import (
     PERCENTS,
     deletion_fidelity,
     deletions,
     eraser_scores,
     eraser_texts,
-    mean_intervals,
-    paired_difference,
     random_ranking,
     rank_correlation,
     ranking_for_prediction,
