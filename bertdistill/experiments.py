@@ -96,6 +96,10 @@ def runs(node: object, commit: str = "") -> Iterator[Run]:
         for item in node:
             yield from runs(item, commit)
     elif isinstance(node, dict):
+        # An experiment queued, running or failed: a running one shows the working tree (its
+        # new params, the last run's metrics) until it ends.
+        if (node.get("executor") or {}).get("state") not in (None, "success"):
+            return
         data = node.get("data")
         own = commit or (data or {}).get("rev") or node.get("rev") or ""
         if isinstance(data, dict) and "params" in data:
@@ -121,9 +125,9 @@ def workspace_is_current(repo: str | Path) -> bool:
         result = subprocess.run(
             ["dvc", "status", "--json"], cwd=repo, capture_output=True, text=True, check=False
         )
-    except OSError:
+        return result.returncode == 0 and json.loads(result.stdout or "{}") == {}
+    except (OSError, ValueError):
         return False
-    return result.returncode == 0 and json.loads(result.stdout or "{}") == {}
 
 
 def finished_runs(repo: str | Path) -> list[Run]:
@@ -133,7 +137,7 @@ def finished_runs(repo: str | Path) -> list[Run]:
     if workspace_is_current(repo):
         return found
     logger.info("%s: the working tree is not up to date (`dvc status`): its row is left out", repo)
-    return [run for run in found if run.name != WORKSPACE]
+    return [run for run in found if run.rev != WORKSPACE]
 
 
 IGNORED_SECTIONS = ("explain", "launcher")  # params that leave the test accuracies alone
@@ -215,7 +219,8 @@ def curve(found: Iterable[Run], x: str = "train_size", reference: str | None = N
 def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str, source: str) -> pd.DataFrame:
     """``existing`` rows (a committed curve, read from ``source``) with ``new`` ones added; a
     new row replaces an existing one at the same ``x``, so rows from several machines and
-    sessions add up. Rows of another setting, or a file of another layout, are refused."""
+    sessions add up. Rows of another setting, or a file of another layout, are refused; rows an
+    uncommitted working tree gave are dropped (their per-text rows went with it)."""
     if list(existing.columns) != COLUMNS:
         raise UserError(
             f"{source} has other columns than this version writes: delete it, or run without "
@@ -227,7 +232,16 @@ def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str, source: str) -> pd.
             f"{source} holds runs of another setting ({', '.join(sorted(settings))}: the params "
             f"differ in more than {x}): write another file with --out, or run without --merge"
         )
-    kept = existing[~existing[x].isin(new[x])]
+    uncommitted = existing["rev"] == WORKSPACE
+    if uncommitted.any():  # its confusion rows went with the working tree: no steps from it
+        logger.info(
+            "%s: dropped the rows at %s %s of an uncommitted working tree: commit the run and "
+            "collect it again",
+            source,
+            x,
+            existing.loc[uncommitted, x].tolist(),
+        )
+    kept = existing[~existing[x].isin(new[x]) & ~uncommitted]
     merged = pd.concat([kept, new], ignore_index=True)[COLUMNS]
     return merged.sort_values(x, kind="stable").reset_index(drop=True)
 

@@ -116,6 +116,20 @@ def test_runs_carry_the_commit_they_ran_on():
     }
 
 
+def test_queued_running_and_failed_experiments_are_no_runs():
+    output = exp_show_output()
+    ranges = output[1]["experiments"]
+    # a running experiment shows the working tree: its new params with the last run's metrics
+    running = run("exp-running", 5000, 0.80, rev="workspace")
+    ranges.append({"revs": [running], "executor": {"state": "running", "name": "workspace"}})
+    ranges.append({"revs": [run("exp-queued", 10, 0.5, rev="q1")], "executor": {"state": "queued"}})
+    ranges.append({"revs": [run("exp-broke", 20, 0.5, rev="f1")], "executor": {"state": "failed"}})
+    ranges.append({"revs": [run("exp-done", 30, 0.5, rev="d1")], "executor": {"state": "success"}})
+    names = [item.name for item in runs(output)]
+    assert "exp-done" in names
+    assert not {"exp-running", "exp-queued", "exp-broke"} & set(names)
+
+
 def test_the_curve_keeps_runs_that_differ_in_its_key_only():
     output = exp_show_output()
     output[1]["experiments"][2]["revs"][0]["data"]["params"]["params.yaml"]["data"]["explain"] = {
@@ -238,6 +252,14 @@ def test_merge_keeps_other_sizes_and_replaces_the_same_size():
     merged = merge(earlier, newer, "train_size", "curve.csv")
     assert merged["train_size"].tolist() == [500, 2000, 5000]
     assert merged["experiment"].tolist() == ["old-small", "main", "exp-large"]
+
+
+def test_merge_drops_earlier_rows_of_an_uncommitted_working_tree():
+    table = curve(runs(exp_show_output()))
+    earlier = table.iloc[[0, 3]].assign(rev=["workspace", "e1"])
+    merged = merge(earlier, table.iloc[[2]], "train_size", "curve.csv")
+    assert merged["train_size"].tolist() == [2000, 5000]
+    assert "workspace" not in merged["rev"].tolist()
 
 
 def test_merge_refuses_another_setting_or_layout():
