@@ -32,8 +32,7 @@ from bertdistill.attributions import WORD
 from bertdistill.config import ExplainParams, InferenceParams
 from bertdistill.evaluation import mean_intervals, paired_difference
 from bertdistill.explain import choose_reviews, explain, lime_attribution
-from bertdistill.explanation_metrics import MEASURES, eraser_values
-from bertdistill.faithfulness import eraser_scores, random_ranking
+from bertdistill.explanation_metrics import MEASURES, RANDOM, eraser_values, random_floor_values
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
 from bertdistill.params_file import load_params, load_section, load_seed
@@ -107,15 +106,14 @@ def main() -> None:
     for name, items in methods.items():
         found = eraser_values(texts, score, original, items, seed)
         values |= {f"{name}_{measure}": found[measure] for measure in MEASURES}
-    floor = [random_ranking(text, seed + i) for i, text in enumerate(texts)]
-    random_scores = eraser_scores(texts, floor, score, original)
-    values |= {f"random_{m}": v for m, v in zip(MEASURES, random_scores, strict=True)}
+    floor = random_floor_values(texts, score, original, seed)
+    values |= {f"{RANDOM}_{measure}": floor[measure] for measure in MEASURES}
     means, samples = mean_intervals(values, args.resamples, seed)
     versus_lime = {
         f"{name}_{measure}_minus_lime": paired_difference(
             means, samples, f"{name}_{measure}", f"lime_{measure}"
         ).keyed("difference")
-        for name in [*methods, "random"]
+        for name in [*methods, RANDOM]
         if name != "lime"
         for measure in MEASURES
     }
@@ -143,7 +141,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     print(f"{'method':>26} {'s/review':>9} {'x label':>8} {'compr.':>22} {'suff.':>22}")
-    for name in [*methods, "random"]:
+    for name in [*methods, RANDOM]:
         time_text = f"{result['seconds_median'].get(name, 0):>9.2f}"
         ratio = result["ratio_to_labelling_median"].get(name, 0)
         compr = means[f"{name}_comprehensiveness"].plain()

@@ -59,20 +59,20 @@ def scorers(teacher: Teacher, students: Students, inference: InferenceParams) ->
 def attribute(
     reviews: pd.DataFrame,
     teacher: Teacher,
-    explained: Teacher,
+    gradient_teacher: Teacher,
     students: Students,
     original: dict[str, np.ndarray],
     inference: InferenceParams,
     config: ExplainParams,
     seed: int,
 ) -> Attributions:
-    """Every model's attributions on ``reviews`` (``explained``: the teacher Integrated
+    """Every model's attributions on ``reviews`` (``gradient_teacher``: the teacher Integrated
     Gradients differentiates, an fp32 copy where ``teacher`` labels at int8)."""
     texts = reviews["text"].tolist()
     occluded = config.occlusion_reviews
     attributions: Attributions = {
         (TEACHER, TEACHER_METHOD): [
-            integrated_gradients(explained, text, config.ig_steps, inference.batch_tokens)
+            integrated_gradients(gradient_teacher, text, config.ig_steps, inference.batch_tokens)
             for text in tqdm(texts, desc="Integrated Gradients", unit="review")
         ],
         (TEACHER, "occlusion"): occlusion(
@@ -140,7 +140,7 @@ def measure(
 def explain_models(
     reviews: pd.DataFrame,
     teacher: Teacher,
-    explained: Teacher,
+    gradient_teacher: Teacher,
     students: Students,
     inference: InferenceParams,
     config: ExplainParams,
@@ -151,7 +151,7 @@ def explain_models(
     scoring = scorers(teacher, students, inference)
     original = {name: np.asarray(score(texts)) for name, score in scoring.items()}
     attributions = attribute(
-        reviews, teacher, explained, students, original, inference, config, seed
+        reviews, teacher, gradient_teacher, students, original, inference, config, seed
     )
     metrics = measure(texts, scoring, original, attributions, config, seed)
     return Explained(original, attributions, metrics)

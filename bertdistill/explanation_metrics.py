@@ -62,6 +62,15 @@ def eraser_values(
     return dict(zip(MEASURES, scores, strict=True))
 
 
+def random_floor_values(
+    texts: Sequence[str], score: Logits, original: np.ndarray, seed: int
+) -> dict[str, np.ndarray]:
+    """:func:`eraser_values` of a seeded random ranking of each review's words (review ``i``
+    drawn with ``seed + i``): the floor every explainer must beat."""
+    rankings = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
+    return dict(zip(MEASURES, eraser_scores(texts, rankings, score, original), strict=True))
+
+
 def faithfulness(
     texts: Sequence[str],
     scorers: dict[str, Logits],
@@ -76,12 +85,10 @@ def faithfulness(
     each explainer also minus the random floor on the same reviews (paired). An explainer on
     fewer than ``min_reviews`` reviews gets its means only: a bootstrap over a handful of
     reviews has a handful of distinct means, no 95% interval."""
-    floor_rankings = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
     floor = {
-        model: dict(zip(MEASURES, eraser_scores(texts, floor_rankings, score, original[model]),
-                        strict=True))
+        model: random_floor_values(texts, score, original[model], seed)
         for model, score in scorers.items()
-    }  # fmt: skip
+    }
     results: dict[tuple[str, str], dict[str, Interval | float | int]] = {}
     for model in scorers:
         means, _ = mean_intervals(floor[model], resamples, seed)

@@ -43,9 +43,9 @@ def main() -> None:
     reviews = choose_reviews(read_frame(args.test), config.num_reviews, seed)
     teacher = load_teacher(args.teacher, precision=inference.precision)
     # Integrated Gradients needs gradients: an int8 teacher labels, an fp32 copy is explained.
-    explained = teacher if inference.precision != "int8" else load_teacher(args.teacher)
+    gradient_teacher = teacher if inference.precision != "int8" else load_teacher(args.teacher)
     students = load_students(args.students)
-    result = explain_models(reviews, teacher, explained, students, inference, config, seed)
+    result = explain_models(reviews, teacher, gradient_teacher, students, inference, config, seed)
 
     views = global_views(students)
     settings = dataclasses.asdict(config) | {"seed": seed}

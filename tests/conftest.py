@@ -73,6 +73,22 @@ def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_teacher(model: Path, max_len: int = 64, seed: int = 0):
+    """A :class:`Teacher` over the tiny BERT with a seeded, dropout-free head (mean pooling,
+    head+tail truncation keeping 8 head tokens)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from bertdistill.inference import Teacher
+    from bertdistill.teacher_model import BertBinaryClassifier, EncodingSpec
+
+    torch.manual_seed(seed)
+    encoder = AutoModel.from_pretrained(model, add_pooling_layer=False)
+    classifier = BertBinaryClassifier(encoder, "mean", dropout=0.0).eval()
+    spec = EncodingSpec(max_len=max_len, truncation="head_tail", head_tokens=8, pooling="mean")
+    return Teacher(classifier, AutoTokenizer.from_pretrained(model), spec, torch.device("cpu"))
+
+
 def dropout_free_copy(model: Path, folder: Path) -> Path:
     """A copy of a saved BERT with its dropout off, for tests that compare training runs."""
     shutil.copytree(model, folder)

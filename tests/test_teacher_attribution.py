@@ -1,8 +1,7 @@
 import dataclasses
 
 import pytest
-import torch
-from transformers import AutoModel, AutoTokenizer
+from conftest import tiny_teacher
 
 from bertdistill.attributions import review_words, without_words
 from bertdistill.config import InferenceParams
@@ -15,19 +14,21 @@ from bertdistill.teacher_attribution import (
     piece_words,
     word_sums,
 )
-from bertdistill.teacher_model import BertBinaryClassifier, EncodingSpec
+from bertdistill.teacher_model import EncodingSpec
 
 BATCHING = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
 TEXT = "Great movie, the acting was awful! The plot was great."
 
 
+# 6 wordpieces fit: "great acting ," from the head, "worst movie ." from the tail.
+LONG_TEXT = "Great acting, the plot was dull and it was the worst movie."
+SEEN = {"great", "acting", "worst", "movie"}
+SHORT_SPEC = EncodingSpec(max_len=8, truncation="head_tail", head_tokens=3, pooling="mean")
+
+
 @pytest.fixture(scope="module")
 def teacher(tiny_bert) -> Teacher:
-    torch.manual_seed(0)
-    encoder = AutoModel.from_pretrained(tiny_bert, add_pooling_layer=False)
-    model = BertBinaryClassifier(encoder, "mean", dropout=0.0).eval()
-    spec = EncodingSpec(max_len=64, truncation="head_tail", head_tokens=8, pooling="mean")
-    return Teacher(model, AutoTokenizer.from_pretrained(tiny_bert), spec, torch.device("cpu"))
+    return tiny_teacher(tiny_bert)
 
 
 def test_integrated_gradients_add_up_to_the_labelled_logit_minus_the_baseline(teacher):
@@ -39,17 +40,13 @@ def test_integrated_gradients_add_up_to_the_labelled_logit_minus_the_baseline(te
 
 
 def test_every_word_is_a_key_and_words_truncated_away_get_zero(teacher):
-    text = "Great acting, the plot was dull and it was the worst movie."
-    # 6 wordpieces fit: "great acting ," from the head, "worst movie ." from the tail.
-    spec = EncodingSpec(max_len=8, truncation="head_tail", head_tokens=3, pooling="mean")
-    short = dataclasses.replace(teacher, spec=spec)
-    attribution = integrated_gradients(short, text, steps=16, batch_tokens=16 * 8)
-    assert list(attribution.words) == review_words(text)
-    kept = {"great", "acting", "worst", "movie"}
-    assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - kept)
-    assert all(attribution.words[word] != 0.0 for word in kept)
+    short = dataclasses.replace(teacher, spec=SHORT_SPEC)
+    attribution = integrated_gradients(short, LONG_TEXT, steps=16, batch_tokens=16 * 8)
+    assert list(attribution.words) == review_words(LONG_TEXT)
+    assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - SEEN)
+    assert all(attribution.words[word] != 0.0 for word in SEEN)
     assert attribution.output == pytest.approx(
-        short.logits([text], BATCHING, progress=False)[0], abs=1e-4
+        short.logits([LONG_TEXT], BATCHING, progress=False)[0], abs=1e-4
     )
     assert abs(completeness_gap(attribution)) < 0.02 * abs(attribution.output - attribution.bias)
 
@@ -82,11 +79,8 @@ def test_occlusion_is_the_logit_drop_without_the_word_in_one_batched_call(teache
 
 
 def test_occlusion_scores_no_variant_the_truncation_leaves_unchanged(teacher, monkeypatch):
-    text = "Great acting, the plot was dull and it was the worst movie."
-    # 6 wordpieces fit: "great acting ," from the head, "worst movie ." from the tail.
-    spec = EncodingSpec(max_len=8, truncation="head_tail", head_tokens=3, pooling="mean")
-    short = dataclasses.replace(teacher, spec=spec)
-    [logit] = short.logits([text], BATCHING, progress=False)
+    short = dataclasses.replace(teacher, spec=SHORT_SPEC)
+    [logit] = short.logits([LONG_TEXT], BATCHING, progress=False)
     scored = []
 
     def counted_logits(texts, params, progress, description):
@@ -94,15 +88,15 @@ def test_occlusion_scores_no_variant_the_truncation_leaves_unchanged(teacher, mo
         return Teacher.logits(short, texts, params, progress=False)
 
     monkeypatch.setattr(short, "logits", counted_logits)
-    [attribution] = occlusion(short, [text], [logit], BATCHING)
-    seen = {"great", "acting", "worst", "movie"}
-    assert len(scored) == len(seen)
-    for word in seen:
-        [without] = Teacher.logits(short, [without_words(text, [word])], BATCHING, progress=False)
+    [attribution] = occlusion(short, [LONG_TEXT], [logit], BATCHING)
+    assert len(scored) == len(SEEN)
+    for word in SEEN:
+        variant = without_words(LONG_TEXT, [word])
+        [without] = Teacher.logits(short, [variant], BATCHING, progress=False)
         assert attribution.words[word] == pytest.approx(logit - without, abs=1e-6)
         assert attribution.words[word] != 0.0
-    assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - seen)
-    assert list(attribution.words) == review_words(text)
+    assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - SEEN)
+    assert list(attribution.words) == review_words(LONG_TEXT)
 
 
 def test_pieces_map_to_the_word_they_overlap_and_punctuation_to_none():
