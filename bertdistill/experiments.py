@@ -145,12 +145,21 @@ IGNORED_SECTIONS = ("explain", "launcher")  # params that leave the test accurac
 
 def setting_digest(params: dict, swept: tuple[str, str]) -> str:
     """A short digest of every param that can move a test accuracy, but the swept one: runs of
-    one curve share it."""
+    one curve share it. Empty (null) keys are left out, so an optional key added to
+    ``params.yaml`` later leaves the digest of the runs before it alone."""
     section, key = swept
     ignored = {section, *IGNORED_SECTIONS}
     rest = {name: value for name, value in params.items() if name not in ignored}
     rest[section] = {k: v for k, v in (params.get(section) or {}).items() if k != key}
-    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps(_without_nulls(rest), sort_keys=True).encode()).hexdigest()[
+        :12
+    ]
+
+
+def _without_nulls(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def _row(run: Run, swept: tuple[str, str]) -> dict | None:

@@ -14,6 +14,7 @@ from bertdistill.experiments import (
     merge,
     run_hits,
     runs,
+    setting_digest,
     steps,
 )
 from bertdistill.registry import KINDS
@@ -260,6 +261,25 @@ def test_merge_drops_earlier_rows_of_an_uncommitted_working_tree():
     merged = merge(earlier, table.iloc[[2]], "train_size", "curve.csv")
     assert merged["train_size"].tolist() == [2000, 5000]
     assert "workspace" not in merged["rev"].tolist()
+
+
+def test_an_added_empty_key_keeps_the_setting_and_a_changed_value_does_not():
+    params = {
+        "seed": 42,
+        "prepare": {"train_size": 500, "test_size": 5000},
+        "finetune_teacher": {"lr": 1e-4, "batch_tokens": None},
+    }
+    digest = setting_digest(params, ("prepare", "train_size"))
+    added = params | {"finetune_teacher": params["finetune_teacher"] | {"seed": None}}
+    assert setting_digest(added, ("prepare", "train_size")) == digest
+    swept = params | {"prepare": {"train_size": 5000, "test_size": 5000}}
+    assert setting_digest(swept, ("prepare", "train_size")) == digest
+    for changed in (
+        params | {"finetune_teacher": {"lr": 1e-4, "batch_tokens": None, "seed": 1}},
+        params | {"prepare": {"train_size": 500, "test_size": None}},
+        params | {"seed": 43},
+    ):
+        assert setting_digest(changed, ("prepare", "train_size")) != digest
 
 
 def test_merge_refuses_another_setting_or_layout():
