@@ -27,6 +27,20 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# The explain settings of the tiny runs: every explainer on a few reviews, in seconds.
+TINY_EXPLAIN = {
+    "num_reviews": 6,
+    "ig_steps": 4,
+    "occlusion_reviews": 2,
+    "lime_reviews": 1,  # below min_interval_reviews: means only
+    "num_samples": 40,
+    "num_features": 5,
+    "top_k": 3,
+    "deletions": 2,
+    "min_interval_reviews": 2,
+}
+
+
 def synthetic_reviews(count: int, seed: int, labeled: bool = True) -> pd.DataFrame:
     """Reviews whose label is carried by a few sentiment words among neutral filler."""
     rng = np.random.default_rng(seed)
@@ -135,17 +149,7 @@ def tiny_params(source: Path, model: Path) -> dict:
     params["distill_students"]["tfidf"] |= {"min_df": 1, "max_df": 1.0}
     params["distill_students"] |= {"tree_max_depth": 4, "tree_min_samples_leaf": 1}
     params["evaluate"] |= {"throughput_texts": 10, "throughput_repeats": 1}
-    params["explain"] |= {
-        "num_reviews": 6,
-        "ig_steps": 4,
-        "occlusion_reviews": 2,
-        "lime_reviews": 1,  # below min_interval_reviews: means only
-        "num_samples": 40,
-        "num_features": 5,
-        "top_k": 3,
-        "deletions": 2,
-        "min_interval_reviews": 2,
-    }
+    params["explain"] |= TINY_EXPLAIN
     return params
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import explain_params, synthetic_reviews, tiny_teacher
+from conftest import TINY_EXPLAIN, explain_params, synthetic_reviews, tiny_teacher
 
 from bertdistill.config import InferenceParams
 from bertdistill.explaining import explain_models
@@ -10,17 +10,7 @@ from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.teacher_attribution import completeness_gap, integrated_gradients
 
 INFERENCE = InferenceParams(batch_tokens=512, max_batch_size=16, precision="fp32")
-CONFIG = explain_params(
-    num_reviews=5,
-    ig_steps=4,
-    occlusion_reviews=2,
-    lime_reviews=1,
-    num_samples=30,
-    top_k=3,
-    deletions=2,
-    bootstrap_resamples=1000,
-    min_interval_reviews=2,
-)
+CONFIG = explain_params(**TINY_EXPLAIN | {"num_reviews": 5})
 
 
 @pytest.fixture(scope="module")
