@@ -9,10 +9,12 @@ Run after `dvc repro` (needs models/teacher and data/prepared/test.parquet):
 
 For each of ``--reviews`` test reviews (drawn as the explain stage draws them): the time of
 labelling the review alone (median of 3), of Integrated Gradients at each ``--steps``, of
-occlusion and of LIME with ``--num-samples``; then ERASER comprehensiveness and sufficiency of
-each with 95% bootstrap intervals over the reviews, and the paired difference of each method
-against LIME. Writes bench/results/teacher_attribution.json and prints a table. Times are ratios
-within this run (absolute seconds differ between machines and with load).
+occlusion, of guided occlusion at each ``--guided-shares`` (its cost: Integrated Gradients at
+``explain.ig_steps`` plus occluding that share of words) and of LIME with ``--num-samples``;
+then ERASER comprehensiveness and sufficiency of each with 95% bootstrap intervals over the
+reviews, and the paired difference of each method against LIME. Writes
+bench/results/teacher_attribution.json and prints a table. Times are ratios within this run
+(absolute seconds differ between machines and with load).
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ from bertdistill.explanation_metrics import MEASURES, RANDOM, eraser_values, ran
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
 from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.teacher_attribution import completeness_gap, integrated_gradients, occlusion
+from bertdistill.teacher_attribution import (
+    completeness_gap,
+    guided_occlusion,
+    integrated_gradients,
+    occlusion,
+)
 
 
 def timed(function, *args, repeats: int = 1):
@@ -56,6 +63,13 @@ def main() -> None:
     parser.add_argument("--test", default="data/prepared/test.parquet")
     parser.add_argument("--reviews", type=int, default=10)
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32])
+    parser.add_argument(
+        "--guided-shares",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.5],
+        help="shares of each review's words guided occlusion occludes",
+    )
     parser.add_argument("--num-samples", type=int, default=1000, help="LIME's perturbed texts")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default="bench/results/teacher_attribution.json")
@@ -74,14 +88,16 @@ def main() -> None:
         return teacher.logits(batch, inference, progress=False)
 
     peak_before = matmul_peak_gflops()
-    methods = {f"integrated_gradients_{steps}": [] for steps in args.steps}
-    methods |= {"occlusion": [], "lime": []}
+    steps_list = sorted({*args.steps, config.ig_steps})
+    methods = {f"integrated_gradients_{steps}": [] for steps in steps_list}
+    guided = {share: f"guided_occlusion_{round(share * 100)}" for share in args.guided_shares}
+    methods |= {"occlusion": [], **{name: [] for name in guided.values()}, "lime": []}
     seconds: dict[str, list[float]] = {name: [] for name in ["labelling", *methods]}
-    gaps: dict[str, list[float]] = {f"integrated_gradients_{steps}": [] for steps in args.steps}
+    gaps: dict[str, list[float]] = {f"integrated_gradients_{steps}": [] for steps in steps_list}
     for position, text in enumerate(texts):
         labelled, took = timed(score, [text], repeats=3)
         seconds["labelling"].append(took)
-        for steps in args.steps:
+        for steps in steps_list:
             name = f"integrated_gradients_{steps}"
             attribution, took = timed(
                 integrated_gradients, teacher, text, steps, inference.batch_tokens
@@ -93,6 +109,14 @@ def main() -> None:
         [attribution], took = timed(occlusion, teacher, [text], labelled, inference)
         methods["occlusion"].append(attribution)
         seconds["occlusion"].append(took)
+        guide = methods[f"integrated_gradients_{config.ig_steps}"][-1]
+        guide_seconds = seconds[f"integrated_gradients_{config.ig_steps}"][-1]
+        for share, name in guided.items():
+            [attribution], took = timed(
+                guided_occlusion, teacher, [text], labelled, [guide], share, inference
+            )
+            methods[name].append(attribution)
+            seconds[name].append(guide_seconds + took)
         proba = teacher.proba_function(inference)
         every_word = len(WORD.findall(text))
         words, took = timed(explain, proba, text, every_word, args.num_samples, seed + position)
@@ -123,6 +147,8 @@ def main() -> None:
         "review_words_median": statistics.median(len(t.split()) for t in texts),
         "lime_num_samples": args.num_samples,
         "explain_params": {"ig_steps": config.ig_steps},
+        "guided_occlusion": "Integrated Gradients at explain_params.ig_steps, then occlusion of "
+        "the share of words (the name's percent) it finds strongest; its time includes both",
         "seconds_median": {k: round(statistics.median(v), 3) for k, v in seconds.items()},
         "ratio_to_labelling_median": {
             k: round(float(np.median(np.array(v) / labelling)), 2)

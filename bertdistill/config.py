@@ -210,6 +210,7 @@ class EvaluateParams:
 class ExplainParams:
     num_reviews: int
     ig_steps: int
+    guided_share: float
     occlusion_reviews: int
     lime_reviews: int
     num_samples: int
@@ -225,7 +226,7 @@ class ExplainParams:
         subsets = {key: counts.pop(key) for key in ("occlusion_reviews", "lime_reviews")}
         _positive("explain", **counts)
         _non_negative("explain", **subsets)
-        _probability("explain", deletion_share=self.deletion_share)
+        _probability("explain", deletion_share=self.deletion_share, guided_share=self.guided_share)
         for key, value in subsets.items():
             if value > self.num_reviews:
                 raise UserError(

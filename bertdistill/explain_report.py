@@ -20,6 +20,7 @@ from bertdistill.registry import KIND_TITLES, MODEL_NAMES, STUDENT_NAMES, TEACHE
 METHOD_TITLES = {
     "integrated_gradients": "Integrated Gradients",
     "occlusion": "occlusion",
+    "guided_occlusion": "guided occlusion",
     "exact": "exact",
     "lime": "LIME",
     RANDOM: "random ranking (floor)",

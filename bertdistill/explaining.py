@@ -1,5 +1,6 @@
 """The explain stage's work on its chosen test reviews: every model's word attributions (the
-teacher's Integrated Gradients on all of them, occlusion and LIME on the first few; each
+teacher's Integrated Gradients and guided occlusion on all of them, occlusion and LIME on the
+first few; each
 student's exact attribution on all, LIME on the first few), then how faithful each is (ERASER),
 how alike each student explains to the teacher, and how alike it behaves under deletions."""
 
@@ -29,7 +30,12 @@ from bertdistill.faithfulness import Logits
 from bertdistill.inference import Teacher
 from bertdistill.registry import STUDENT_NAMES, TEACHER
 from bertdistill.students import Students
-from bertdistill.teacher_attribution import completeness_gap, integrated_gradients, occlusion
+from bertdistill.teacher_attribution import (
+    completeness_gap,
+    guided_occlusion,
+    integrated_gradients,
+    occlusion,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +76,15 @@ def attribute(
     Gradients differentiates, an fp32 copy where ``teacher`` labels at int8)."""
     texts = reviews["text"].tolist()
     occluded = config.occlusion_reviews
+    gradients = [
+        integrated_gradients(gradient_teacher, text, config.ig_steps, inference.batch_tokens)
+        for text in tqdm(texts, desc="Integrated Gradients", unit="review")
+    ]
     attributions: Attributions = {
-        (TEACHER, TEACHER_METHOD): [
-            integrated_gradients(gradient_teacher, text, config.ig_steps, inference.batch_tokens)
-            for text in tqdm(texts, desc="Integrated Gradients", unit="review")
-        ],
+        (TEACHER, "integrated_gradients"): gradients,
+        (TEACHER, "guided_occlusion"): guided_occlusion(
+            teacher, texts, original[TEACHER], gradients, config.guided_share, inference
+        ),
         (TEACHER, "occlusion"): occlusion(
             teacher, texts[:occluded], original[TEACHER][:occluded], inference
         ),

@@ -31,6 +31,7 @@ def default_sigint() -> None:
 TINY_EXPLAIN = {
     "num_reviews": 6,
     "ig_steps": 4,
+    "guided_share": 0.5,
     "occlusion_reviews": 2,
     "lime_reviews": 1,  # below min_interval_reviews: means only
     "num_samples": 40,

@@ -211,6 +211,7 @@ REPORT_RECORDS = [
 REPORT_SETTINGS = {
     "num_reviews": 200,
     "ig_steps": 16,
+    "guided_share": 0.25,
     "occlusion_reviews": 20,
     "lime_reviews": 3,
     "num_samples": 1000,

@@ -7,7 +7,11 @@ from bertdistill.explaining import explain_models
 from bertdistill.explanation_metrics import GAP_KEY, STUDENT_METHOD, TEACHER_METHOD
 from bertdistill.faithfulness import top_overlap
 from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
-from bertdistill.teacher_attribution import completeness_gap, integrated_gradients
+from bertdistill.teacher_attribution import (
+    completeness_gap,
+    guided_occlusion,
+    integrated_gradients,
+)
 
 INFERENCE = InferenceParams(batch_tokens=512, max_batch_size=16, precision="fp32")
 CONFIG = explain_params(**TINY_EXPLAIN | {"num_reviews": 5})
@@ -29,7 +33,8 @@ def test_every_model_and_explainer_covers_its_share_of_the_reviews(explained):
     result, (reviews, teacher, *_) = explained
     texts = reviews["text"].tolist()
     counts = {key: len(items) for key, items in result.attributions.items()}
-    expected = {(TEACHER, TEACHER_METHOD): 5, (TEACHER, "occlusion"): 2}
+    expected = {(TEACHER, "integrated_gradients"): 5, (TEACHER, "occlusion"): 2}
+    expected |= {(TEACHER, "guided_occlusion"): 5}
     expected |= {(name, STUDENT_METHOD): 5 for name in STUDENT_NAMES}
     expected |= {(name, "lime"): 1 for name in MODEL_NAMES}
     assert counts == expected
@@ -47,6 +52,12 @@ def test_integrated_gradients_explain_the_given_copy_and_students_agree_with_the
     assert [item.words for item in reference] == [item.words for item in expected]
     assert [item.words for item in reference] != [
         integrated_gradients(teacher, text, 4, INFERENCE.batch_tokens).words for text in texts
+    ]
+    # guided occlusion: the labelling teacher occludes the words the copy's gradients chose
+    original = result.original[TEACHER]
+    guided = guided_occlusion(teacher, texts, original, expected, 0.5, INFERENCE)
+    assert [item.words for item in result.attributions[(TEACHER, "guided_occlusion")]] == [
+        item.words for item in guided
     ]
     gap = np.mean([abs(completeness_gap(item)) for item in expected])
     assert result.metrics[GAP_KEY] == pytest.approx(gap, abs=1e-6)

@@ -3,12 +3,13 @@ import dataclasses
 import pytest
 from conftest import tiny_teacher
 
-from bertdistill.attributions import review_words, without_words
+from bertdistill.attributions import Attribution, review_words, without_words
 from bertdistill.config import InferenceParams
 from bertdistill.errors import UserError
 from bertdistill.inference import Teacher
 from bertdistill.teacher_attribution import (
     completeness_gap,
+    guided_occlusion,
     integrated_gradients,
     occlusion,
     piece_words,
@@ -97,6 +98,31 @@ def test_occlusion_scores_no_variant_the_truncation_leaves_unchanged(teacher, mo
         assert attribution.words[word] != 0.0
     assert all(attribution.words[word] == 0.0 for word in set(attribution.words) - SEEN)
     assert list(attribution.words) == review_words(LONG_TEXT)
+
+
+def test_guided_occlusion_occludes_the_guides_strongest_share_and_keeps_its_other_values(
+    teacher, monkeypatch
+):
+    words = review_words(TEXT)  # 8: great movie the acting was awful plot ("great" twice)
+    guide = Attribution({word: 0.01 * (position + 1) for position, word in enumerate(words)})
+    guide.words["awful"], guide.words["movie"] = -5.0, 3.0  # the strongest two by |value|
+    [logit] = Teacher.logits(teacher, [TEXT], BATCHING, progress=False)
+    scored = []
+
+    def counted_logits(texts, params, progress, description):
+        scored.extend(texts)
+        return Teacher.logits(teacher, texts, params, progress=False)
+
+    monkeypatch.setattr(teacher, "logits", counted_logits)
+    [guided] = guided_occlusion(teacher, [TEXT], [logit], [guide], 0.25, BATCHING)
+    assert scored == [without_words(TEXT, ["movie"]), without_words(TEXT, ["awful"])]
+    [full] = occlusion(teacher, [TEXT], [logit], BATCHING)
+    assert list(guided.words) == words
+    for word in words:
+        expected = full.words[word] if word in ("movie", "awful") else guide.words[word]
+        assert guided.words[word] == pytest.approx(expected, abs=1e-6)
+    [everything] = guided_occlusion(teacher, [TEXT], [logit], [guide], 1.0, BATCHING)
+    assert everything.words == pytest.approx(full.words, abs=1e-6)
 
 
 def test_pieces_map_to_the_word_they_overlap_and_punctuation_to_none():
