@@ -1,7 +1,7 @@
 """DVC stage `explain`: word attributions of the teacher (Integrated Gradients and guided occlusion
-on all chosen test reviews, occlusion and LIME on subsets of them) and of every student (exact; LIME on the LIME
-subset), how faithful each is (ERASER), how alike each student explains and behaves to the
-teacher, the students' global views, and one HTML report."""
+on all chosen test reviews, occlusion and LIME on subsets of them) and of every student (exact;
+LIME on the LIME subset), how faithful each is (ERASER), how alike each student explains and
+behaves to the teacher, the students' global views, and one HTML report."""
 
 from __future__ import annotations
 
