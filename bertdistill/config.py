@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from bertdistill.errors import UserError
 
 MIN_RESAMPLES = 1000  # fewer leave the 2.5% tails of a bootstrap to a handful of resamples
+SENTIMENT_CLASSES = ("negative", "positive")  # the binary default's classes, in id order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,19 +24,46 @@ class PrepareParams:
     drop_test_duplicates: bool = False
     text_column: str = "text"
     label_column: str = "label"
+    pair_column: str | None = None  # a second text (sentence pairs: SNLI's hypothesis)
+    classes: tuple[str, ...] | None = None  # class names in id order; None: negative/positive
+    train_split: str = "train"  # file stem of the labelled pool: train and validation
+    test_split: str = "test"
+    unlabeled_split: str = "unsup"  # train_split's stem: cut from what train and validation leave
 
     def __post_init__(self) -> None:
         _positive("prepare", train_size=self.train_size, val_size=self.val_size)
         _non_negative("prepare", unlabeled_size=self.unlabeled_size, min_chars=self.min_chars)
         if self.test_size is not None:
             _positive("prepare", test_size=self.test_size)
-        for key in ("dataset", "text_column", "label_column"):
+        keys = ["dataset", "text_column", "label_column", "train_split", "test_split"]
+        keys.append("unlabeled_split")
+        if self.pair_column is not None:
+            keys.append("pair_column")
+        for key in keys:
             if not getattr(self, key).strip():
                 raise UserError(f"params key 'prepare.{key}' must not be empty")
-        if self.text_column == self.label_column:
+        columns = {"text_column": self.text_column, "label_column": self.label_column}
+        if self.pair_column is not None:
+            columns["pair_column"] = self.pair_column
+        for (key, name), (other, other_name) in itertools.combinations(columns.items(), 2):
+            if name == other_name:
+                raise UserError(
+                    f"params keys 'prepare.{key}' and 'prepare.{other}' are both {name!r}: "
+                    f"each names its own column"
+                )
+        if self.test_split == self.train_split:
             raise UserError(
-                f"params keys 'prepare.text_column' and 'prepare.label_column' are both "
-                f"{self.text_column!r}: name the text column and the label column"
+                f"params keys 'prepare.train_split' and 'prepare.test_split' are both "
+                f"{self.train_split!r}: test on a file the labelled pool does not come from"
+            )
+        if self.classes is not None and (
+            len(self.classes) < 2
+            or len({name.strip().lower() for name in self.classes}) < len(self.classes)
+            or not all(name.strip() for name in self.classes)
+        ):
+            raise UserError(
+                f"params key 'prepare.classes' is {list(self.classes)}: list two or more "
+                f"distinct class names in id order, or leave it empty for negative/positive"
             )
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -43,11 +44,19 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", _BREAK_TAG.sub(" ", text)).strip()
 
 
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """The text columns: ``text``, and ``text_pair`` for sentence pairs."""
+    return [column for column in ("text", "text_pair") if column in frame.columns]
+
+
 def clean_frame(frame: pd.DataFrame, split: str, min_chars: int) -> pd.DataFrame:
-    """Clean texts, give each row a stable id, and drop texts shorter than ``min_chars``."""
-    cleaned = frame.assign(text=frame["text"].map(clean_text))
+    """Clean texts, give each row a stable id, and drop rows with a text (either text of a
+    pair) shorter than ``min_chars``."""
+    columns = text_columns(frame)
+    cleaned = frame.assign(**{column: frame[column].map(clean_text) for column in columns})
     cleaned.insert(0, "id", [f"{split}-{index:06d}" for index in range(len(cleaned))])
-    kept = cleaned[cleaned["text"].str.len() >= max(min_chars, 1)]
+    long_enough = [cleaned[column].str.len() >= max(min_chars, 1) for column in columns]
+    kept = cleaned[np.logical_and.reduce(long_enough)]
     if len(kept) < len(cleaned):
         logger.info("%s: dropped %d empty or too short texts", split, len(cleaned) - len(kept))
     return kept.reset_index(drop=True)
@@ -62,11 +71,14 @@ def make_splits(
     seed: int,
     min_chars: int = 1,
     drop_test_duplicates: bool = False,
+    unlabeled_from_train: bool = False,
 ) -> Splits:
-    """Cut seeded, stratified splits; validation comes from IMDB's train split, never from test.
+    """Cut seeded, stratified splits; validation comes from the train pool, never from test.
 
-    Test reviews whose cleaned text also occurs in the train or unsup split are counted, and with
-    ``drop_test_duplicates`` left out of the test pool before it is sampled.
+    The unlabelled texts come from the unsup pool or, with ``unlabeled_from_train``, from the
+    train pool's rows that train and validation left (their labels hidden). Test texts (pairs)
+    that also occur in the train or unsup pool are counted, and with ``drop_test_duplicates``
+    left out of the test pool before it is sampled.
     """
     unsup = raw.get("unsup")
     pools = {
@@ -77,8 +89,8 @@ def make_splits(
     cleaned = {name: clean_frame(frame, name, min_chars) for name, frame in pools.items()}
     report = {f"{name}_dropped_short": len(pools[name]) - len(cleaned[name]) for name in pools}
     train_pool, test_pool, unsup_pool = cleaned["train"], cleaned["test"], cleaned["unsup"]
-    seen = set(train_pool["text"]) | set(unsup_pool["text"])
-    repeated = test_pool["text"].isin(seen)
+    seen = set(_keys(train_pool)) | set(_keys(unsup_pool))
+    repeated = _keys(test_pool).isin(seen)
     report["test_pool_duplicates"] = int(repeated.sum())
     if drop_test_duplicates:
         test_pool = test_pool[~repeated].reset_index(drop=True)
@@ -86,16 +98,20 @@ def make_splits(
 
     _check_size("prepare.train_size + prepare.val_size", train_size + val_size, train_pool, "train")
     train, rest = _stratified_take(train_pool, train_size, seed, "prepare.train_size")
-    validation, _ = _stratified_take(rest, val_size, seed, "prepare.val_size")
+    validation, left = _stratified_take(rest, val_size, seed, "prepare.val_size")
     if test_size is None:
         test = test_pool
     else:
         _check_size("prepare.test_size", test_size, test_pool, "test")
         test, _ = _stratified_take(test_pool, test_size, seed, "prepare.test_size")
-    _check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, "unsup")
+    if unlabeled_from_train:
+        unsup_pool, pool_name = left, "train (after train and validation)"
+    else:
+        pool_name = "unsup"
+    _check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, pool_name)
     unlabeled = unsup_pool.sample(n=unlabeled_size, random_state=seed).assign(label=UNLABELED)
-    used = set(train["text"]) | set(validation["text"]) | set(unlabeled["text"])
-    report["test_duplicates_of_used_texts"] = int(test["text"].isin(used).sum())
+    used = set(_keys(train)) | set(_keys(validation)) | set(_keys(unlabeled))
+    report["test_duplicates_of_used_texts"] = int(_keys(test).isin(used).sum())
     return Splits(
         train=_sorted(train),
         validation=_sorted(validation),
@@ -103,6 +119,25 @@ def make_splits(
         unlabeled=_sorted(unlabeled),
         report=report,
     )
+
+
+def _keys(frame: pd.DataFrame) -> pd.Series:
+    """What makes two rows the same text: the text, or both texts of a pair."""
+    if "text_pair" not in frame.columns:
+        return frame["text"]
+    return frame["text"] + "\x1f" + frame["text_pair"]
+
+
+def label_shares(frame: pd.DataFrame, classes: tuple[str, ...]) -> dict[str, float]:
+    """A labelled split's class shares: ``positive_share`` for the binary default, else
+    ``share_<class>`` per class of ``classes`` (in id order)."""
+    if not classes:
+        return {"positive_share": round(float(frame["label"].mean()), 6)}
+    counts = frame["label"].value_counts()
+    return {
+        f"share_{name}": round(float(counts.get(index, 0) / len(frame)), 6)
+        for index, name in enumerate(classes)
+    }
 
 
 def _check_size(key: str, wanted: int, pool: pd.DataFrame, split: str) -> None:
@@ -133,4 +168,4 @@ def _stratified_take(
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("id").reset_index(drop=True)[["id", "text", "label"]]
+    return frame.sort_values("id").reset_index(drop=True)[["id", *text_columns(frame), "label"]]

@@ -84,15 +84,16 @@ def _build(raw: Any, name: str, cls: type[Section]) -> Section:
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(value, key, hint)
-    if typing.get_origin(hint) is tuple:
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise UserError(f"params key '{key}' must list at least one value")
-        element = typing.get_args(hint)[0]
-        return tuple(_coerce(item, element, f"{key}[{i}]") for i, item in enumerate(values))
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in allowed:
         return None
+    sequences = [kind for kind in allowed if typing.get_origin(kind) is tuple]
+    if sequences:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise UserError(f"params key '{key}' must list at least one value")
+        element = typing.get_args(sequences[0])[0]
+        return tuple(_coerce(item, element, f"{key}[{i}]") for i, item in enumerate(values))
     for kind in allowed:
         if kind is bool and isinstance(value, bool):
             return value

@@ -1,5 +1,6 @@
-"""Read a local (or downloaded) copy of IMDB, or any binary sentiment data in its shape: a folder
-of parquet/CSV tables, an extracted aclImdb/ folder or the official tarball."""
+"""Read a local (or downloaded) copy of IMDB, or other labelled texts in its shape: a folder of
+parquet/CSV tables (single texts or sentence pairs, two or more classes), an extracted aclImdb/
+folder or the official tarball."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow
 
+from bertdistill.config import SENTIMENT_CLASSES
 from bertdistill.errors import UserError
 from bertdistill.io import atomic_path
 
@@ -32,15 +34,25 @@ LABEL_NAMES = {
 
 
 def load_raw(
-    source: str | Path, text_column: str = "text", label_column: str = "label"
+    source: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    pair_column: str | None = None,
+    classes: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Read IMDB's train/test/unsup splits from ``source`` as ``text`` and ``label`` columns.
+    """Read the train/test/unsup splits from ``source`` as ``text`` (and ``text_pair``) and
+    ``label`` columns, labels as class ids.
 
-    ``source`` is a folder of ``{train,test,unsup}.{parquet,csv}`` files with ``text_column`` and
-    ``label_column`` columns, an extracted ``aclImdb/`` folder (or its parent),
-    ``aclImdb_v1.tar.gz`` or a folder holding it. A folder with none of these gets the official
-    archive downloaded into it (the folder must exist, because DVC tracks it as the stage's
-    dependency).
+    ``source`` is a folder of parquet/CSV tables, an extracted ``aclImdb/`` folder (or its
+    parent), ``aclImdb_v1.tar.gz`` or a folder holding it. A folder with none of these gets the
+    official archive downloaded into it (the folder must exist, because DVC tracks it as the
+    stage's dependency). A folder of tables holds ``{stem}.parquet`` or ``{stem}.csv`` per split,
+    the stems given by ``files`` (split -> stem; default: the split's name), with
+    ``text_column``, ``label_column`` and, for sentence pairs, ``pair_column``. Labels are the
+    names in ``classes`` (or their ids); with no ``classes``, 0/1, neg/pos or negative/positive.
+    Where unsup's stem is train's, no unsup table is read: the unlabelled texts are cut from
+    train's (:func:`bertdistill.data.make_splits`).
     """
     path = Path(source)
     if not path.exists():
@@ -48,6 +60,14 @@ def load_raw(
             f"prepare.source {path} does not exist: point it at a local IMDB copy (parquet/CSV "
             f"folder, aclImdb/ folder or aclImdb_v1.tar.gz), or at an empty folder to download "
             f"{IMDB_URL} into it"
+        )
+    stems = {split: split for split in SPLITS} | (files or {})
+    imdb_shaped = path.is_file() or (path / "aclImdb").is_dir() or (path / "train/pos").is_dir()
+    if imdb_shaped and (pair_column is not None or classes):
+        raise UserError(
+            f"prepare.source {path} is an IMDB archive or aclImdb folder, which holds single "
+            f"reviews of two classes: point it at a folder of parquet/CSV tables for "
+            f"prepare.pair_column or prepare.classes"
         )
     if path.is_file():
         if not tarfile.is_tarfile(path):
@@ -59,17 +79,20 @@ def load_raw(
     if (acl_dir / "train" / "pos").is_dir():
         return _read_acl_dir(acl_dir)
     archive = path / ARCHIVE_NAME
-    if not archive.exists() and not _has_tables(path):
+    if not archive.exists() and not _has_tables(path, stems):
         download(IMDB_URL, archive)
     if archive.is_file():
         return _read_tarball(archive)
-    return _read_table_dir(path, text_column, label_column)
+    columns = {text_column: "text", label_column: "label"}
+    if pair_column is not None:
+        columns[pair_column] = "text_pair"
+    return _read_table_dir(path, columns, classes, stems)
 
 
-def _has_tables(folder: Path) -> bool:
+def _has_tables(folder: Path, stems: dict[str, str]) -> bool:
     return any(
-        (folder / f"{split}{suffix}").is_file()
-        for split in SPLITS
+        (folder / f"{stem}{suffix}").is_file()
+        for stem in stems.values()
         for suffix in (".parquet", ".csv")
     )
 
@@ -92,21 +115,26 @@ def download(url: str, destination: Path) -> None:
         ) from None
 
 
-def _read_table_dir(folder: Path, text_column: str, label_column: str) -> dict[str, pd.DataFrame]:
+def _read_table_dir(
+    folder: Path, columns: dict[str, str], classes: tuple[str, ...], stems: dict[str, str]
+) -> dict[str, pd.DataFrame]:
     frames = {}
-    for split in SPLITS:
+    for split, stem in stems.items():
+        if split == "unsup" and stem == stems["train"]:
+            continue  # cut from train's table
         for suffix, reader in ((".parquet", _read_parquet), (".csv", _read_csv)):
-            file = folder / f"{split}{suffix}"
+            file = folder / f"{stem}{suffix}"
             if file.is_file():
-                table = reader(file)
-                columns = {text_column: "text", label_column: "label"}
-                frames[split] = _validate_table(table, columns, file, labeled=split != "unsup")
+                labeled = split != "unsup"
+                frames[split] = _validate_table(reader(file), columns, file, labeled, classes)
                 break
     for split in ("train", "test"):
         if split not in frames:
+            stem = stems[split]
             raise UserError(
-                f"prepare.source {folder} has no {split}.parquet or {split}.csv, and is not an "
-                f"aclImdb folder: point prepare.source at a folder holding train/test files"
+                f"prepare.source {folder} has no {stem}.parquet or {stem}.csv, and is not an "
+                f"aclImdb folder: point prepare.source at a folder holding them, or set "
+                f"prepare.{split}_split to the stem of its {split} file"
             )
     return frames
 
@@ -140,52 +168,79 @@ def _one_line(error: Exception) -> str:
 
 
 def _validate_table(
-    frame: pd.DataFrame, columns: dict[str, str], file: Path, labeled: bool
+    frame: pd.DataFrame,
+    columns: dict[str, str],
+    file: Path,
+    labeled: bool,
+    classes: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """``frame`` as ``text`` and ``label`` columns; ``columns`` maps the file's names to those."""
+    """``frame`` as ``text`` (``text_pair``) and ``label`` columns; ``columns`` maps the file's
+    names to those."""
     missing = [name for name in columns if name not in frame.columns]
     if missing and columns[missing[0]] == "label" and not labeled:
         frame = frame.assign(**{missing[0]: UNLABELED})
-    elif missing:
-        role = columns[missing[0]]
+        missing = missing[1:]
+    if missing:
+        role = {"text": "text", "label": "label", "text_pair": "pair"}[columns[missing[0]]]
         raise UserError(
             f"{file} has no '{missing[0]}' column (columns: {', '.join(map(str, frame.columns))}): "
             f"set prepare.{role}_column to the name of its {role} column"
         )
     frame = frame[list(columns)].rename(columns=columns)
-    if frame["text"].map(lambda text: not isinstance(text, str)).any():
-        frame["text"] = frame["text"].fillna("").astype(str)
+    for column in ("text", "text_pair"):
+        if column in frame and frame[column].map(lambda text: not isinstance(text, str)).any():
+            frame[column] = frame[column].fillna("").astype(str)
     if labeled:
-        labels = parse_labels(frame["label"], file)
-        _check_both_classes(labels, frame["label"], file)
+        labels = parse_labels(frame["label"], file, classes)
+        _check_every_class(labels, frame["label"], file, classes)
         frame["label"] = labels
     else:
         frame["label"] = UNLABELED
     return frame.reset_index(drop=True)
 
 
-def _check_both_classes(labels: pd.Series, as_written: pd.Series, file: Path) -> None:
-    """A labelled split of one class passes here but breaks stratification and every metric."""
-    classes = labels.unique()
-    if len(classes) < 2:
-        found = "no reviews"
-        if len(classes):
-            name = ("negative", "positive")[classes[0]]
-            found = f"only {name} reviews (label {str(as_written.iloc[0])!r})"
+def _check_every_class(
+    labels: pd.Series, as_written: pd.Series, file: Path, classes: tuple[str, ...]
+) -> None:
+    """A labelled split missing a class passes here but breaks stratification and every metric."""
+    names = classes or SENTIMENT_CLASSES
+    missing = [name for index, name in enumerate(names) if not (labels == index).any()]
+    if not missing:
+        return
+    if classes:
         raise UserError(
-            f"{file} holds {found}: train and test need negative and positive reviews; "
-            f"export the whole split again"
+            f"{file} holds no {', '.join(missing)} rows: train and test need every class of "
+            f"prepare.classes; export the whole split again, or list only its classes"
         )
+    found = "no reviews"
+    if len(labels):
+        name = names[int(labels.iloc[0])]
+        found = f"only {name} reviews (label {str(as_written.iloc[0])!r})"
+    raise UserError(
+        f"{file} holds {found}: train and test need negative and positive reviews; "
+        f"export the whole split again"
+    )
 
 
-def parse_labels(labels: pd.Series, file: Path) -> pd.Series:
-    """Map 0/1, "0"/"1", "neg"/"pos" or "negative"/"positive" labels to 0/1 integers."""
-    mapped = labels.map(lambda label: LABEL_NAMES.get(str(label).strip().lower()))
+def parse_labels(labels: pd.Series, file: Path, classes: tuple[str, ...] = ()) -> pd.Series:
+    """Map labels to class ids: with ``classes``, a class name (any case) or its id; without,
+    0/1, "0"/"1", "neg"/"pos" or "negative"/"positive" to 0/1."""
+    if classes:
+        ids = {name.strip().lower(): index for index, name in enumerate(classes)}
+        ids |= {str(index): index for index in range(len(classes))}
+    else:
+        ids = LABEL_NAMES
+    mapped = labels.map(lambda label: ids.get(str(label).strip().lower()))
     bad = labels[mapped.isna()]
     if len(bad):
+        if classes:
+            raise UserError(
+                f"{file} has {len(bad)} labels outside prepare.classes {list(classes)} (first: "
+                f"{bad.tolist()[0]!r}): list every class there, or fix the labels"
+            )
         raise UserError(
             f"{file} has {len(bad)} labels outside 0/1 (first: {bad.tolist()[0]!r}): "
-            f"binary labels must be 0/1 or neg/pos"
+            f"binary labels must be 0/1 or neg/pos, or name the classes in prepare.classes"
         )
     return mapped.astype("int64")
 

@@ -52,6 +52,12 @@ def read_frame(
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise UserError(f"{path} has no '{missing[0]}' column: re-run `dvc repro -f` on its stage")
+    if "text_pair" in frame.columns or ("label" in frame.columns and frame["label"].max() > 1):
+        raise UserError(
+            f"{path} holds sentence pairs or more than two classes (prepare.pair_column, "
+            f"prepare.classes), which only prepare reads so far: the teacher and the students "
+            f"read single texts of two classes"
+        )
     return frame
 
 

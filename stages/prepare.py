@@ -1,11 +1,12 @@
-"""DVC stage `prepare`: raw IMDB copy -> cleaned, seeded train/validation/test/unlabeled splits."""
+"""DVC stage `prepare`: raw IMDB copy (or other labelled texts or sentence pairs) -> cleaned,
+seeded train/validation/test/unlabeled splits."""
 
 from __future__ import annotations
 
 import logging
 
 from bertdistill.config import PrepareParams
-from bertdistill.data import make_splits
+from bertdistill.data import label_shares, make_splits
 from bertdistill.errors import run_cli
 from bertdistill.io import write_json, write_parquet
 from bertdistill.params_file import load_section
@@ -25,7 +26,19 @@ def main() -> None:
     config = load_section(params, "prepare", PrepareParams)
     logger.info("config: %s", config)
 
-    raw = load_raw(config.source, config.text_column, config.label_column)
+    files = {
+        "train": config.train_split,
+        "test": config.test_split,
+        "unsup": config.unlabeled_split,
+    }
+    raw = load_raw(
+        config.source,
+        config.text_column,
+        config.label_column,
+        config.pair_column,
+        config.classes or (),
+        files,
+    )
     logger.info("raw sizes: %s", {split: len(frame) for split, frame in raw.items()})
     splits = make_splits(
         raw,
@@ -36,6 +49,7 @@ def main() -> None:
         seed=seed,
         min_chars=config.min_chars,
         drop_test_duplicates=config.drop_test_duplicates,
+        unlabeled_from_train=config.unlabeled_split == config.train_split,
     )
     logger.info("cleaning and duplicates: %s", splits.report)
     metrics = dict(splits.report)
@@ -43,7 +57,8 @@ def main() -> None:
         write_parquet(f"{args.out_dir}/{name}.parquet", frame)
         metrics[f"{name}_size"] = len(frame)
         if name != "unlabeled":
-            metrics[f"{name}_positive_share"] = round(float(frame["label"].mean()), 6)
+            shares = label_shares(frame, config.classes or ())
+            metrics |= {f"{name}_{key}": value for key, value in shares.items()}
         logger.info("wrote %s/%s.parquet: %d rows", args.out_dir, name, len(frame))
     write_json(args.metrics, metrics)
     write_timing(args.timing, started)

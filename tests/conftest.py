@@ -57,6 +57,27 @@ def synthetic_reviews(count: int, seed: int, labeled: bool = True) -> pd.DataFra
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
+NLI_CLASSES = ("entailment", "neutral", "contradiction")
+
+
+def synthetic_pairs(count: int, seed: int) -> pd.DataFrame:
+    """Premise/hypothesis pairs whose class the hypothesis carries: a part of the premise
+    (entailment), new words (neutral), or a part of it with "not" (contradiction)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(count):
+        label = NLI_CLASSES[index % 3]
+        premise = list(rng.choice(NEUTRAL, size=int(rng.integers(6, 12))))
+        part = premise[: int(rng.integers(2, 5))]
+        hypothesis = {
+            "entailment": part,
+            "neutral": [*part, *rng.choice(POSITIVE, 2)],
+            "contradiction": ["not", *part],
+        }[label]
+        rows.append((" ".join(premise).capitalize() + ".", " ".join(hypothesis) + ".", label))
+    return pd.DataFrame(rows, columns=["premise", "hypothesis", "label"])
+
+
 def write_tiny_imdb(folder: Path, sizes=(60, 40, 60)) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for split, size, seed in zip(("train", "test", "unsup"), sizes, (1, 2, 3), strict=True):

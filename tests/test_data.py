@@ -4,11 +4,11 @@ import urllib.error
 
 import pandas as pd
 import pytest
-from conftest import synthetic_reviews
+from conftest import NLI_CLASSES, synthetic_pairs, synthetic_reviews
 
 from bertdistill import sources
 from bertdistill.config import PrepareParams
-from bertdistill.data import clean_text, make_splits
+from bertdistill.data import clean_text, label_shares, make_splits
 from bertdistill.errors import UserError
 from bertdistill.params_file import load_params, load_section
 from bertdistill.sources import load_raw
@@ -297,3 +297,100 @@ def test_test_texts_repeating_training_texts_are_counted_and_optionally_left_out
     assert dropped.report["test_duplicates_of_used_texts"] == 0
     assert not dropped.test["text"].isin(set(raw["train"]["text"])).any()
     pd.testing.assert_frame_equal(kept.train, dropped.train)
+
+
+PAIR_FILES = {"train": "dev", "test": "test", "unsup": "dev"}
+
+
+def write_tiny_snli(folder):
+    """dev and test tables shaped like ../shared/data/snli: premise, hypothesis, label names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    synthetic_pairs(90, seed=1).assign(split="dev").to_parquet(folder / "dev.parquet")
+    synthetic_pairs(30, seed=2).assign(split="test").to_parquet(folder / "test.parquet")
+    return folder
+
+
+def load_pairs(folder):
+    return load_raw(folder, "premise", "label", "hypothesis", NLI_CLASSES, PAIR_FILES)
+
+
+def test_sentence_pairs_of_three_classes_are_read_with_their_class_ids(tmp_path):
+    raw = load_pairs(write_tiny_snli(tmp_path))
+    assert set(raw) == {"train", "test"}  # the unlabelled pairs are cut from dev's
+    dev = synthetic_pairs(90, seed=1)
+    assert list(raw["train"].columns) == ["text", "label", "text_pair"]
+    assert raw["train"]["text"].tolist() == dev["premise"].tolist()
+    assert raw["train"]["text_pair"].tolist() == dev["hypothesis"].tolist()
+    expected = dev["label"].map({name: index for index, name in enumerate(NLI_CLASSES)})
+    assert raw["train"]["label"].tolist() == expected.tolist()
+    # ids are labels too, and names in any case
+    relabelled = dev.assign(label=dev["label"].str.upper().where(dev.index % 2 == 0, expected))
+    (tmp_path / "dev.parquet").unlink()
+    relabelled.to_csv(tmp_path / "dev.csv", index=False)
+    assert load_pairs(tmp_path)["train"]["label"].tolist() == expected.tolist()
+
+
+def test_pairs_cut_disjoint_stratified_splits_with_the_unlabelled_from_the_labelled_pool(tmp_path):
+    raw = load_pairs(write_tiny_snli(tmp_path))
+    splits = make_splits(raw, 30, 15, None, 40, seed=3, unlabeled_from_train=True)
+    ids = {name: set(frame["id"]) for name, frame in splits.items()}
+    assert {name: len(frame) for name, frame in splits.items()} == {
+        "train": 30, "validation": 15, "test": 30, "unlabeled": 40,
+    }  # fmt: skip
+    assert all(frame_ids <= {f"train-{i:06d}" for i in range(90)}
+               for name, frame_ids in ids.items() if name != "test")  # fmt: skip
+    assert ids["train"].isdisjoint(ids["validation"]) and ids["train"].isdisjoint(ids["unlabeled"])
+    assert ids["validation"].isdisjoint(ids["unlabeled"])
+    assert splits.train["label"].value_counts().tolist() == [10, 10, 10]
+    assert set(splits.unlabeled["label"]) == {-1}
+    assert list(splits.train.columns) == ["id", "text", "text_pair", "label"]
+    with pytest.raises(UserError, match="prepare.unlabeled_size.*train \\(after train and valid"):
+        make_splits(raw, 30, 15, None, 46, seed=3, unlabeled_from_train=True)
+    assert label_shares(splits.train, NLI_CLASSES) == {
+        "share_entailment": 0.333333, "share_neutral": 0.333333, "share_contradiction": 0.333333,
+    }  # fmt: skip
+    assert label_shares(splits.train.assign(label=[0, 1] * 15), ()) == {"positive_share": 0.5}
+
+
+def test_a_pair_with_an_empty_text_is_dropped_and_duplicates_count_both_texts(tmp_path):
+    folder = write_tiny_snli(tmp_path)
+    dev = pd.read_parquet(folder / "dev.parquet")
+    test = pd.read_parquet(folder / "test.parquet")
+    test.loc[0, ["premise", "hypothesis"]] = dev.loc[0, ["premise", "hypothesis"]].tolist()
+    # the same premise with another hypothesis is another pair
+    test.loc[1, "premise"] = dev.loc[4, "premise"]
+    test.loc[2, "hypothesis"] = " <br /> "
+    test.to_parquet(folder / "test.parquet")
+    splits = make_splits(load_pairs(folder), 30, 15, None, 40, seed=3, unlabeled_from_train=True)
+    assert splits.report["test_dropped_short"] == 1
+    assert splits.report["test_pool_duplicates"] == 1
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["entailment", "maybe", "neutral"], "1 labels outside prepare.classes"),
+        (["entailment", "neutral", "neutral"], "holds no contradiction rows"),
+    ],
+)
+def test_labels_outside_the_classes_or_a_missing_class_name_the_file(tmp_path, labels, message):
+    folder = write_tiny_snli(tmp_path)
+    frame = pd.DataFrame({"premise": ["a b", "c d", "e f"], "hypothesis": "a", "label": labels})
+    frame.to_parquet(folder / "test.parquet")
+    with pytest.raises(UserError, match=message) as raised:
+        load_pairs(folder)
+    assert str(folder / "test.parquet") in str(raised.value)
+
+
+def test_a_missing_pair_column_names_the_param(tmp_path):
+    folder = write_tiny_snli(tmp_path)
+    with pytest.raises(UserError, match="no 'premise2' column.*prepare.pair_column"):
+        load_raw(folder, "premise", "label", "premise2", NLI_CLASSES, PAIR_FILES)
+    with pytest.raises(UserError, match="no train.parquet or train.csv.*prepare.train_split"):
+        load_raw(folder, "premise", "label", "hypothesis", NLI_CLASSES)
+
+
+def test_an_imdb_archive_refuses_pairs_and_classes(tmp_path):
+    (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
+    with pytest.raises(UserError, match="aclImdb folder, which holds single reviews"):
+        load_raw(tmp_path, classes=NLI_CLASSES)

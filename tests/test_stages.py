@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import default_sigint, dropout_free_copy, synthetic_reviews, tiny_params
+from conftest import (
+    NLI_CLASSES,
+    default_sigint,
+    dropout_free_copy,
+    synthetic_pairs,
+    synthetic_reviews,
+    tiny_params,
+)
 
 from bertdistill import dvc_stages
 from bertdistill.attributions import student_attribution
@@ -475,6 +482,35 @@ def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
         prepared = pd.read_parquet(tmp_path / f"data/prepared/{split}.parquet")
         assert len(prepared) == size and set(prepared["label"]) == {0, 1}
         assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
+
+
+def test_prepare_cuts_sentence_pairs_of_three_classes_and_the_teacher_refuses_them(
+    tmp_path, tiny_bert
+):
+    source = tmp_path / "snli"
+    source.mkdir()
+    synthetic_pairs(90, seed=1).to_parquet(source / "dev.parquet")
+    synthetic_pairs(30, seed=2).to_parquet(source / "test.parquet")
+    pairs = {
+        "text_column": "premise",
+        "pair_column": "hypothesis",
+        "classes": list(NLI_CLASSES),
+        "train_split": "dev",
+        "unlabeled_split": "dev",
+        "test_size": None,
+        "unlabeled_size": 30,
+    }
+    result = run_prepare_on(source, tmp_path, tiny_bert, **pairs)
+    assert result.returncode == 0, result.stderr
+    train = pd.read_parquet(tmp_path / "data/prepared/train.parquet")
+    assert list(train.columns) == ["id", "text", "text_pair", "label"]
+    assert sorted(train["label"].unique()) == [0, 1, 2]
+    metrics = read_json(tmp_path / "metrics/prepare.json")
+    assert metrics["unlabeled_size"] == 30 and metrics["test_size"] == 30
+    assert {f"train_share_{name}" for name in NLI_CLASSES} <= set(metrics)
+    assert "train_positive_share" not in metrics
+    refused = run_stage("finetune_teacher", tmp_path, check=False)
+    assert_one_error_line(refused, "train.parquet holds sentence pairs", "only prepare reads")
 
 
 def truncate_test_file(source: Path) -> None:
