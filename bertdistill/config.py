@@ -26,19 +26,18 @@ class PrepareParams:
     label_column: str = "label"
     pair_column: str | None = None  # a second text (sentence pairs: SNLI's hypothesis)
     classes: tuple[str, ...] | None = None  # class names in id order; None: negative/positive
-    train_split: str = "train"  # file stem of the labelled pool: train and validation
-    test_split: str = "test"
-    unlabeled_split: str = "unsup"  # train_split's stem: cut from what train and validation leave
+    train_split: str | None = None  # table stem of the labelled pool; None: train
+    test_split: str | None = None  # None: test
+    unlabeled_split: str | None = None  # None: unsup; train_split's: what train+validation leave
 
     def __post_init__(self) -> None:
         _positive("prepare", train_size=self.train_size, val_size=self.val_size)
         _non_negative("prepare", unlabeled_size=self.unlabeled_size, min_chars=self.min_chars)
         if self.test_size is not None:
             _positive("prepare", test_size=self.test_size)
-        keys = ["dataset", "text_column", "label_column", "train_split", "test_split"]
-        keys.append("unlabeled_split")
-        if self.pair_column is not None:
-            keys.append("pair_column")
+        keys = ["dataset", "text_column", "label_column"]
+        optional = ["pair_column", "train_split", "test_split", "unlabeled_split"]
+        keys += [key for key in optional if getattr(self, key) is not None]
         for key in keys:
             if not getattr(self, key).strip():
                 raise UserError(f"params key 'prepare.{key}' must not be empty")
@@ -51,10 +50,10 @@ class PrepareParams:
                     f"params keys 'prepare.{key}' and 'prepare.{other}' are both {name!r}: "
                     f"each names its own column"
                 )
-        if self.test_split == self.train_split:
+        if self.files["test"] == self.files["train"]:
             raise UserError(
-                f"params keys 'prepare.train_split' and 'prepare.test_split' are both "
-                f"{self.train_split!r}: test on a file the labelled pool does not come from"
+                f"params keys 'prepare.train_split' and 'prepare.test_split' both name "
+                f"{self.files['train']!r}: test on a file the labelled pool does not come from"
             )
         if self.classes is not None and (
             len(self.classes) < 2
@@ -65,6 +64,15 @@ class PrepareParams:
                 f"params key 'prepare.classes' is {list(self.classes)}: list two or more "
                 f"distinct class names in id order, or leave it empty for negative/positive"
             )
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The table stem of each split (train, test, unsup): the split's name where unset."""
+        stems = (self.train_split, self.test_split, self.unlabeled_split)
+        return {
+            split: stem or split
+            for split, stem in zip(("train", "test", "unsup"), stems, strict=True)
+        }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,11 +26,7 @@ def main() -> None:
     config = load_section(params, "prepare", PrepareParams)
     logger.info("config: %s", config)
 
-    files = {
-        "train": config.train_split,
-        "test": config.test_split,
-        "unsup": config.unlabeled_split,
-    }
+    files = config.files
     raw = load_raw(
         config.source,
         config.text_column,
@@ -49,7 +45,7 @@ def main() -> None:
         seed=seed,
         min_chars=config.min_chars,
         drop_test_duplicates=config.drop_test_duplicates,
-        unlabeled_from_train=config.unlabeled_split == config.train_split,
+        unlabeled_from_train=files["unsup"] == files["train"],
     )
     logger.info("cleaning and duplicates: %s", splits.report)
     metrics = dict(splits.report)
