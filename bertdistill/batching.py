@@ -107,11 +107,13 @@ def predict_logits(
     progress: bool = True,
     description: str = "predict",
 ) -> np.ndarray:
-    """Logits for ``encoded`` texts, batched by a token budget, returned in the input order.
+    """Logits for ``encoded`` texts, batched by a token budget, returned in the input order:
+    one per text, or a row of ``model.num_logits`` where the model has several.
 
     ``precision`` is ``fp32`` or ``bf16`` (autocast); an int8 model is passed in already
     quantised and runs under ``fp32``."""
-    logits = np.zeros(len(encoded), dtype=np.float32)
+    per_text = getattr(model, "num_logits", 1)
+    logits = np.zeros((len(encoded), per_text) if per_text > 1 else len(encoded), np.float32)
     model.eval()
     lengths = [len(ids) for ids in encoded]
     batches = token_budget_batches(lengths, params.batch_tokens, params.max_batch_size)

@@ -155,6 +155,18 @@ class TeacherParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClassesParams:
+    """The one key of ``prepare`` the later stages need: the class names (None: the binary
+    default's negative/positive)."""
+
+    classes: tuple[str, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.classes or SENTIMENT_CLASSES
+
+
+@dataclasses.dataclass(frozen=True)
 class TeacherNameParams:
     """The one key of ``finetune_teacher`` a report needs: which model the teacher is."""
 

@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 
 from bertdistill.errors import UserError
 from bertdistill.sources import UNLABELED
+from bertdistill.tables import PAIR
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def clean_text(text: str) -> str:
 
 def text_columns(frame: pd.DataFrame) -> list[str]:
     """The text columns: ``text``, and ``text_pair`` for sentence pairs."""
-    return [column for column in ("text", "text_pair") if column in frame.columns]
+    return [column for column in ("text", PAIR) if column in frame.columns]
 
 
 def clean_frame(frame: pd.DataFrame, split: str, min_chars: int) -> pd.DataFrame:
@@ -123,9 +124,9 @@ def make_splits(
 
 def _keys(frame: pd.DataFrame) -> pd.Series:
     """What makes two rows the same text: the text, or both texts of a pair."""
-    if "text_pair" not in frame.columns:
+    if PAIR not in frame.columns:
         return frame["text"]
-    return frame["text"] + "\x1f" + frame["text_pair"]
+    return frame["text"] + "\x1f" + frame[PAIR]
 
 
 def label_shares(frame: pd.DataFrame, classes: tuple[str, ...]) -> dict[str, float]:

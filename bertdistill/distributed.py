@@ -72,7 +72,8 @@ def sharded(
     if workers.world_size > 1:
         local, gathered = gathered[0], [None] * workers.world_size
         dist.all_gather_object(gathered, local)
-    values = np.empty(len(lengths), dtype=np.float32)
+    shape = gathered[0][1].shape[1:]  # one value per text, or a row of them (K logits)
+    values = np.empty((len(lengths), *shape), dtype=np.float32)
     for indices, shard_values in gathered:
         values[indices] = shard_values
     return values

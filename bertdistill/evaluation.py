@@ -20,6 +20,7 @@ from bertdistill.registry import (
     TEACHER,
     paper_applies,
 )
+from bertdistill.scoring import predicted_classes
 
 LEVEL = 0.95  # every interval this module gives is a 95% interval
 DIGITS = 6  # metrics keep interval ends to 6 decimals: an accuracy on <= 10**6 texts is exact
@@ -28,14 +29,9 @@ PAPER_ROUNDING = 0.005  # the paper's figures are given to 2 decimals
 INTERVAL_SUFFIXES = ("", "_ci_low", "_ci_high")  # an estimate's metrics key, its interval's ends'
 
 
-def predictions(logits: np.ndarray) -> np.ndarray:
-    """The class each logit stands for: a logit above 0 means positive (1)."""
-    return (np.asarray(logits) > 0).astype(int)
-
-
 def hits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """Which texts a model classifies right."""
-    return predictions(logits) == labels
+    return predicted_classes(logits) == labels
 
 
 @dataclass(frozen=True)
@@ -201,12 +197,12 @@ def seed_spread(labels: np.ndarray, logits_per_seed: Sequence[np.ndarray]) -> di
 
 def score(labels: np.ndarray, logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:
     """Accuracy, F1 and ROC-AUC against gold labels, and agreement with the teacher's labels."""
-    predicted = predictions(logits)
+    predicted = predicted_classes(logits)
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
         "f1": float(f1_score(labels, predicted)),
         "roc_auc": float(roc_auc_score(labels, logits)),
-        "agreement": float(np.mean(predicted == predictions(teacher_logits))),
+        "agreement": float(np.mean(predicted == predicted_classes(teacher_logits))),
     }
 
 

@@ -23,9 +23,10 @@ from bertdistill.config import BatchingParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.errors import UserError
 from bertdistill.scoring import two_class_proba
+from bertdistill.tables import Text
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 from bertdistill.teacher_model import (
-    BertBinaryClassifier,
+    BertClassifier,
     EncodingSpec,
     encode_texts,
     first_line,
@@ -44,7 +45,7 @@ class Teacher:
     precision it runs at (``fp32``, ``bf16`` autocast, or ``int8``: ``model`` is then the
     quantised copy), fixed when it is loaded."""
 
-    model: BertBinaryClassifier
+    model: BertClassifier
     tokenizer: PreTrainedTokenizerBase
     spec: EncodingSpec
     device: torch.device
@@ -52,13 +53,14 @@ class Teacher:
 
     def logits(
         self,
-        texts: Sequence[str],
+        texts: Sequence[Text],
         params: BatchingParams,
         progress: bool = True,
         description: str = "predict",
         workers: Workers = SINGLE,
     ) -> np.ndarray:
-        """One logit per text in input order; under a launcher each worker labels a shard."""
+        """The logits of each text (or pair) in input order, shape ``(texts,)`` for a two-class
+        teacher, ``(texts, classes)`` beyond; under a launcher each worker labels a shard."""
         encoded = encode_texts(self.tokenizer, texts, self.spec)
 
         def predict(indices: np.ndarray) -> np.ndarray:
@@ -107,7 +109,11 @@ def load_teacher(
         tokenizer = AutoTokenizer.from_pretrained(folder)
         state = load_file(str(weights))
         encoder = AutoModel.from_config(config, add_pooling_layer=spec.pooling == "pooler")
-        model = BertBinaryClassifier(encoder, spec.pooling, dropout=0.0)
+        head = state.get("classifier.weight")
+        num_logits = 1 if head is None else int(head.shape[0])
+        model = BertClassifier(
+            encoder, spec.pooling, 0.0, tokenizer.sep_token_id, num_logits=num_logits
+        )
         model.load_state_dict(state, strict=True)
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as error:
         raise UserError(

@@ -1,4 +1,4 @@
-"""Logits to probabilities, shared by the teacher, the students and LIME."""
+"""Logits to classes and probabilities, shared by the teacher, the students and LIME."""
 
 from __future__ import annotations
 
@@ -13,3 +13,10 @@ def two_class_proba(logits: np.ndarray) -> np.ndarray:
     """``[[p(negative), p(positive)], ...]`` from one logit per text, the shape LIME expects."""
     positive = sigmoid(logits)
     return np.column_stack([1 - positive, positive])
+
+
+def predicted_classes(logits: np.ndarray) -> np.ndarray:
+    """The class id each text's logits stand for: with one logit per text, above 0 means the
+    positive class (1); with a row of K logits, the largest one's position."""
+    logits = np.asarray(logits)
+    return logits.argmax(axis=1) if logits.ndim == 2 else (logits > 0).astype(int)

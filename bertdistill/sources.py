@@ -16,6 +16,7 @@ import pyarrow
 from bertdistill.config import SENTIMENT_CLASSES
 from bertdistill.errors import UserError
 from bertdistill.io import atomic_path
+from bertdistill.tables import PAIR
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def load_raw(
         return _read_tarball(archive)
     columns = {text_column: "text", label_column: "label"}
     if pair_column is not None:
-        columns[pair_column] = "text_pair"
+        columns[pair_column] = PAIR
     return _read_table_dir(path, columns, classes, stems)
 
 
@@ -181,13 +182,13 @@ def _validate_table(
         frame = frame.assign(**{missing[0]: UNLABELED})
         missing = missing[1:]
     if missing:
-        role = {"text": "text", "label": "label", "text_pair": "pair"}[columns[missing[0]]]
+        role = {"text": "text", "label": "label", PAIR: "pair"}[columns[missing[0]]]
         raise UserError(
             f"{file} has no '{missing[0]}' column (columns: {', '.join(map(str, frame.columns))}): "
             f"set prepare.{role}_column to the name of its {role} column"
         )
     frame = frame[list(columns)].rename(columns=columns)
-    for column in ("text", "text_pair"):
+    for column in ("text", PAIR):
         if column in frame and frame[column].map(lambda text: not isinstance(text, str)).any():
             frame[column] = frame[column].fillna("").astype(str)
     if labeled:

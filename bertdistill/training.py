@@ -1,5 +1,6 @@
-"""Fine-tuning the teacher: BCE-with-logits, AdamW with warm-up and decay, gradient clipping,
-micro-batches with accumulated gradients, DDP under a launcher, the best validation epoch kept."""
+"""Fine-tuning the teacher: BCE-with-logits (cross-entropy for K classes), AdamW with warm-up and
+decay, gradient clipping, micro-batches with accumulated gradients, DDP under a launcher, the best
+validation epoch kept."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ from bertdistill.batching import (
 from bertdistill.config import BatchingParams, TeacherParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.io import atomic_path
+from bertdistill.scoring import predicted_classes
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
-from bertdistill.teacher_model import BertBinaryClassifier, EncodingSpec
+from bertdistill.teacher_model import BertClassifier, EncodingSpec
 
 
 @dataclass
@@ -54,7 +56,7 @@ def epoch_batches(
 
 
 def train(
-    model: BertBinaryClassifier,
+    model: BertClassifier,
     train_encoded: Sequence[Sequence[int]],
     train_labels: np.ndarray,
     val_encoded: Sequence[Sequence[int]],
@@ -66,7 +68,8 @@ def train(
     device: torch.device,
     workers: Workers = SINGLE,
 ) -> TrainingResult:
-    """Fine-tune with BCE-with-logits, AdamW, linear warm-up/decay and gradient clipping.
+    """Fine-tune with BCE-with-logits (a one-logit head) or cross-entropy (K logits), AdamW,
+    linear warm-up/decay and gradient clipping.
 
     Each batch of ``params.batch_size`` texts (or ``params.batch_tokens`` padded tokens) is one
     optimiser step, run as micro-batches of at
@@ -88,7 +91,8 @@ def train(
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(params.warmup_ratio * total_steps), total_steps
     )
-    labels = torch.tensor(train_labels, dtype=torch.float32)
+    binary = model.num_logits == 1
+    labels = torch.tensor(train_labels, dtype=torch.float32 if binary else torch.long)
     model.to(device)
     network = model
     if workers.world_size > 1:
@@ -131,7 +135,7 @@ def train(
                 val_lengths,
                 workers,
             )
-            accuracy = float(((val_logits > 0).astype(int) == val_labels).mean())
+            accuracy = float((predicted_classes(val_logits) == val_labels).mean())
             validation_seconds += time.perf_counter() - started
             epoch_loss = float(np.mean([s["train_loss"] for s in steps if s["epoch"] == epoch]))
             epochs.append(
@@ -168,7 +172,9 @@ def _accumulate_gradients(
     """
     share = batch[workers.rank :: workers.world_size]
     parts = micro_batches(share, lengths, params.micro_batch_tokens)
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    # A one-logit head's targets are 0.0/1.0 floats (BCE); a K-logit head's are class ids.
+    binary = labels.dtype == torch.float32
+    loss_fn = (nn.BCEWithLogitsLoss if binary else nn.CrossEntropyLoss)(reduction="sum")
     batch_loss = 0.0
     for index, part in enumerate(parts):
         input_ids, attention_mask = collate([train_encoded[i] for i in part], pad_id, device)
@@ -201,7 +207,7 @@ def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 def save_teacher(
     folder: str | Path,
-    model: BertBinaryClassifier,
+    model: BertClassifier,
     tokenizer: PreTrainedTokenizerBase,
     spec: EncodingSpec,
 ) -> None:

@@ -10,12 +10,13 @@ import logging
 
 import pandas as pd
 
-from bertdistill.config import BatchingParams, TeacherParams
+from bertdistill.config import BatchingParams, ClassesParams, TeacherParams
 from bertdistill.distributed import finish, init_workers
 from bertdistill.errors import run_cli
 from bertdistill.io import seed_everything, write_csv, write_json
 from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.tables import frame_texts
 from bertdistill.teacher_model import EncodingSpec, encode_texts, load_pretrained
 from bertdistill.training import save_teacher, train
 
@@ -35,16 +36,18 @@ def main() -> None:
     config = load_section(params, "finetune_teacher", TeacherParams)
     # Validation batches like labelling does; the other inference keys are not read here.
     batching = load_section(params, "inference", BatchingParams, only=True)
-    logger.info("config: %s", config)
+    classes = load_section(params, "prepare", ClassesParams, only=True).names
+    logger.info("config: %s; classes: %s", config, ", ".join(classes))
     if config.seed is not None:  # the teacher's own seed: its seed spread, on the same splits
         seed = config.seed
         seed_everything(seed)
 
-    train_frame, val_frame = read_frame(args.train), read_frame(args.validation)
-    model, tokenizer = load_pretrained(config)
+    train_frame = read_frame(args.train, pairs=True)
+    val_frame = read_frame(args.validation, pairs=True)
+    model, tokenizer = load_pretrained(config, len(classes))
     spec = EncodingSpec(config.max_len, config.truncation, config.head_tokens, config.pooling)
-    train_encoded = encode_texts(tokenizer, train_frame["text"].tolist(), spec)
-    val_encoded = encode_texts(tokenizer, val_frame["text"].tolist(), spec)
+    train_encoded = encode_texts(tokenizer, frame_texts(train_frame), spec)
+    val_encoded = encode_texts(tokenizer, frame_texts(val_frame), spec)
     workers = init_workers()
     device = workers.device()
     logger.info(

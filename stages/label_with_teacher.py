@@ -13,11 +13,17 @@ import time
 from bertdistill.augment import augment_reviews, student_view
 from bertdistill.config import AugmentParams, InferenceParams
 from bertdistill.distributed import finish, init_workers
-from bertdistill.errors import run_cli
+from bertdistill.errors import UserError, run_cli
 from bertdistill.inference import load_teacher
 from bertdistill.io import write_parquet
 from bertdistill.params_file import load_section
-from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.stage import (
+    begin,
+    parser,
+    read_frame,
+    write_timing,
+)
+from bertdistill.tables import PAIR, frame_texts, logit_columns
 
 logger = logging.getLogger("label_with_teacher")
 
@@ -50,9 +56,16 @@ def main() -> None:
     labelled, labelling_seconds = 0, 0.0
     # (texts to label, columns kept beside the logits, output): splits keep their ids, synthetic
     # variants their source ids and both views of the text.
-    jobs = [(read_frame(source), ["id"], destination) for source, destination in args.split]
+    jobs = [
+        (read_frame(source, pairs=True), ["id"], destination) for source, destination in args.split
+    ]
     if args.augment:
-        frame = read_frame(args.augment[0])
+        frame = read_frame(args.augment[0], pairs=True)
+        if PAIR in frame.columns and augment.n_augment:
+            raise UserError(
+                f"{args.augment[0]} holds sentence pairs, which augmentation does not perturb "
+                f"yet: set augment.n_augment to 0"
+            )
         variants = augment_reviews(
             frame["id"].tolist(),
             frame["text"].tolist(),
@@ -66,12 +79,12 @@ def main() -> None:
     for frame, columns, destination in jobs:
         split_started = time.perf_counter()
         logits = teacher.logits(
-            frame["text"].tolist(), inference, description=destination, workers=workers
+            frame_texts(frame), inference, description=destination, workers=workers
         )
         labelling_seconds += time.perf_counter() - split_started
         labelled += len(frame)
         if workers.is_main:
-            write_parquet(destination, frame[columns].assign(teacher_logit=logits))
+            write_parquet(destination, frame[columns].assign(**logit_columns(logits)))
             logger.info("wrote %s: %d logits", destination, len(frame))
     if workers.is_main:
         write_timing(

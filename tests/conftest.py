@@ -78,6 +78,18 @@ def synthetic_pairs(count: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["premise", "hypothesis", "label"])
 
 
+def pair_frame(pairs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`synthetic_pairs` as prepare writes them: ids, text, text_pair and class ids."""
+    return pd.DataFrame(
+        {
+            "id": [f"p{index}" for index in range(len(pairs))],
+            "text": pairs["premise"],
+            "text_pair": pairs["hypothesis"],
+            "label": pairs["label"].map(NLI_CLASSES.index),
+        }
+    )
+
+
 def write_tiny_imdb(folder: Path, sizes=(60, 40, 60)) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for split, size, seed in zip(("train", "test", "unsup"), sizes, (1, 2, 3), strict=True):
@@ -116,11 +128,11 @@ def tiny_teacher(model: Path, max_len: int = 64, seed: int = 0):
     from transformers import AutoModel, AutoTokenizer
 
     from bertdistill.inference import Teacher
-    from bertdistill.teacher_model import BertBinaryClassifier, EncodingSpec
+    from bertdistill.teacher_model import BertClassifier, EncodingSpec
 
     torch.manual_seed(seed)
     encoder = AutoModel.from_pretrained(model, add_pooling_layer=False)
-    classifier = BertBinaryClassifier(encoder, "mean", dropout=0.0).eval()
+    classifier = BertClassifier(encoder, "mean", dropout=0.0).eval()
     spec = EncodingSpec(max_len=max_len, truncation="head_tail", head_tokens=8, pooling="mean")
     return Teacher(classifier, AutoTokenizer.from_pretrained(model), spec, torch.device("cpu"))
 

@@ -484,7 +484,7 @@ def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
         assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
 
 
-def test_prepare_cuts_sentence_pairs_of_three_classes_and_the_teacher_refuses_them(
+def test_prepare_and_the_teacher_read_sentence_pairs_of_three_classes_the_students_refuse_them(
     tmp_path, tiny_bert
 ):
     source = tmp_path / "snli"
@@ -509,8 +509,23 @@ def test_prepare_cuts_sentence_pairs_of_three_classes_and_the_teacher_refuses_th
     assert metrics["unlabeled_size"] == 30 and metrics["test_size"] == 30
     assert {f"train_share_{name}" for name in NLI_CLASSES} <= set(metrics)
     assert "train_positive_share" not in metrics
-    refused = run_stage("finetune_teacher", tmp_path, check=False)
-    assert_one_error_line(refused, "train.parquet holds sentence pairs", "only prepare reads")
+    run_stage("finetune_teacher", tmp_path)
+    assert read_json(tmp_path / "metrics/teacher.json")["val_accuracy"] > 0
+    refused = run_stage("label_with_teacher", tmp_path, check=False)  # tiny_params augment
+    assert_one_error_line(refused, "train.parquet holds sentence pairs", "augment.n_augment to 0")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["augment"]["n_augment"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    run_stage("label_with_teacher", tmp_path)
+    columns = ["id", *(f"teacher_logit_{k}" for k in range(3))]
+    for split in ("train", "validation", "test", "unlabeled"):
+        logits = pd.read_parquet(tmp_path / f"data/logits/{split}.parquet")
+        prepared = pd.read_parquet(tmp_path / f"data/prepared/{split}.parquet")
+        assert list(logits.columns) == columns
+        assert logits["id"].tolist() == prepared["id"].tolist()
+        assert logits[columns[1:]].notna().all().all()
+    refused = run_stage("distill_students", tmp_path, check=False)
+    assert_one_error_line(refused, "holds sentence pairs", "only prepare and the teacher read")
 
 
 def truncate_test_file(source: Path) -> None:

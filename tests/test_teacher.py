@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import dropout_free_copy, synthetic_reviews
+from conftest import NLI_CLASSES, dropout_free_copy, pair_frame, synthetic_pairs, synthetic_reviews
 
 from bertdistill.batching import (
     length_grouped_batches,
@@ -14,8 +14,9 @@ from bertdistill.batching import (
 from bertdistill.config import InferenceParams, TeacherParams
 from bertdistill.errors import UserError
 from bertdistill.inference import is_feed_forward_output, load_teacher
+from bertdistill.tables import frame_texts
 from bertdistill.teacher_model import (
-    BertBinaryClassifier,
+    BertClassifier,
     EncodingSpec,
     encode_texts,
     load_pretrained,
@@ -51,16 +52,16 @@ def spec_of(params: TeacherParams) -> EncodingSpec:
     return EncodingSpec(params.max_len, params.truncation, params.head_tokens, params.pooling)
 
 
-def train_tiny(params: TeacherParams, train_frame, val_frame):
+def train_tiny(params: TeacherParams, train_frame, val_frame, classes: int = 2):
     """Fine-tune a freshly loaded tiny teacher on CPU; returns (result, model)."""
     torch.manual_seed(0)
-    model, tokenizer = load_pretrained(params)
+    model, tokenizer = load_pretrained(params, classes)
     spec = spec_of(params)
     result = train(
         model,
-        encode_texts(tokenizer, train_frame["text"].tolist(), spec),
+        encode_texts(tokenizer, frame_texts(train_frame), spec),
         train_frame["label"].to_numpy(),
-        encode_texts(tokenizer, val_frame["text"].tolist(), spec),
+        encode_texts(tokenizer, frame_texts(val_frame), spec),
         val_frame["label"].to_numpy(),
         tokenizer.pad_token_id,
         params,
@@ -93,6 +94,52 @@ def test_encode_texts_adds_special_tokens_within_max_len(tiny_bert):
     assert ids == [tokenizer.cls_token_id, great, great, great] + [awful] * 5 + [
         tokenizer.sep_token_id
     ]
+
+
+def test_pairs_encode_as_cls_a_sep_b_sep_cut_longest_first(tiny_bert):
+    params = teacher_params(tiny_bert, max_len=10)
+    _, tokenizer = load_pretrained(params)
+    great, awful, movie = tokenizer.convert_tokens_to_ids(["great", "awful", "movie"])
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    pairs = [("great great", "awful"), ("great " * 9, "awful " * 3), ("movie", "awful " * 9)]
+    short, long_first, long_second = encode_texts(tokenizer, pairs, spec_of(params))
+    assert short == [cls, great, great, sep, awful, sep]
+    assert long_first == [cls, *[great] * 4, sep, *[awful] * 3, sep]  # 7 of 10 - 3 specials
+    assert long_second == [cls, movie, sep, *[awful] * 6, sep]
+
+
+def test_token_types_follow_the_first_sep_and_single_texts_get_none(tiny_bert):
+    model, tokenizer = load_pretrained(teacher_params(tiny_bert))
+    spec = spec_of(teacher_params(tiny_bert))
+    pad = tokenizer.pad_token_id
+    [single] = encode_texts(tokenizer, ["great movie"], spec)
+    assert model.token_types(torch.tensor([single])) is None
+    pairs = encode_texts(tokenizer, [("great movie", "awful"), ("a", "the plot was dull")], spec)
+    width = max(map(len, pairs))
+    ids = torch.tensor([row + [pad] * (width - len(row)) for row in pairs])
+    types = model.token_types(ids)
+    # [CLS] a [SEP] are segment 0, b [SEP] segment 1 (padding after it is masked out anyway)
+    assert types[0, : len(pairs[0])].tolist() == [0, 0, 0, 0, 1, 1]
+    assert types[1].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+
+
+def test_three_class_teacher_learns_pairs_and_round_trips(tiny_bert, tmp_path):
+    params = teacher_params(tiny_bert, epochs=16, lr=5e-3, max_len=32)
+    train_frame = pair_frame(synthetic_pairs(72, seed=1))
+    val_frame = pair_frame(synthetic_pairs(30, seed=2))
+    result, model = train_tiny(params, train_frame, val_frame, classes=len(NLI_CLASSES))
+    assert model.classifier.out_features == 3
+    assert result.best_val_accuracy >= 0.9  # a third by chance
+    assert result.epochs[-1]["train_loss"] < result.epochs[0]["train_loss"]
+    _, tokenizer = load_pretrained(params)
+    save_teacher(tmp_path / "teacher", model, tokenizer, spec_of(params))
+    teacher = load_teacher(tmp_path / "teacher", torch.device("cpu"))
+    logits = teacher.logits(frame_texts(val_frame), INFERENCE, progress=False)
+    assert logits.shape == (30, 3)
+    encoded = encode_texts(tokenizer, frame_texts(val_frame), spec_of(params))
+    expected = predict_logits(model, encoded, 0, INFERENCE, torch.device("cpu"), progress=False)
+    np.testing.assert_allclose(logits, expected, atol=1e-6)
+    assert (logits.argmax(axis=1) == val_frame["label"]).mean() == result.best_val_accuracy
 
 
 def test_encoding_in_chunks_keeps_order_and_ids(tiny_bert):
@@ -181,7 +228,7 @@ def test_pooler_pooling_needs_a_pooler(tiny_bert):
     params = teacher_params(tiny_bert, pooling="cls")
     model, _ = load_pretrained(params)
     with pytest.raises(UserError, match="no pooler"):
-        BertBinaryClassifier(model.encoder, "pooler", 0.0)
+        BertClassifier(model.encoder, "pooler", 0.0)
 
 
 def test_training_learns_the_tiny_task_and_keeps_the_best_epoch(tiny_bert):
