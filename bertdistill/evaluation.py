@@ -11,6 +11,7 @@ import pandas as pd
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
+from bertdistill.config import SENTIMENT_CLASSES
 from bertdistill.registry import (
     KIND_TITLES,
     KINDS,
@@ -20,7 +21,7 @@ from bertdistill.registry import (
     TEACHER,
     paper_applies,
 )
-from bertdistill.scoring import predicted_classes
+from bertdistill.scoring import predicted_classes, softmax
 
 LEVEL = 0.95  # every interval this module gives is a 95% interval
 DIGITS = 6  # metrics keep interval ends to 6 decimals: an accuracy on <= 10**6 texts is exact
@@ -195,26 +196,47 @@ def seed_spread(labels: np.ndarray, logits_per_seed: Sequence[np.ndarray]) -> di
     }
 
 
-def score(labels: np.ndarray, logits: np.ndarray, teacher_logits: np.ndarray) -> dict[str, float]:
-    """Accuracy, F1 and ROC-AUC against gold labels, and agreement with the teacher's labels."""
+def score(
+    labels: np.ndarray,
+    logits: np.ndarray,
+    teacher_logits: np.ndarray,
+    classes: Sequence[str] = SENTIMENT_CLASSES,
+) -> dict[str, float]:
+    """Accuracy, F1 and ROC-AUC against gold labels, and agreement with the teacher's labels.
+    With K > 2 ``classes`` (one logit column each): macro-F1, one-vs-rest ROC-AUC (macro) and
+    each class's accuracy (``accuracy_<class>``: the share of its texts classified right)."""
     predicted = predicted_classes(logits)
-    return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "f1": float(f1_score(labels, predicted)),
-        "roc_auc": float(roc_auc_score(labels, logits)),
-        "agreement": float(np.mean(predicted == predicted_classes(teacher_logits))),
-    }
+    found = {"accuracy": float(accuracy_score(labels, predicted))}
+    if np.ndim(logits) == 1:
+        found["f1"] = float(f1_score(labels, predicted))
+        found["roc_auc"] = float(roc_auc_score(labels, logits))
+    else:
+        ids = list(range(len(classes)))
+        found["macro_f1"] = float(f1_score(labels, predicted, labels=ids, average="macro"))
+        found["roc_auc"] = float(
+            roc_auc_score(labels, softmax(logits), multi_class="ovr", labels=ids)
+        )
+        for index, name in enumerate(classes):
+            found[f"accuracy_{name}"] = float(np.mean(predicted[labels == index] == index))
+    found["agreement"] = float(np.mean(predicted == predicted_classes(teacher_logits)))
+    return found
 
 
 def roc_points(labels: np.ndarray, logits: np.ndarray) -> pd.DataFrame:
+    """The ROC curve's points; with K classes, the micro-average over one-vs-rest decisions."""
+    if np.ndim(logits) == 2:
+        one_hot = np.eye(np.shape(logits)[1], dtype=int)[labels]
+        labels, logits = one_hot.ravel(), softmax(logits).ravel()
     fpr, tpr, _ = roc_curve(labels, logits, drop_intermediate=True)
     return pd.DataFrame({"fpr": fpr.round(5), "tpr": tpr.round(5)})
 
 
-def confusion_rows(labels: np.ndarray, logits: np.ndarray) -> pd.DataFrame:
-    """One row per text, the long format DVC's confusion template reads."""
-    names = np.array(["negative", "positive"])
-    return pd.DataFrame({"actual": names[labels], "predicted": names[(logits > 0).astype(int)]})
+def confusion_rows(
+    labels: np.ndarray, logits: np.ndarray, classes: Sequence[str] = SENTIMENT_CLASSES
+) -> pd.DataFrame:
+    """One row per text with class names, the long format DVC's confusion template reads."""
+    names = np.array(classes)
+    return pd.DataFrame({"actual": names[labels], "predicted": names[predicted_classes(logits)]})
 
 
 def throughput(predict: Callable[[Sequence[str]], object], texts: Sequence[str], repeats: int):
@@ -245,6 +267,7 @@ class ReportRun:
     teacher_title: str
     resamples: int
     seeds: int
+    classes: tuple[str, ...] = SENTIMENT_CLASSES
 
 
 def report_markdown(
@@ -273,7 +296,10 @@ def report_markdown(
             "+-0.005, its rounding)."
         )
     scores = [["model", *(["paper"] if paper else []), "ours [95% interval]"]]
-    scores[0] += [*(["ours vs paper"] if paper else []), "F1", "ROC-AUC", "agreement with teacher"]
+    several = len(run.classes) > 2
+    f1_key, f1_title = ("macro_f1", "macro-F1") if several else ("f1", "F1")
+    scores[0] += [*(["ours vs paper"] if paper else []), f1_title, "ROC-AUC"]
+    scores[0] += ["agreement with teacher"]
     scores[0] += ["size (bytes)"]
     titles = {TEACHER: run.teacher_title} | {s.name: s.title for s in STUDENTS}
     for name, title in titles.items():
@@ -284,7 +310,7 @@ def report_markdown(
         agreement = "-" if name == TEACHER else f"{values['agreement']:.4f}"
         scores.append(
             [title, *([f"{PAPER_TABLE[name]:.2f}"] if paper else []), ours.plain(), *versus]
-            + [f"{values[key]:.4f}" for key in ("f1", "roc_auc")]
+            + [f"{values[key]:.4f}" for key in (f1_key, "roc_auc")]
             + [agreement, f"{int(values['size_bytes']):,}"]
         )
     by_pair = {(c.model, c.reference): c for c in comparisons}
@@ -307,11 +333,24 @@ def report_markdown(
             [student.title, compared.difference.signed(), _p_value(compared.mcnemar_p), verdict]
         )
     lines = ["# Results: paper vs this pipeline" if paper else "# Results", "", intro, ""]
-    lines += _table(scores) + ["", "## Distilled vs gold labels", ""] + _table(gains)
+    lines += _table(scores)
+    if several:
+        lines += ["", "## Accuracy per class", ""] + _class_lines(per_model, titles, run.classes)
+    lines += ["", "## Distilled vs gold labels", ""] + _table(gains)
     lines += ["", "## Students vs the teacher", ""] + _table(versus_teacher)
     lines += ["", "## Students over seeds", ""] + _seed_lines(per_model, run.seeds)
     lines += ["", f"Teacher test accuracy: {accuracy[TEACHER].plain()}.", ""]
     return "\n".join(lines)
+
+
+def _class_lines(
+    per_model: dict[str, dict[str, float]], titles: dict[str, str], classes: Sequence[str]
+) -> list[str]:
+    rows = [["model", *classes]]
+    for name, title in titles.items():
+        rows.append([title, *(f"{per_model[name][f'accuracy_{c}']:.4f}" for c in classes)])
+    intro = "The share of each class's test texts that a model classifies right (its recall)."
+    return [intro, ""] + _table(rows)
 
 
 def _versus_figure(ours: Interval, figure: float) -> str:

@@ -59,8 +59,8 @@ def read_frame(
     if not pairs and (PAIR in frame.columns or several or f"{LOGIT}_0" in frame.columns):
         raise UserError(
             f"{path} holds sentence pairs or more than two classes (prepare.pair_column, "
-            f"prepare.classes), which only prepare and the teacher read so far: the students "
-            f"read single texts of two classes"
+            f"prepare.classes), which this stage does not read yet: the stages up to evaluate "
+            f"do (`dvc repro evaluate`)"
         )
     return frame
 

@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -67,6 +68,7 @@ TRUSTED_TYPES = frozenset(
         "sklearn.feature_extraction.text.TfidfVectorizer",
         "sklearn.linear_model._logistic.LogisticRegression",
         "sklearn.linear_model._ridge.Ridge",
+        "sklearn.multioutput.MultiOutputRegressor",
         "sklearn.svm._classes.LinearSVC",
         "sklearn.svm._classes.LinearSVR",
         "sklearn.tree._classes.DecisionTreeClassifier",
@@ -85,7 +87,13 @@ def save_students(folder: str | Path, students: Students) -> None:
             dump_skops(model, tmp / f"{name}.skops")
         meta = {"target": students.target, "temperature": students.temperature}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        if exportable(students.featurizer) and set(LINEAR_STUDENTS) <= set(students.models):
+        if (
+            exportable(students.featurizer)
+            and set(LINEAR_STUDENTS) <= set(students.models)
+            and all(
+                np.size(getattr(students.models[n], "intercept_", ())) == 1 for n in LINEAR_STUDENTS
+            )
+        ):  # the numpy export reads one logit per text: two classes
             export_linear(
                 tmp,
                 students.featurizer,

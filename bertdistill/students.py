@@ -1,5 +1,8 @@
 """Interpretable students: a shared TF-IDF featuriser, gold-label baselines and distilled twins
-(fitting and reading them; :mod:`bertdistill.student_files` saves and loads them)."""
+(fitting and reading them; :mod:`bertdistill.student_files` saves and loads them). With K > 2
+classes the baselines are multinomial (LR), one-vs-rest (SVM) and multi-class (tree)
+classifiers, and the distilled twins regress all K teacher logits (multi-output Ridge, one
+LinearSVR per class, a multi-output tree); every student predicts the arg-max."""
 
 from __future__ import annotations
 
@@ -13,12 +16,16 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from bertdistill.config import StudentParams, TfidfParams
+from bertdistill.errors import UserError
+from bertdistill.pairs import student_text
 from bertdistill.registry import STUDENTS
-from bertdistill.scoring import sigmoid, two_class_proba
+from bertdistill.scoring import class_proba, predicted_classes, sigmoid, softmax
+from bertdistill.tables import Text
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +78,15 @@ def candidates(space: dict[str, tuple]) -> list[dict]:
 
 
 def build_student(
-    kind: str, variant: str, hyperparameters: dict, params: StudentParams, seed: int
+    kind: str,
+    variant: str,
+    hyperparameters: dict,
+    params: StudentParams,
+    seed: int,
+    outputs: int = 1,
 ) -> BaseEstimator:
-    """The classifier (baseline) or regressor (distilled) for ``kind``."""
+    """The classifier (baseline) or regressor (distilled, fitting ``outputs`` targets) for
+    ``kind``."""
     if kind == "lr":
         if variant == "baseline":
             return LogisticRegression(
@@ -83,7 +96,7 @@ def build_student(
     if kind == "svm":
         if variant == "baseline":
             return LinearSVC(**hyperparameters, max_iter=params.max_iter, random_state=seed)
-        return LinearSVR(
+        regressor = LinearSVR(
             **hyperparameters,
             epsilon=params.svr_epsilon,
             loss="squared_epsilon_insensitive",
@@ -91,6 +104,7 @@ def build_student(
             max_iter=params.max_iter,
             random_state=seed,
         )
+        return regressor if outputs == 1 else MultiOutputRegressor(regressor)
     if kind == "tree":
         tree = DecisionTreeClassifier if variant == "baseline" else DecisionTreeRegressor
         return tree(**hyperparameters, random_state=seed)
@@ -104,16 +118,23 @@ def distillation_targets(
     gold: np.ndarray | None = None,
     gold_alpha: float = 0.0,
 ) -> np.ndarray:
-    """What a distilled regressor learns: the teacher's logits / T, or its probabilities.
+    """What a distilled regressor learns: the teacher's logits / T, or its probabilities (one
+    logit per text: the sigmoid; K logits: the softmax).
 
     With ``gold_alpha`` > 0, rows with a gold label (``gold`` is 0/1 there, -1 elsewhere) blend
     it in: ``(1 - alpha) * teacher + alpha * gold``, where gold is 0/1 on the probability scale
     and +-m on the logit scale, m being the teacher's mean absolute scaled logit on those rows.
     """
     scaled = np.asarray(teacher_logits, dtype=np.float64) / temperature
-    targets = scaled if target == "logits" else sigmoid(scaled)
+    several = scaled.ndim == 2
+    targets = scaled if target == "logits" else (softmax if several else sigmoid)(scaled)
     if gold is None or gold_alpha == 0:
         return targets
+    if several:
+        raise UserError(
+            "params key 'distill_students.gold_alpha' blends in a two-class gold label; with "
+            "K classes set it to 0"
+        )
     has_gold = np.asarray(gold) >= 0
     if not has_gold.any():
         return targets
@@ -127,18 +148,25 @@ def distillation_targets(
 
 
 def student_logits(model: BaseEstimator, features: sp.spmatrix, target: str, temperature: float):
-    """A logit per text for any student, so every model is thresholded and scored alike.
+    """Logits for any student, as the teacher gives them (one per text for two classes, K per
+    text beyond), so every model is read and scored alike.
 
     Classifiers give their decision function (a log-odds for LR, a margin for the SVM) or the
-    log-odds of the tree's leaf frequency; regressors are mapped back from their target scale.
+    log-odds (K classes: log-probabilities) of the tree's leaf frequency; regressors are mapped
+    back from their target scale.
     """
     if isinstance(model, DecisionTreeClassifier):
-        return _logit(model.predict_proba(features)[:, 1])
+        probabilities = model.predict_proba(features)
+        if probabilities.shape[1] > 2:
+            return np.log(np.clip(probabilities, _EPS, 1.0))
+        return _logit(probabilities[:, 1])
     if hasattr(model, "decision_function"):
         return np.asarray(model.decision_function(features), dtype=np.float64)
     output = np.asarray(model.predict(features), dtype=np.float64)
     if target == "logits":
         return output * temperature
+    if output.ndim == 2:
+        return np.log(np.clip(output, _EPS, 1.0)) * temperature
     return _logit(output) * temperature
 
 
@@ -159,9 +187,13 @@ class Students:
     temperature: float
     replicates: dict[int, dict[str, BaseEstimator]] = field(default_factory=dict)
 
-    def logits(self, name: str, texts: list[str] | None = None, features=None) -> np.ndarray:
+    def features(self, texts: Sequence[Text]) -> sp.csr_matrix:
+        """TF-IDF features of texts or sentence pairs (:func:`bertdistill.pairs.student_text`)."""
+        return self.featurizer.transform([student_text(text) for text in texts])
+
+    def logits(self, name: str, texts: Sequence[Text] | None = None, features=None) -> np.ndarray:
         if features is None:
-            features = self.featurizer.transform(texts)
+            features = self.features(texts)
         return student_logits(self.models[name], features, self.target, self.temperature)
 
     def replicate_logits(self, name: str, features) -> dict[int, np.ndarray]:
@@ -172,10 +204,10 @@ class Students:
         }
 
     def proba_function(self, name: str):
-        """``texts -> [[p(neg), p(pos)], ...]`` for LIME."""
+        """``texts -> [[p(class 0), p(class 1), ...], ...]`` for LIME."""
 
         def proba(texts):
-            return two_class_proba(self.logits(name, list(texts)))
+            return class_proba(self.logits(name, list(texts)))
 
         return proba
 
@@ -197,8 +229,8 @@ class TransferSet:
     """What the distilled students learn from: texts, the teacher's logits on them, the gold
     label where there is one (-1 elsewhere) and the source of each row (see :data:`SOURCES`)."""
 
-    texts: list[str]
-    teacher_logits: np.ndarray
+    texts: list[Text]
+    teacher_logits: np.ndarray  # (rows,) for two classes, (rows, K) beyond
     gold: np.ndarray
     source: np.ndarray
 
@@ -219,9 +251,11 @@ class TransferSet:
         for texts, logits, gold, name in parts:
             if not len(texts) == len(logits) == len(gold):
                 raise ValueError(f"{name}: {len(texts)} texts but {len(logits)} teacher logits")
+        logits = [np.asarray(part[1], dtype=np.float64) for part in parts]
+        per_text = logits[0].shape[1:]  # () or (K,); an empty part takes the labelled rows'
         return cls(
             texts=[text for part in parts for text in part[0]],
-            teacher_logits=np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts]),
+            teacher_logits=np.concatenate([part.reshape(len(part), *per_text) for part in logits]),
             gold=np.concatenate([p[2] for p in parts]).astype(np.int64),
             source=np.concatenate([np.full(len(p[0]), p[3]) for p in parts]),
         )
@@ -244,7 +278,7 @@ def unlabeled_subset(size: int, limit: int | None, seed: int) -> np.ndarray:
 
 def fit_students(
     transfer: TransferSet,
-    val_texts: list[str],
+    val_texts: Sequence[Text],
     val_labels: np.ndarray,
     params: StudentParams,
     seed: int,
@@ -258,10 +292,13 @@ def fit_students(
     seeds ``seed + 1``, ``seed + 2``, ... (the replicates): the spread of their scores is what the
     students' own randomness (tree tie-breaking, the SVMs' coordinate order) is worth.
     """
-    featurizer, transfer_features = fit_featurizer(params.tfidf, transfer.texts)
+    featurizer, transfer_features = fit_featurizer(
+        params.tfidf, [student_text(text) for text in transfer.texts]
+    )
     labelled = np.flatnonzero(transfer.source == "labelled")
     train_features, train_labels = transfer_features[labelled], transfer.gold[labelled]
-    val_features = featurizer.transform(val_texts)
+    val_features = featurizer.transform([student_text(text) for text in val_texts])
+    outputs = 1 if transfer.teacher_logits.ndim == 1 else transfer.teacher_logits.shape[1]
     targets = distillation_targets(
         transfer.teacher_logits,
         params.target,
@@ -285,17 +322,17 @@ def fit_students(
         )
         best, best_accuracy, grid = None, -1.0, candidates(search_space(kind, variant, params))
         for hyperparameters in grid:
-            model = build_student(kind, variant, hyperparameters, params, seed)
+            model = build_student(kind, variant, hyperparameters, params, seed, outputs)
             model.fit(features, target)
             logits = student_logits(model, val_features, params.target, params.temperature)
-            accuracy = float(np.mean((logits > 0) == val_labels))
+            accuracy = float(np.mean(predicted_classes(logits) == val_labels))
             logger.info("%s %s: validation accuracy %.4f", student.name, hyperparameters, accuracy)
             if accuracy > best_accuracy:
                 best, best_accuracy = (model, hyperparameters), accuracy
         models[student.name] = best[0]
         selections[student.name] = Selection(best[1], best_accuracy, len(grid))
         for other, replicate in replicates.items():
-            model = build_student(kind, variant, best[1], params, other)
+            model = build_student(kind, variant, best[1], params, other, outputs)
             replicate[student.name] = model.fit(features, target)
     students = Students(featurizer, models, params.target, params.temperature, replicates)
     return students, selections

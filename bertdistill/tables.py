@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bertdistill.errors import UserError
+
 PAIR = "text_pair"  # the second text of a sentence pair (read from prepare.pair_column)
 LOGIT = "teacher_logit"  # the teacher's logit; teacher_logit_<k> per class for K classes
 Text = str | tuple[str, str]  # one text, or a sentence pair (premise, hypothesis)
@@ -30,4 +32,9 @@ def frame_logits(frame: pd.DataFrame) -> np.ndarray:
     if LOGIT in frame.columns:
         return frame[LOGIT].to_numpy()
     count = sum(column.startswith(f"{LOGIT}_") for column in frame.columns)
+    if not count:
+        raise UserError(
+            f"a table without the teacher's logits ({LOGIT}) was read as logits: re-run "
+            f"`dvc repro label_with_teacher`"
+        )
     return frame[[f"{LOGIT}_{k}" for k in range(count)]].to_numpy()

@@ -13,6 +13,7 @@ from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
 from bertdistill.student_files import save_replicates, save_students
 from bertdistill.students import TransferSet, fit_students, unlabeled_subset
+from bertdistill.tables import frame_logits, frame_texts
 
 logger = logging.getLogger("distill_students")
 
@@ -37,7 +38,8 @@ def main() -> None:
     config = load_section(params, "distill_students", StudentParams)
     logger.info("config: %s", config)
 
-    train, unlabeled = read_with_logits(*args.train), read_with_logits(*args.unlabeled)
+    train = read_with_logits(*args.train, pairs=True)
+    unlabeled = read_with_logits(*args.unlabeled, pairs=True)
     if config.unlabeled_limit is not None and config.unlabeled_limit > len(unlabeled):
         raise UserError(
             f"params key 'distill_students.unlabeled_limit' is {config.unlabeled_limit} but "
@@ -46,18 +48,18 @@ def main() -> None:
         )
     unlabeled = unlabeled.iloc[unlabeled_subset(len(unlabeled), config.unlabeled_limit, seed)]
     augmented = (
-        read_frame(args.augmented, columns=("id", "student_text", "teacher_logit"))
+        read_frame(args.augmented, columns=("id", "student_text"), pairs=True)
         if args.augmented
         else pd.DataFrame({"student_text": [], "teacher_logit": []})
     )
-    validation = read_frame(args.validation)
+    validation = read_frame(args.validation, pairs=True)
     transfer = TransferSet.build(
-        (train["text"].tolist(), train["label"].to_numpy(), train["teacher_logit"].to_numpy()),
-        (unlabeled["text"].tolist(), unlabeled["teacher_logit"].to_numpy()),
-        (augmented["student_text"].tolist(), augmented["teacher_logit"].to_numpy()),
+        (frame_texts(train), train["label"].to_numpy(), frame_logits(train)),
+        (frame_texts(unlabeled), frame_logits(unlabeled)),
+        (augmented["student_text"].tolist(), frame_logits(augmented)),
     )
     students, selections = fit_students(
-        transfer, validation["text"].tolist(), validation["label"].to_numpy(), config, seed
+        transfer, frame_texts(validation), validation["label"].to_numpy(), config, seed
     )
     save_students(args.out, students)
     save_replicates(args.seeds_out, students.replicates)

@@ -9,7 +9,12 @@ import json
 import logging
 from pathlib import Path
 
-from bertdistill.config import DatasetNameParams, EvaluateParams, TeacherNameParams
+from bertdistill.config import (
+    ClassesParams,
+    DatasetNameParams,
+    EvaluateParams,
+    TeacherNameParams,
+)
 from bertdistill.errors import UserError, run_cli
 from bertdistill.evaluation import (
     ReportRun,
@@ -27,6 +32,7 @@ from bertdistill.params_file import load_section
 from bertdistill.registry import STUDENT_NAMES, TEACHER, teacher_model_title
 from bertdistill.stage import begin, parser, read_with_logits, write_timing
 from bertdistill.student_files import FEATURIZER_FILE, VOCABULARY_FILE, load_students
+from bertdistill.tables import frame_logits, frame_texts
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 
 logger = logging.getLogger("evaluate")
@@ -60,15 +66,16 @@ def main() -> None:
     params, seed, started = begin(args)
     config = load_section(params, "evaluate", EvaluateParams)
     dataset = load_section(params, "prepare", DatasetNameParams, only=True).dataset
+    classes = load_section(params, "prepare", ClassesParams, only=True).names
     teacher_model = load_section(params, "finetune_teacher", TeacherNameParams, only=True).model
     teacher_folder, students_folder = Path(args.teacher), Path(args.students)
     teacher_spec, teacher_size = read_teacher_files(teacher_folder)
 
-    test = read_with_logits(*args.test)
-    texts, labels = test["text"].tolist(), test["label"].to_numpy()
-    teacher_logits = test["teacher_logit"].to_numpy()
+    test = read_with_logits(*args.test, pairs=True)
+    texts, labels = frame_texts(test), test["label"].to_numpy()
+    teacher_logits = frame_logits(test)
     students = load_students(students_folder, replicates=args.student_seeds)
-    features = students.featurizer.transform(texts)
+    features = students.features(texts)
     logits = {TEACHER: teacher_logits}
     logits |= {name: students.logits(name, features=features) for name in STUDENT_NAMES}
     sizes = {TEACHER: teacher_size}
@@ -76,7 +83,7 @@ def main() -> None:
     accuracy, comparisons = with_intervals(labels, logits, config.bootstrap_resamples, seed)
     per_model = {}
     for name, model_logits in logits.items():
-        per_model[name] = score(labels, model_logits, teacher_logits) | {
+        per_model[name] = score(labels, model_logits, teacher_logits, classes) | {
             "accuracy_ci_low": accuracy[name].low,
             "accuracy_ci_high": accuracy[name].high,
             "size_bytes": sizes[name],
@@ -85,7 +92,9 @@ def main() -> None:
             replicates = students.replicate_logits(name, features).values()
             per_model[name] |= seed_spread(labels, [model_logits, *replicates])
         write_csv(f"{args.plots_dir}/roc/{name}.csv", roc_points(labels, model_logits))
-        write_csv(f"{args.plots_dir}/confusion/{name}.csv", confusion_rows(labels, model_logits))
+        write_csv(
+            f"{args.plots_dir}/confusion/{name}.csv", confusion_rows(labels, model_logits, classes)
+        )
         logger.info("%s: %s", name, per_model[name])
     for comparison in comparisons:
         logger.info("%s: %s", comparison.key, comparison.difference.signed())
@@ -105,6 +114,7 @@ def main() -> None:
         teacher_title=teacher_model_title(teacher_model, teacher_spec),
         resamples=config.bootstrap_resamples,
         seeds=metrics["seeds"],
+        classes=classes,
     )
     write_text(args.report, report_markdown(per_model, accuracy, comparisons, run))
 

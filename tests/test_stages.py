@@ -484,7 +484,7 @@ def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
         assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
 
 
-def test_prepare_and_the_teacher_read_sentence_pairs_of_three_classes_the_students_refuse_them(
+def test_sentence_pairs_of_three_classes_run_from_prepare_to_evaluate_explain_refuses_them(
     tmp_path, tiny_bert
 ):
     source = tmp_path / "snli"
@@ -524,8 +524,26 @@ def test_prepare_and_the_teacher_read_sentence_pairs_of_three_classes_the_studen
         assert list(logits.columns) == columns
         assert logits["id"].tolist() == prepared["id"].tolist()
         assert logits[columns[1:]].notna().all().all()
-    refused = run_stage("distill_students", tmp_path, check=False)
-    assert_one_error_line(refused, "holds sentence pairs", "only prepare and the teacher read")
+    run_stage("distill_students", tmp_path)
+    students = read_json(tmp_path / "metrics/students.json")
+    assert all(students[f"{name}_val_accuracy"] > 0 for name in STUDENT_NAMES)
+    run_stage("evaluate", tmp_path)
+    metrics = read_json(tmp_path / "metrics/evaluate.json")
+    test = pd.read_parquet(tmp_path / "data/prepared/test.parquet")
+    for name in MODEL_NAMES:
+        confusion = pd.read_csv(tmp_path / f"plots/evaluate/confusion/{name}.csv")
+        assert confusion["actual"].tolist() == [NLI_CLASSES[k] for k in test["label"]]
+        assert set(confusion["predicted"]) <= set(NLI_CLASSES)
+        assert metrics[f"{name}_accuracy"] == (confusion["actual"] == confusion["predicted"]).mean()
+        for index, label in enumerate(NLI_CLASSES):
+            rows = confusion[test["label"] == index]
+            share = (rows["predicted"] == label).mean()
+            assert metrics[f"{name}_accuracy_{label}"] == pytest.approx(share)
+        assert 0 <= metrics[f"{name}_macro_f1"] <= 1 and f"{name}_f1" not in metrics
+    report = (tmp_path / "metrics/report.md").read_text()
+    assert "## Accuracy per class" in report and "macro-F1" in report
+    refused = run_stage("explain", tmp_path, check=False)
+    assert_one_error_line(refused, "holds sentence pairs", "does not read yet")
 
 
 def truncate_test_file(source: Path) -> None:

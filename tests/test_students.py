@@ -5,10 +5,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import synthetic_reviews
+from conftest import pair_frame, synthetic_pairs, synthetic_reviews
+from sklearn.multioutput import MultiOutputRegressor
 
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
+from bertdistill.pairs import cross_features, student_text
 from bertdistill.registry import STUDENT_NAMES
 from bertdistill.student_files import (
     FEATURIZER_FILE,
@@ -24,6 +26,7 @@ from bertdistill.students import (
     fit_students,
     unlabeled_subset,
 )
+from bertdistill.tables import frame_texts
 
 
 def student_params(**overrides) -> StudentParams:
@@ -324,3 +327,62 @@ def test_unlabeled_subset_is_seeded_sorted_and_nested():
     assert np.array_equal(unlabeled_subset(50, None, seed=3), np.arange(50))
     with pytest.raises(ValueError, match="limit 51 exceeds the 50 rows"):
         unlabeled_subset(50, 51, seed=3)
+
+
+def pair_teacher_logits(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Three logits per pair from a teacher right on every pair, its confidence spread."""
+    spread = np.random.default_rng(seed).uniform(1.0, 4.0, size=len(labels))
+    return np.eye(3)[labels] * (2 * spread)[:, None] - spread[:, None]
+
+
+def test_pair_students_read_spaced_words_and_cross_features():
+    text = student_text(("A man sleeps in a park.", "The man isn't awake."))
+    assert text.split() == [
+        *(["p_a", "p_man", "p_sleeps", "p_in", "p_a", "p_park"]),
+        *(["h_the", "h_man", "h_isn", "h_t", "h_awake"]),
+        *(["new_the", "new_isn", "new_t", "new_awake"]),
+        "neg_t",
+        "overlap_1",  # 1 of the hypothesis' 5 words is in the premise
+    ]
+    assert student_text("a single text") == "a single text"
+    assert cross_features(["a", "dog"], ["a", "dog"]) == ["overlap_4"]
+
+
+def test_three_class_students_on_pairs_predict_the_argmax_and_round_trip(tmp_path):
+    train, unlabeled = pair_frame(synthetic_pairs(90, 1)), pair_frame(synthetic_pairs(120, 2))
+    validation = pair_frame(synthetic_pairs(45, 3))
+    labels = train["label"].to_numpy()
+    transfer = TransferSet.build(
+        (frame_texts(train), labels, pair_teacher_logits(labels, 0)),
+        (frame_texts(unlabeled), pair_teacher_logits(unlabeled["label"].to_numpy(), 1)),
+    )
+    assert transfer.teacher_logits.shape == (210, 3)
+    params = student_params(seeds=2)
+    students, selections = fit_students(
+        transfer, frame_texts(validation), validation["label"].to_numpy(), params, seed=0
+    )
+    test = pair_frame(synthetic_pairs(60, 4))
+    for name in STUDENT_NAMES:
+        logits = students.logits(name, frame_texts(test))
+        assert logits.shape == (60, 3), name
+        accuracy = np.mean(logits.argmax(axis=1) == test["label"])
+        assert accuracy >= 0.8, (name, accuracy)  # a third by chance
+    assert isinstance(students.models["svm_distilled"], MultiOutputRegressor)
+    np.testing.assert_allclose(
+        students.logits("lr_distilled", frame_texts(test)),
+        students.models["lr_distilled"].predict(students.features(frame_texts(test))),
+    )
+    save_students(tmp_path / "students", students)
+    assert not (tmp_path / "students" / "linear").exists()  # the numpy export is two-class
+    loaded = load_students(tmp_path / "students")
+    for name in STUDENT_NAMES:
+        np.testing.assert_array_equal(
+            loaded.logits(name, frame_texts(test)), students.logits(name, frame_texts(test))
+        )
+
+
+def test_gold_alpha_is_refused_for_three_classes():
+    with pytest.raises(UserError, match="gold_alpha"):
+        distillation_targets(np.zeros((4, 3)), "logits", 1.0, np.array([0, 1, 2, -1]), 0.5)
+    probabilities = distillation_targets(np.array([[0.0, 0.0, np.log(2.0)]]), "probabilities", 1.0)
+    np.testing.assert_allclose(probabilities, [[0.25, 0.25, 0.5]])
