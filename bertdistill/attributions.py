@@ -23,7 +23,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-WORD = re.compile(r"\w+", flags=re.UNICODE)
+from bertdistill.pairs import WORD
+
 _SPACES = re.compile(r"\s+")
 
 

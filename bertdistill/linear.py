@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bertdistill.errors import UserError
+from bertdistill.pairs import Text, student_text
 from bertdistill.registry import LINEAR_STUDENTS
 
 LINEAR_DIR = "linear"
@@ -108,7 +109,8 @@ class LinearStudent:
             grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
         return grams
 
-    def raw_output(self, text: str) -> float:
+    def raw_output(self, text: Text) -> float:
+        text = student_text(text)
         counts = Counter(
             column for term in self.terms(text) if (column := self.vocabulary.get(term)) is not None
         )
@@ -122,7 +124,7 @@ class LinearStudent:
         values /= math.sqrt(float(values @ values))
         return float(values @ self.coef[columns]) + self.intercept
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[Text]) -> np.ndarray:
         outputs = np.array([self.raw_output(text) for text in texts], dtype=np.float64)
         if self.output == "logit":
             return outputs

@@ -3,9 +3,13 @@
     predict "A wonderful film." "Two hours I will not get back."
     predict --model teacher --explain "A wonderful film."
     predict --file reviews.txt --json          # one review per line; or pipe them on stdin
+    predict --pair "A man sleeps." "A man is awake."   # a sentence pair (repeatable)
+    predict --file pairs.tsv                   # premise<TAB>hypothesis per line
 
-Prints label, P(positive) and the text; ``--json`` prints one JSON object per text instead and
-``--explain`` adds the model's top words (LIME, seeded and sized by params.yaml's `explain`).
+Prints label, P(positive) (with K classes: P(label)) and the text; ``--json`` prints one JSON
+object per text instead (K classes: every class's probability) and ``--explain`` adds the
+model's top words (LIME, seeded and sized by params.yaml's `explain`; single texts only). Class
+names come from params.yaml's `prepare.classes`.
 A text holding no word the model knows gets a warning on stderr (and a "warning" in its JSON).
 Run from the project root after `dvc repro` (or `dvc pull`).
 """
@@ -23,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bertdistill.config import ExplainParams
+from bertdistill.config import SENTIMENT_CLASSES, ClassesParams, ExplainParams
 from bertdistill.errors import UserError, run_cli
+from bertdistill.pairs import Text, student_text
 from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.registry import MODEL_NAMES
-from bertdistill.scoring import sigmoid, two_class_proba
+from bertdistill.scoring import class_proba, two_class_proba
 
-Logits = Callable[[Sequence[str]], np.ndarray]
+Logits = Callable[[Sequence[Text]], np.ndarray]
 _WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
 NO_KNOWN_WORD = "holds no word the model knows, so its label and probability are the model's prior"
 
@@ -41,7 +46,7 @@ class Model:
     the teacher sees an empty or blank text as just [CLS] [SEP]."""
 
     logits: Logits
-    knows_a_word: Callable[[str], bool]
+    knows_a_word: Callable[[Text], bool]
 
 
 def load_model(name: str, models_dir: Path, params: dict) -> Model:
@@ -55,7 +60,7 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
         teacher = load_teacher(models_dir / "teacher", precision=inference.precision)
         return Model(
             lambda texts: teacher.logits(list(texts), inference, progress=False),
-            lambda text: bool(text.strip()),
+            lambda text: any(part.strip() for part in _parts(text)),
         )
     from bertdistill.linear import LINEAR_DIR, LinearStudent
     from bertdistill.registry import LINEAR_STUDENTS
@@ -64,21 +69,28 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
         student = LinearStudent(models_dir / "students", name)
         return Model(
             student.logits,
-            lambda text: any(term in student.vocabulary for term in student.terms(text)),
+            lambda text: any(
+                term in student.vocabulary for term in student.terms(student_text(text))
+            ),
         )
     from bertdistill.student_files import load_students
 
     students = load_students(models_dir / "students", names=[name])
     return Model(
         lambda texts: students.logits(name, list(texts)),
-        lambda text: students.featurizer.transform([text]).count_nonzero() > 0,
+        lambda text: students.features([text]).count_nonzero() > 0,
     )
 
 
-def read_texts(texts: list[str], file: str | None) -> list[str]:
-    """Texts from the arguments, else from ``file`` (one per line), else from stdin."""
-    if texts:
-        return texts
+def _parts(text: Text) -> tuple[str, ...]:
+    return (text,) if isinstance(text, str) else text
+
+
+def read_texts(texts: list[str], file: str | None, pairs: list[list[str]] | None = None):
+    """Texts from the arguments (``pairs``: sentence pairs), else from ``file`` (one per line;
+    a line with a tab is a pair, premise<TAB>hypothesis), else from stdin."""
+    if texts or pairs:
+        return [*texts, *(tuple(pair) for pair in pairs or [])]
     if file:
         path = Path(file)
         try:
@@ -87,28 +99,41 @@ def read_texts(texts: list[str], file: str | None) -> list[str]:
             raise UserError(f"cannot read {path} as UTF-8 text ({error})") from None
     else:
         lines = sys.stdin.read().splitlines()
-    texts = [line for line in lines if line.strip()]
+    texts = [tuple(line.split("\t", 1)) if "\t" in line else line for line in lines if line.strip()]
     if not texts:
         raise UserError("no text to classify: pass texts as arguments, --file FILE, or on stdin")
     return texts
 
 
 def predictions(
-    model: Model, texts: list[str], explain: ExplainParams | None, seed: int
+    model: Model,
+    texts: list[Text],
+    explain: ExplainParams | None,
+    seed: int,
+    classes: Sequence[str] = SENTIMENT_CLASSES,
 ) -> list[dict]:
-    """Label and P(positive) per text, with LIME's top words when ``explain`` is given, and a
-    warning for a text that holds no word the model knows."""
+    """Label and P(positive) per text (K classes: P(label) and every class's probability), with
+    LIME's top words when ``explain`` is given, and a warning for a text that holds no word the
+    model knows."""
     if explain is not None:  # lime is slow to import: only when asked for
+        if any(not isinstance(text, str) for text in texts):
+            raise UserError("--explain reads single texts; leave it out for sentence pairs")
         from bertdistill.explain import explain as lime_explain
 
-    probabilities = sigmoid(model.logits(texts))
+    probabilities = class_proba(model.logits(texts))
     rows = []
     for text, probability in zip(texts, probabilities, strict=True):
-        row = {
-            "label": "positive" if probability >= 0.5 else "negative",
-            "probability_positive": round(float(probability), 4),
-            "text": text,
-        }
+        label = int(np.argmax(probability)) if len(classes) > 2 else int(probability[1] >= 0.5)
+        row = {"label": classes[label]}
+        if len(classes) > 2:
+            row["probability"] = round(float(probability[label]), 4)
+            row["probabilities"] = {
+                name: round(float(value), 4)
+                for name, value in zip(classes, probability, strict=True)
+            }
+        else:
+            row["probability_positive"] = round(float(probability[1]), 4)
+        row |= {"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]}
         if explain is not None and not _WORD.search(text):
             row["top_words"] = []  # LIME perturbs words: on a text of none it raises ValueError
         elif explain is not None:
@@ -120,7 +145,7 @@ def predictions(
                 seed,
             )
         if not model.knows_a_word(text):
-            row["warning"] = f"{shorten(text, 40)!r} {NO_KNOWN_WORD}"
+            row["warning"] = f"{shorten(' | '.join(_parts(text)), 40)!r} {NO_KNOWN_WORD}"
         rows.append(row)
     return rows
 
@@ -130,7 +155,9 @@ def shorten(text: str, width: int) -> str:
 
 
 def format_row(row: dict, width: int = 70) -> str:
-    line = f"{row['label']:<8}  {row['probability_positive']:.4f}  {shorten(row['text'], width)}"
+    probability = row.get("probability", row.get("probability_positive"))
+    text = row["text"] if "text_pair" not in row else f"{row['text']} | {row['text_pair']}"
+    line = f"{row['label']:<8}  {probability:.4f}  {shorten(text, width)}"
     if "top_words" in row:
         words = ", ".join(f"{word} {weight:+.3f}" for word, weight in row["top_words"])
         line += f"\n          top words: {words}"
@@ -146,7 +173,16 @@ def main() -> None:
     )
     parser.add_argument("texts", nargs="*", help="texts to classify (default: --file or stdin)")
     parser.add_argument("--model", default="lr_distilled", choices=MODEL_NAMES)
-    parser.add_argument("--file", help="a UTF-8 file with one text per line")
+    parser.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        metavar=("PREMISE", "HYPOTHESIS"),
+        help="a sentence pair to classify (repeatable)",
+    )
+    parser.add_argument(
+        "--file", help="a UTF-8 file with one text (or tab-separated pair) per line"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per text")
     parser.add_argument("--explain", action="store_true", help="add LIME's top words")
     parser.add_argument("--models-dir", default="models", help="folder of teacher/, students/")
@@ -154,10 +190,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     params = load_params(args.params)
-    texts = read_texts(args.texts, args.file)
+    texts = read_texts(args.texts, args.file, args.pair)
+    classes = load_section(params, "prepare", ClassesParams, only=True).names
     explain = load_section(params, "explain", ExplainParams) if args.explain else None
     model = load_model(args.model, Path(args.models_dir), params)
-    for row in predictions(model, texts, explain, load_seed(params)):
+    for row in predictions(model, texts, explain, load_seed(params), classes):
         if "warning" in row:
             print(f"warning: {row['warning']}", file=sys.stderr)
         print(json.dumps(row, ensure_ascii=False) if args.json else format_row(row))

@@ -37,6 +37,7 @@ from bertdistill.student_files import (
     VOCABULARY_FILE,
     load_students,
 )
+from bertdistill.tables import frame_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -544,6 +545,25 @@ def test_sentence_pairs_of_three_classes_run_from_prepare_to_evaluate_explain_re
     assert "## Accuracy per class" in report and "macro-F1" in report
     refused = run_stage("explain", tmp_path, check=False)
     assert_one_error_line(refused, "holds sentence pairs", "does not read yet")
+    pairs = frame_texts(test.head(4))
+    (tmp_path / "pairs.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in pairs[1:]))
+    students = load_students(tmp_path / "models/students", names=["lr_distilled"])
+    expected = students.logits("lr_distilled", pairs).argmax(axis=1)
+    for model in ("lr_distilled", "teacher"):
+        rows = []
+        for source in (("--pair", *pairs[0]), ("--file", "pairs.tsv")):
+            result = run_predict("--model", model, "--json", *source, cwd=tmp_path)
+            assert result.returncode == 0, result.stderr
+            rows += [json.loads(line) for line in result.stdout.splitlines()]
+        assert [(row["text"], row["text_pair"]) for row in rows] == pairs
+        for row in rows:
+            assert list(row["probabilities"]) == list(NLI_CLASSES)
+            assert sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+            assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+        if model == "lr_distilled":
+            assert [row["label"] for row in rows] == [NLI_CLASSES[k] for k in expected]
+    refused = run_predict("--explain", "--pair", *pairs[0], cwd=tmp_path)
+    assert_one_error_line(refused, "--explain reads single texts")
 
 
 def truncate_test_file(source: Path) -> None:
