@@ -8,7 +8,7 @@ import pytest
 import yaml
 from test_config import SECTIONS
 
-from bertdistill.config import AugmentParams
+from bertdistill.config import AugmentParams, PrepareParams
 from bertdistill.errors import UserError
 from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
@@ -45,6 +45,20 @@ def test_paper_profile_is_bert_base_on_all_of_imdb_and_valid(tmp_path):
         assert paper[name] == cpu[name]
     # params.yaml keeps its comments: the file a user edits stays readable after a profile.
     assert "# gold-labelled reviews" in text and text.count("#") > 40
+    assert shell_flags(overrides(load_profile("paper"))).startswith("-S ")
+
+
+def test_snli_profile_reads_pairs_of_three_classes_from_dev_and_scores_all_of_test(tmp_path):
+    snli, _ = applied(tmp_path, "snli")
+    prepare = load_section(snli, "prepare", PrepareParams)
+    assert (prepare.text_column, prepare.pair_column) == ("premise", "hypothesis")
+    assert prepare.classes == ("entailment", "neutral", "contradiction")
+    assert prepare.files == {"train": "dev", "test": "test", "unsup": "dev"}
+    assert prepare.test_size is None and snli["augment"]["n_augment"] == 0
+    # 9,842 dev pairs: the labelled, validation and unlabelled pairs must fit in them
+    assert prepare.train_size + prepare.val_size + prepare.unlabeled_size <= 9_842 - 1
+    with pytest.raises(UserError, match="--apply"):  # the class list: `make snli` applies it
+        shell_flags(overrides(load_profile("snli")))
 
 
 def test_overrides_are_the_flags_dvc_takes():
@@ -87,7 +101,6 @@ def test_every_profile_applies_to_params_yaml_and_loads(tmp_path, name):
     params, _ = applied(tmp_path, name)
     for section, cls in {**SECTIONS, "augment": AugmentParams}.items():
         load_section(params, section, cls)  # raises on any unknown, missing or mistyped key
-    assert shell_flags(overrides(load_profile(name))).startswith("-S ")
 
 
 def test_a_setting_the_shell_would_split_or_expand_is_refused():
