@@ -34,14 +34,13 @@ repro: data
 
 # SNLI, the paper's abandoned task, as an experiment (README "Sentence pairs: SNLI"): data/snli.dvc
 # imports ../shared/data/snli; conf/profiles/snli.yaml's settings are applied to params.yaml (its
-# class list does not survive the shell as a -S flag; `git checkout params.yaml` undoes them);
-# explain does not read pairs yet, so the run stops after evaluate.
+# class list does not survive the shell as a -S flag; `git checkout params.yaml` undoes them).
 snli: setup
 	$(RUN) dvc checkout -q data/snli.dvc 2>/dev/null || $(RUN) dvc update data/snli.dvc || { \
 	  echo "data/snli.dvc imports ../shared/data/snli, which is not here: import your copy with" \
 	    "'dvc import-url --force /path/to/snli data/snli'" >&2; exit 2; }
 	$(RUN) python tools/profile.py snli --apply
-	$(RUN) dvc exp run evaluate
+	$(RUN) dvc exp run
 
 lint: setup
 	$(RUN) ruff check .

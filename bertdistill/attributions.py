@@ -1,8 +1,10 @@
 """Word attributions every explainer gives in one form, and the perturbed texts that test them.
 
 An attribution maps each distinct word of a review (lowercased, as ``\\w+`` finds it) to how much
-it moves the model's output towards the positive class. Words are word *types*: removing a word
-removes every occurrence, as LIME's bag-of-words mode and the students' TF-IDF features see it.
+it moves the model's output towards the positive class (with K classes: towards the class
+explained). Words are word *types*: removing a word removes every occurrence, as LIME's
+bag-of-words mode and the students' TF-IDF features see it. A sentence pair's words are its
+premise's (``p_<word>``) and its hypothesis' (``h_<word>``), two words for one spelling.
 
 The students' attributions are exact: for a linear student each n-gram contributes its weight
 times its TF-IDF value, and these plus the intercept are the student's output; for a tree each
@@ -21,29 +23,55 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from bertdistill.pairs import WORD
+from bertdistill.pairs import SIDES, WORD, Text, side_word, student_text
 
 _SPACES = re.compile(r"\s+")
 
 
-def review_words(text: str) -> list[str]:
-    """The distinct words of ``text``, lowercased, in order of first appearance."""
+def review_words(text: Text) -> list[str]:
+    """The distinct words of ``text``, lowercased, in order of first appearance (a pair's
+    premise words, then its hypothesis words, each with its side's prefix)."""
+    if not isinstance(text, str):
+        return [word for side, part in zip(SIDES, text, strict=True)
+                for word in review_words(_prefixed(part, side))]  # fmt: skip
     return list(dict.fromkeys(match.group().lower() for match in WORD.finditer(text)))
 
 
-def without_words(text: str, words: Iterable[str]) -> str:
-    """``text`` with every occurrence of ``words`` removed (whole words, any case)."""
+def _prefixed(text: str, side: str) -> str:
+    return " ".join(side + match.group() for match in WORD.finditer(text))
+
+
+def without_words(text: Text, words: Iterable[str]) -> Text:
+    """``text`` with every occurrence of ``words`` removed (whole words, any case); a pair
+    loses each side's words from that side."""
     drop = set(words)
+    if not isinstance(text, str):
+        return tuple(  # type: ignore[return-value]
+            without_words(part, _side_words(drop, side))
+            for side, part in zip(SIDES, text, strict=True)
+        )
     kept = WORD.sub(lambda match: "" if match.group().lower() in drop else match.group(), text)
     return _SPACES.sub(" ", kept).strip()
 
 
-def only_words(text: str, words: Iterable[str]) -> str:
-    """The occurrences of ``words`` in ``text``, in order, joined by spaces."""
+def only_words(text: Text, words: Iterable[str]) -> Text:
+    """The occurrences of ``words`` in ``text``, in order, joined by spaces (per side of a
+    pair)."""
     keep = set(words)
+    if not isinstance(text, str):
+        return tuple(  # type: ignore[return-value]
+            only_words(part, _side_words(keep, side))
+            for side, part in zip(SIDES, text, strict=True)
+        )
     return " ".join(m.group() for m in WORD.finditer(text) if m.group().lower() in keep)
+
+
+def _side_words(words: set[str], side: str) -> set[str]:
+    """The words of one side of a pair, without their prefix."""
+    return {word.removeprefix(side) for word in words if word.startswith(side)}
 
 
 @dataclass(frozen=True)
@@ -76,27 +104,37 @@ class Attribution:
 
 
 def feature_contributions(
-    model: BaseEstimator, row: sp.csr_matrix
+    model: BaseEstimator, row: sp.csr_matrix, target: int | None = None
 ) -> tuple[dict[int, float], float]:
     """Exact contributions of ``model``'s features to its raw output on one featurised text
     (decision function or regression output; for a classifier tree, the positive class's leaf
-    frequency), and the part no feature carries (intercept or root value)."""
+    frequency; with K classes, the output for class ``target``), and the part no feature
+    carries (intercept or root value)."""
     row = sp.csr_matrix(row)
     if isinstance(model, (DecisionTreeClassifier, DecisionTreeRegressor)):
-        return _tree_contributions(model, row)
-    coef = np.asarray(model.coef_, dtype=np.float64).ravel()
-    intercept = float(np.asarray(model.intercept_, dtype=np.float64).ravel()[0])
-    return {
-        int(j): float(coef[j] * v) for j, v in zip(row.indices, row.data, strict=True)
-    }, intercept
+        return _tree_contributions(model, row, target)
+    if isinstance(model, MultiOutputRegressor):  # one LinearSVR per class
+        model, target = model.estimators_[target], None
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64).ravel()
+    if target is not None and coef.ndim == 2 and coef.shape[0] > 1:
+        coef, intercept = coef[target], intercept[target : target + 1]
+    coef = coef.ravel()
+    return {int(j): float(coef[j] * v) for j, v in zip(row.indices, row.data, strict=True)}, float(
+        intercept[0]
+    )
 
 
-def _tree_contributions(model, row: sp.csr_matrix) -> tuple[dict[int, float], float]:
+def _tree_contributions(
+    model, row: sp.csr_matrix, target: int | None
+) -> tuple[dict[int, float], float]:
     tree = model.tree_
-    values = tree.value[:, 0, :]
     # A classifier's node value is its class frequencies (scikit-learn >= 1.4): take the positive
-    # class's; a regressor's is its mean target.
-    values = values[:, 1] if isinstance(model, DecisionTreeClassifier) else values[:, 0]
+    # class's (class ``target``'s); a regressor's is its mean target (per output).
+    if isinstance(model, DecisionTreeClassifier):
+        values = tree.value[:, 0, 1 if target is None else target]
+    else:
+        values = tree.value[:, 0 if target is None else target, 0]
     path = model.decision_path(row).indices  # root first, leaf last
     contributions: dict[int, float] = {}
     for parent, child in zip(path[:-1], path[1:], strict=True):
@@ -107,30 +145,38 @@ def _tree_contributions(model, row: sp.csr_matrix) -> tuple[dict[int, float], fl
     return contributions, float(values[path[0]])
 
 
-def raw_output(model: BaseEstimator, row: sp.csr_matrix) -> float:
+def raw_output(model: BaseEstimator, row: sp.csr_matrix, target: int | None = None) -> float:
     """What :func:`feature_contributions` adds up to."""
     if isinstance(model, DecisionTreeClassifier):
-        return float(model.predict_proba(row)[0, 1])
-    if hasattr(model, "decision_function"):
-        return float(model.decision_function(row)[0])
-    return float(model.predict(row)[0])
+        return float(model.predict_proba(row)[0, 1 if target is None else target])
+    output = np.asarray(
+        model.decision_function(row) if hasattr(model, "decision_function") else model.predict(row)
+    )
+    return float(output[0] if output.ndim == 1 else output[0, target])
 
 
 def student_attribution(
-    model: BaseEstimator, featurizer, vocabulary: np.ndarray, text: str, row=None
+    model: BaseEstimator,
+    featurizer,
+    vocabulary: np.ndarray,
+    text: Text,
+    row=None,
+    target: int | None = None,
 ) -> Attribution:
-    """``model``'s exact attribution on ``text`` (featurised as ``row`` if given), its n-grams'
-    contributions split evenly among their words."""
-    row = featurizer.transform([text]) if row is None else sp.csr_matrix(row)
-    contributions, bias = feature_contributions(model, row)
+    """``model``'s exact attribution on ``text`` (featurised as ``row`` if given; with K
+    classes, of its output for class ``target``), its n-grams' contributions split evenly among
+    their words (a pair's cross features go to the hypothesis word they stand for)."""
+    row = featurizer.transform([student_text(text)]) if row is None else sp.csr_matrix(row)
+    contributions, bias = feature_contributions(model, row, target)
     present = set(row.indices.tolist())
     words = dict.fromkeys(review_words(text), 0.0)
+    word_of = (lambda token: token) if isinstance(text, str) else side_word
     absent = 0.0
     for feature, value in contributions.items():
-        parts = str(vocabulary[feature]).split(" ")
+        parts = [word_of(token) for token in str(vocabulary[feature]).split(" ")]
         if feature not in present or not all(part in words for part in parts):
             absent += value
             continue
         for part in parts:
             words[part] += value / len(parts)
-    return Attribution(words, bias=bias, absent=absent, output=raw_output(model, row))
+    return Attribution(words, bias=bias, absent=absent, output=raw_output(model, row, target))

@@ -11,35 +11,63 @@ import pandas as pd
 from lime.lime_text import LimeTextExplainer
 from tqdm.auto import tqdm
 
-from bertdistill.attributions import WORD, Attribution, review_words
+from bertdistill.attributions import Attribution, review_words
+from bertdistill.config import SENTIMENT_CLASSES
+from bertdistill.pairs import SIDES, WORD, Text
 from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES
+from bertdistill.tables import frame_texts
 
 if TYPE_CHECKING:
     from bertdistill.students import Students
 
 logger = logging.getLogger(__name__)
 
-CLASS_NAMES = ["negative", "positive"]
+SIDE_NAMES = ("positive", "negative")  # a two-class linear student's global view
 GLOBAL_WORDS = 15  # n-grams per direction in the global view of each linear student
 TREE_LEVELS = 3  # tree levels shown in the global view
 
-Proba = Callable[[Sequence[str]], np.ndarray]
+Proba = Callable[[Sequence[Text]], np.ndarray]
 
 
 def explain(
     proba: Proba,
-    text: str,
+    text: Text,
     num_features: int,
     num_samples: int,
     seed: int,
+    label: int = 1,
 ) -> list[tuple[str, float]]:
-    """One LIME explanation, its words strongest first, with its own seeded explainer, so it
-    does not depend on call order."""
-    explainer = LimeTextExplainer(class_names=CLASS_NAMES, random_state=seed)
+    """One LIME explanation of class ``label``'s probability (the positive class's for two
+    classes), its words strongest first, with its own seeded explainer, so it does not depend
+    on call order. A sentence pair is explained as one text of its side-prefixed words
+    (``p_<word>``, ``h_<word>``), each perturbed text read back into a pair for the model."""
+    explainer = LimeTextExplainer(random_state=seed)
+    if isinstance(text, str):
+        classify, shown = proba, text
+    else:
+        shown = " ".join(side + match.group() for side, part in zip(SIDES, text, strict=True)
+                         for match in WORD.finditer(part))  # fmt: skip
+
+        def classify(texts: Sequence[str]) -> np.ndarray:
+            return proba([_as_pair(joined) for joined in texts])
+
     result = explainer.explain_instance(
-        text, proba, labels=(1,), num_features=num_features, num_samples=num_samples
+        shown, classify, labels=(label,), num_features=num_features, num_samples=num_samples
     )
-    return [(word, round(float(weight), 6)) for word, weight in result.as_list(label=1)]
+    return [(word, round(float(weight), 6)) for word, weight in result.as_list(label=label)]
+
+
+def _parts(text: Text) -> tuple[str, ...]:
+    return (text,) if isinstance(text, str) else text
+
+
+def _as_pair(joined: str) -> tuple[str, str]:
+    """A text of side-prefixed words back as (premise, hypothesis)."""
+    tokens = joined.split()
+    return tuple(  # type: ignore[return-value]
+        " ".join(token.removeprefix(side) for token in tokens if token.startswith(side))
+        for side in SIDES
+    )
 
 
 def linear_top_words(
@@ -78,34 +106,63 @@ def explain_reviews(
     num_samples: int,
     seed: int,
     progress: bool = True,
+    targets: Sequence[int] | None = None,
 ) -> list[dict]:
     """One record per review (id, label, text) with every classifier's LIME explanation over
     all the review's words, strongest first (LIME weighs each word in one fit, so its
-    faithfulness is measured on the full ranking; the report shows the top few)."""
+    faithfulness is measured on the full ranking; the report shows the top few); with K
+    classes, of class ``targets[review]``."""
     records = []
     total = len(reviews) * len(classifiers)
     with tqdm(total=total, desc="LIME", unit="explanation", disable=not progress) as bar:
-        for position, row in enumerate(reviews.itertuples()):
+        for position, text in enumerate(frame_texts(reviews)):
             models = {}
-            every_word = len(WORD.findall(row.text))
+            # LIME tells spellings apart: all occurrences bound its distinct features
+            every_word = sum(len(WORD.findall(part)) for part in _parts(text))
+            label = 1 if targets is None else int(targets[position])
             for name, proba in classifiers.items():
                 # One seed per review, shared by all models: each sees the same perturbed texts.
-                words = explain(proba, row.text, every_word, num_samples, seed + position)
+                words = explain(proba, text, every_word, num_samples, seed + position, label)
                 models[name] = {"words": words}
                 bar.update(1)
+            row = reviews.iloc[position]
             records.append(
-                {"id": row.id, "label": int(row.label), "text": row.text, "models": models}
+                {"id": row["id"], "label": int(row["label"]), "text": text, "models": models}
             )
     return records
 
 
+def linear_weights(model) -> np.ndarray:
+    """A linear student's weights, one row per output (one row for two classes)."""
+    if hasattr(model, "estimators_"):  # MultiOutputRegressor: one LinearSVR per class
+        return np.vstack([np.ravel(estimator.coef_) for estimator in model.estimators_])
+    return np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
+
+
+def linear_view(
+    vocabulary: np.ndarray, model, k: int, classes: Sequence[str]
+) -> dict[str, list[tuple[str, float]]]:
+    """Two classes: the ``k`` most positive and most negative n-grams; K classes: each class's
+    ``k`` strongest n-grams towards it."""
+    weights = linear_weights(model)
+    if len(weights) == 1:
+        return linear_top_words(vocabulary, weights[0], k)
+    return {
+        name: linear_top_words(vocabulary, row, k)["positive"]
+        for name, row in zip(classes, weights, strict=True)
+    }
+
+
 def global_views(
-    students: Students, words: int = GLOBAL_WORDS, levels: int = TREE_LEVELS
+    students: Students,
+    words: int = GLOBAL_WORDS,
+    levels: int = TREE_LEVELS,
+    classes: Sequence[str] = SENTIMENT_CLASSES,
 ) -> dict[str, dict]:
     """What each student learned: the strongest n-grams of the linear ones, the top of the trees."""
     vocabulary = students.featurizer.get_feature_names_out()
     linear = {
-        name: linear_top_words(vocabulary, students.models[name].coef_, words)
+        name: linear_view(vocabulary, students.models[name], words, classes)
         for name in LINEAR_STUDENTS
     }
     trees = {
@@ -117,12 +174,17 @@ def global_views(
 
 
 def coefficient_table(words: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
-    """A linear student's global view as long-format rows for `dvc plots`: positive first."""
-    rows = [(word, weight) for side in ("positive", "negative") for word, weight in words[side]]
+    """A linear student's global view as long-format rows for `dvc plots`: positive first (K
+    classes: each class's n-grams, named ``class: n-gram``)."""
+    rows = [
+        (word if side in SIDE_NAMES else f"{side}: {word}", weight)
+        for side, side_words in words.items()
+        for word, weight in side_words
+    ]
     return pd.DataFrame(rows, columns=["ngram", "weight"])
 
 
-def lime_attribution(words: list[tuple[str, float]], text: str) -> Attribution:
+def lime_attribution(words: list[tuple[str, float]], text: Text) -> Attribution:
     """LIME's weights as an attribution over the review's words: LIME tells case apart and this
     does not, so the weights of one word's spellings add up; words LIME left out weigh 0."""
     result = dict.fromkeys(review_words(text), 0.0)

@@ -11,10 +11,15 @@ from collections.abc import Collection, Iterable
 
 import numpy as np
 
+from bertdistill.config import SENTIMENT_CLASSES
 from bertdistill.evaluation import INTERVAL_SUFFIXES, Interval, comparison_key, twins
+from bertdistill.explain import SIDE_NAMES
 from bertdistill.explanation_metrics import GAP_KEY, RANDOM
 from bertdistill.faithfulness import PERCENTS
+from bertdistill.pairs import HYPOTHESIS, PREMISE
 from bertdistill.registry import KIND_TITLES, MODEL_NAMES, STUDENT_NAMES, TEACHER
+from bertdistill.scoring import class_proba
+from bertdistill.tables import PAIR
 
 # Display names of the explainers the stage runs; any other is shown by its key.
 METHOD_TITLES = {
@@ -90,23 +95,33 @@ function colour(weight, scale) {
 _TOKEN = re.compile(r"(\w+)", flags=re.UNICODE)
 
 
-def report_records(reviews, original, attributions) -> list[dict]:
-    """One record per shown review: each model's P(positive) and, per explainer that covers the
-    review, its word weights strongest first."""
+def report_records(
+    reviews, original, attributions, classes=SENTIMENT_CLASSES, targets=None
+) -> list[dict]:
+    """One record per shown review: each model's P(positive) (K classes: its probability of the
+    class explained, ``targets[review]``) and, per explainer that covers the review, its word
+    weights strongest first; a sentence pair's texts as ``text`` and ``text_pair``."""
     records = []
-    for position, row in enumerate(reviews.itertuples()):
+    for position in range(len(reviews)):
+        row = reviews.iloc[position]
         models = {}
         for (model, method), items in attributions.items():
             if position >= len(items):
                 continue
-            logit = float(original[model][position])
+            logits = np.asarray(original[model][position], dtype=np.float64)
+            probability = class_proba(logits[None])[0][1 if targets is None else targets[position]]
             entry = models.setdefault(
-                model, {"probability": round(1 / (1 + np.exp(-logit)), 6), "methods": {}}
+                model, {"probability": round(float(probability), 6), "methods": {}}
             )
             words = items[position].words
             ranked = sorted(words, key=lambda word: -abs(words[word]))
             entry["methods"][method] = [[word, round(words[word], 6)] for word in ranked]
-        records.append({"id": row.id, "label": int(row.label), "text": row.text, "models": models})
+        record = {"id": row["id"], "label": classes[int(row["label"])], "text": row["text"]}
+        if PAIR in reviews.columns:
+            record[PAIR] = row[PAIR]
+        if targets is not None:
+            record["explained"] = classes[int(targets[position])]
+        records.append(record | {"models": models})
     return records
 
 
@@ -282,21 +297,33 @@ def _strongest(weights: Iterable[float]) -> float:
     return max(map(abs, weights), default=0.0)
 
 
-def _highlighted(text: str, weights: dict[str, float]) -> str:
-    """The review with each word's span coloured by ``weights`` (lowercased words)."""
+def _highlighted(text: str, weights: dict[str, float], prefix: str = "") -> str:
+    """The review with each word's span coloured by ``weights`` (lowercased words, with a
+    pair's side ``prefix``), relative to the strongest of them."""
     scale = _strongest(weights.values())
     parts = []
     for piece in _TOKEN.split(text):
         if _TOKEN.fullmatch(piece):
-            weight = weights.get(piece.lower(), 0.0)
+            word = prefix + piece.lower()
+            weight = weights.get(word, 0.0)
             hint = f' title="{weight:.4f}"' if weight else ""
             parts.append(
-                f'<span data-word="{html.escape(piece.lower())}"{hint} '
+                f'<span data-word="{html.escape(word)}"{hint} '
                 f'style="background:{colour(weight, scale)}">{html.escape(piece)}</span>'
             )
         else:
             parts.append(html.escape(piece))
     return "".join(parts)
+
+
+def _review_text(record: dict, weights: dict[str, float]) -> str:
+    """The review coloured by ``weights``; a pair as its premise and its hypothesis."""
+    if PAIR not in record:
+        return _highlighted(record["text"], weights)
+    return "".join(
+        f"<p><b>{name}</b>: {_highlighted(record[key], weights, side)}</p>"
+        for name, key, side in (("premise", "text", PREMISE), ("hypothesis", PAIR, HYPOTHESIS))
+    )
 
 
 def _picker(
@@ -313,8 +340,9 @@ def _picker(
 
 
 def _review_section(record: dict, index: int, titles: dict[str, str], shown: int) -> str:
-    """One review: P(positive) and top ``shown`` words per model and method, the pickers, the
-    text coloured by the teacher's first method (its reference explainer), and the weights."""
+    """One review: P(positive) (K classes: of the class explained) and top ``shown`` words per
+    model and method, the pickers, the text coloured by the teacher's first method (its
+    reference explainer), and the weights."""
     models = record["models"]
     rows = []
     for name, result in models.items():
@@ -341,7 +369,12 @@ def _review_section(record: dict, index: int, titles: dict[str, str], shown: int
     }
     # Escaped for a <script> element: no "</script>" or "<!--" can end it early.
     payload = json.dumps(weights, separators=(",", ":")).replace("<", "\\u003c")
-    label = "positive" if record["label"] == 1 else "negative"
+    explained = record.get("explained", "positive")
+    towards = (
+        "green: towards positive, red: towards negative"
+        if "explained" not in record
+        else f"green: towards {html.escape(explained)}, red: away from it"
+    )
     model_picker = _picker(
         "model", index, {name: _title(titles, name) for name in models}, model, models
     )
@@ -354,15 +387,16 @@ def _review_section(record: dict, index: int, titles: dict[str, str], shown: int
     )
     return f"""
 <section class="explained" id="review-{index}">
-  <h2>Review {html.escape(str(record["id"]))} <span class="meta">(gold label: {label})</span></h2>
+  <h2>Review {html.escape(str(record["id"]))}
+  <span class="meta">(gold label: {html.escape(record["label"])})</span></h2>
   <table>
-    <thead><tr><th>model</th><th>P(positive)</th><th>explainer</th>
-    <th>top {shown} words (green: towards positive, red: towards negative)</th></tr></thead>
+    <thead><tr><th>model</th><th>P({html.escape(explained)})</th><th>explainer</th>
+    <th>top {shown} words ({towards})</th></tr></thead>
     <tbody>{"".join(rows)}</tbody>
   </table>
   {model_picker}
   {method_picker}
-  <div class="review">{_highlighted(record["text"], weights[model][method])}</div>
+  <div class="review">{_review_text(record, weights[model][method])}</div>
   <script type="application/json" class="weights">{payload}</script>
 </section>"""
 
@@ -371,11 +405,13 @@ def _global_section(global_views: dict, titles: dict[str, str]) -> str:
     columns = []
     for name, words in global_views["linear"].items():
         scale = max((abs(w) for side in words.values() for _, w in side), default=1.0)
-        columns.append(
-            f"<div><h3>{_title(titles, name)}</h3>"
-            f"<p>{_chips(words['positive'], scale)}</p>"
-            f"<p>{_chips(words['negative'], scale)}</p></div>"
+        # two classes: its positive and negative n-grams; K classes: each class's strongest
+        lists = "".join(
+            f"<p>{'' if side in SIDE_NAMES else f'<b>{html.escape(side)}</b>: '}"
+            f"{_chips(side_words, scale)}</p>"
+            for side, side_words in words.items()
         )
+        columns.append(f"<div><h3>{_title(titles, name)}</h3>{lists}</div>")
     trees = "".join(
         f"<div><h3>{_title(titles, name)}</h3><pre>{html.escape(text)}</pre></div>"
         for name, text in global_views["trees"].items()
@@ -383,8 +419,9 @@ def _global_section(global_views: dict, titles: dict[str, str]) -> str:
     return f"""
 <section>
   <h2>Global view: what each student learned</h2>
-  <p class="meta">Strongest positive and negative n-grams of the linear students (coefficients),
-  and the top levels of both decision trees (TF-IDF value thresholds).</p>
+  <p class="meta">Strongest positive and negative n-grams of the linear students (coefficients;
+  with K classes, each class's strongest), and the top levels of both decision trees (TF-IDF
+  value thresholds).</p>
   <div class="columns">{"".join(columns)}</div>
   <div class="columns">{trees}</div>
 </section>"""

@@ -18,6 +18,7 @@ from bertdistill.config import ExplainParams, InferenceParams
 from bertdistill.explain import explain_reviews, lime_attribution
 from bertdistill.explanation_metrics import (
     GAP_KEY,
+    IG_METHOD,
     STUDENT_METHOD,
     TEACHER_METHOD,
     agreement,
@@ -28,8 +29,10 @@ from bertdistill.explanation_metrics import (
 )
 from bertdistill.faithfulness import Logits
 from bertdistill.inference import Teacher
+from bertdistill.pairs import Text
 from bertdistill.registry import STUDENT_NAMES, TEACHER
 from bertdistill.students import Students
+from bertdistill.tables import frame_texts
 from bertdistill.teacher_attribution import (
     completeness_gap,
     guided_occlusion,
@@ -50,6 +53,7 @@ class Explained:
     original: dict[str, np.ndarray]
     attributions: Attributions
     metrics: dict[str, float]
+    targets: np.ndarray | None = None  # K classes: the class explained per review
 
 
 def scorers(teacher: Teacher, students: Students, inference: InferenceParams) -> dict[str, Logits]:
@@ -71,36 +75,51 @@ def attribute(
     inference: InferenceParams,
     config: ExplainParams,
     seed: int,
+    targets: np.ndarray | None = None,
 ) -> Attributions:
     """Every model's attributions on ``reviews`` (``gradient_teacher``: the teacher Integrated
-    Gradients differentiates, an fp32 copy where ``teacher`` labels at int8)."""
-    texts = reviews["text"].tolist()
+    Gradients differentiates, an fp32 copy where ``teacher`` labels at int8); with K classes,
+    of class ``targets[review]``."""
+    texts = frame_texts(reviews)
     occluded = config.occlusion_reviews
+
+    def target(position: int) -> int | None:
+        return None if targets is None else int(targets[position])
+
     gradients = [
-        integrated_gradients(gradient_teacher, text, config.ig_steps, inference.batch_tokens)
-        for text in tqdm(texts, desc="Integrated Gradients", unit="review")
+        integrated_gradients(
+            gradient_teacher, text, config.ig_steps, inference.batch_tokens, target(position)
+        )
+        for position, text in enumerate(tqdm(texts, desc="Integrated Gradients", unit="review"))
     ]
+    logits = original[TEACHER]
     attributions: Attributions = {
-        (TEACHER, "integrated_gradients"): gradients,
+        (TEACHER, IG_METHOD): gradients,
         (TEACHER, "guided_occlusion"): guided_occlusion(
-            teacher, texts, original[TEACHER], gradients, config.guided_share, inference
+            teacher, texts, logits, gradients, config.guided_share, inference, targets
         ),
         (TEACHER, "occlusion"): occlusion(
-            teacher, texts[:occluded], original[TEACHER][:occluded], inference
+            teacher, texts[:occluded], logits[:occluded], inference, targets=targets
         ),
     }
     vocabulary = students.featurizer.get_feature_names_out()
-    features = students.featurizer.transform(texts)
+    features = students.features(texts)
     for name in STUDENT_NAMES:
         model = students.models[name]
         attributions[(name, STUDENT_METHOD)] = [
-            student_attribution(model, students.featurizer, vocabulary, text, features[position])
+            student_attribution(
+                model, students.featurizer, vocabulary, text, features[position], target(position)
+            )
             for position, text in enumerate(texts)
         ]
     classifiers = {TEACHER: teacher.proba_function(inference)}
     classifiers |= {name: students.proba_function(name) for name in STUDENT_NAMES}
     lime_records = explain_reviews(
-        reviews.iloc[: config.lime_reviews], classifiers, config.num_samples, seed
+        reviews.iloc[: config.lime_reviews],
+        classifiers,
+        config.num_samples,
+        seed,
+        targets=None if targets is None else targets[: config.lime_reviews],
     )
     for name in classifiers:
         attributions[(name, "lime")] = [
@@ -111,18 +130,26 @@ def attribute(
 
 
 def measure(
-    texts: list[str],
+    texts: list[Text],
     scoring: dict[str, Logits],
     original: dict[str, np.ndarray],
     attributions: Attributions,
     config: ExplainParams,
     seed: int,
+    targets: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The flat metrics of ``metrics/explain.json`` (see :mod:`bertdistill.explanation_metrics`)."""
     logger.info("ERASER: every model re-scored on its explainers' perturbed reviews")
     resamples = config.bootstrap_resamples
     faithful = faithfulness(
-        texts, scoring, original, attributions, resamples, config.min_interval_reviews, seed
+        texts,
+        scoring,
+        original,
+        attributions,
+        resamples,
+        config.min_interval_reviews,
+        seed,
+        targets,
     )
     per_student, per_kind = agreement(
         {name: attributions[(name, STUDENT_METHOD)] for name in STUDENT_NAMES},
@@ -133,7 +160,7 @@ def measure(
     )
     logger.info("deletion fidelity: %d random deletions per review", config.deletions)
     changes = deletion_changes(
-        texts, scoring, original, config.deletions, config.deletion_share, seed
+        texts, scoring, original, config.deletions, config.deletion_share, seed, targets
     )
     deletion, deletion_diff = fidelity(changes, TEACHER, resamples, seed)
     for name in STUDENT_NAMES:
@@ -141,7 +168,7 @@ def measure(
     for kind, interval in deletion_diff.items():
         per_kind[kind]["deletion_fidelity"] = interval
     metrics = flat_metrics(faithful, per_student, per_kind)
-    gaps = [completeness_gap(item) for item in attributions[(TEACHER, TEACHER_METHOD)]]
+    gaps = [completeness_gap(item) for item in attributions[(TEACHER, IG_METHOD)]]
     metrics[GAP_KEY] = round(float(np.mean(np.abs(gaps))), 6)
     metrics["num_reviews"] = len(texts)
     return metrics
@@ -156,12 +183,14 @@ def explain_models(
     config: ExplainParams,
     seed: int,
 ) -> Explained:
-    """Attribute every model on ``reviews``, then measure the attributions."""
-    texts = reviews["text"].tolist()
+    """Attribute every model on ``reviews``, then measure the attributions. With K classes
+    every model explains the class the teacher predicts for the review."""
+    texts = frame_texts(reviews)
     scoring = scorers(teacher, students, inference)
     original = {name: np.asarray(score(texts)) for name, score in scoring.items()}
+    targets = original[TEACHER].argmax(axis=1) if original[TEACHER].ndim == 2 else None
     attributions = attribute(
-        reviews, teacher, gradient_teacher, students, original, inference, config, seed
+        reviews, teacher, gradient_teacher, students, original, inference, config, seed, targets
     )
-    metrics = measure(texts, scoring, original, attributions, config, seed)
-    return Explained(original, attributions, metrics)
+    metrics = measure(texts, scoring, original, attributions, config, seed, targets)
+    return Explained(original, attributions, metrics, targets)

@@ -29,56 +29,70 @@ from bertdistill.faithfulness import (
     deletion_fidelity,
     deletions,
     eraser_scores,
+    explained_logits,
     random_ranking,
     rank_correlation,
     ranking_for_prediction,
     top_overlap,
 )
+from bertdistill.pairs import Text
 from bertdistill.registry import STUDENT_NAMES, TEACHER
 
 RANDOM = "random"  # the floor: a seeded random ranking of each review's words
-TEACHER_METHOD = "integrated_gradients"  # the teacher's reference attribution (all reviews)
+IG_METHOD = "integrated_gradients"
+TEACHER_METHOD = IG_METHOD  # the teacher's reference attribution (all reviews)
 STUDENT_METHOD = "exact"
-GAP_KEY = f"{TEACHER}_{TEACHER_METHOD}_mean_abs_gap"  # Integrated Gradients' quadrature error
+GAP_KEY = f"{TEACHER}_{IG_METHOD}_mean_abs_gap"  # Integrated Gradients' quadrature error
 MEASURES = ("comprehensiveness", "sufficiency")
 
 
 def eraser_values(
-    texts: Sequence[str],
+    texts: Sequence[Text],
     score: Logits,
     original: np.ndarray,
     attributions: Sequence[Attribution],
     seed: int,
+    targets: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per measure, each review's comprehensiveness and sufficiency (AOPC) under the ranking
-    its attribution gives the predicted class; ``attributions`` cover the first reviews of
-    ``texts``, review ``i`` breaking ties with ``seed + i``."""
+    its attribution gives the predicted class (K classes: class ``targets[review]``);
+    ``attributions`` cover the first reviews of ``texts``, review ``i`` breaking ties with
+    ``seed + i``."""
     count = len(attributions)
     ranked = [
-        ranking_for_prediction(item, original[position], seed + position)
+        ranking_for_prediction(
+            item, None if targets is not None else original[position], seed + position
+        )
         for position, item in enumerate(attributions)
     ]
-    scores = eraser_scores(texts[:count], ranked, score, original[:count])
+    chosen = None if targets is None else targets[:count]
+    scores = eraser_scores(texts[:count], ranked, score, original[:count], chosen)
     return dict(zip(MEASURES, scores, strict=True))
 
 
 def random_floor_values(
-    texts: Sequence[str], score: Logits, original: np.ndarray, seed: int
+    texts: Sequence[Text],
+    score: Logits,
+    original: np.ndarray,
+    seed: int,
+    targets: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`eraser_values` of a seeded random ranking of each review's words (review ``i``
     drawn with ``seed + i``): the floor every explainer must beat."""
     rankings = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
-    return dict(zip(MEASURES, eraser_scores(texts, rankings, score, original), strict=True))
+    scores = eraser_scores(texts, rankings, score, original, targets)
+    return dict(zip(MEASURES, scores, strict=True))
 
 
 def faithfulness(
-    texts: Sequence[str],
+    texts: Sequence[Text],
     scorers: dict[str, Logits],
     original: dict[str, np.ndarray],
     attributions: dict[tuple[str, str], list[Attribution]],
     resamples: int,
     min_reviews: int,
     seed: int,
+    targets: Sequence[int] | None = None,
 ) -> dict[tuple[str, str], dict[str, Interval | float | int]]:
     """Comprehensiveness and sufficiency of each (model, explainer)'s attributions, which cover
     the first ``len(...)`` of ``texts``, and of a random ranking for each model (all texts);
@@ -86,7 +100,7 @@ def faithfulness(
     fewer than ``min_reviews`` reviews gets its means only: a bootstrap over a handful of
     reviews has a handful of distinct means, no 95% interval."""
     floor = {
-        model: random_floor_values(texts, score, original[model], seed)
+        model: random_floor_values(texts, score, original[model], seed, targets)
         for model, score in scorers.items()
     }
     results: dict[tuple[str, str], dict[str, Interval | float | int]] = {}
@@ -97,7 +111,7 @@ def faithfulness(
         count = len(items)
         if count == 0:
             continue
-        values = eraser_values(texts, scorers[model], original[model], items, seed)
+        values = eraser_values(texts, scorers[model], original[model], items, seed, targets)
         if count < min_reviews:
             results[(model, explainer)] = {
                 m: round(float(np.mean(v)), 6) for m, v in values.items()
@@ -142,19 +156,22 @@ def agreement(
 
 
 def deletion_changes(
-    texts: Sequence[str],
+    texts: Sequence[Text],
     scorers: dict[str, Logits],
     original: dict[str, np.ndarray],
     count: int,
     share: float,
     seed: int,
+    targets: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each model's logit change (reviews x ``count``) when the same random words are removed."""
+    """Each model's logit change (reviews x ``count``) when the same random words are removed
+    (K classes: the change of class ``targets[review]``'s log-odds)."""
     deleted = [variant for position, text in enumerate(texts)
                for variant in deletions(text, count, share, seed + position)]  # fmt: skip
+    per_variant = None if targets is None else np.repeat(targets, count)
     return {
-        model: np.asarray(score(deleted), dtype=np.float64).reshape(len(texts), count)
-        - np.asarray(original[model], dtype=np.float64)[:, None]
+        model: explained_logits(score(deleted), per_variant).reshape(len(texts), count)
+        - explained_logits(original[model], targets)[:, None]
         for model, score in scorers.items()
     }
 

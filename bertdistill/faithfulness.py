@@ -12,6 +12,10 @@
 
 Every figure is a mean over reviews with a 95% bootstrap interval over reviews; a distilled
 student and its gold-label twin are compared on the same resamples (paired).
+
+With K classes every model is explained, scored and compared on one class per review, the one
+the teacher predicts (``targets``): its probability is the one ERASER's drops are measured in,
+the ranking runs towards it, and deletion fidelity compares changes of its log-odds.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.special import logsumexp
 from scipy.stats import spearmanr
 
 from bertdistill.attributions import Attribution, only_words, review_words, without_words
 from bertdistill.evaluation import Interval
+from bertdistill.pairs import Text
 from bertdistill.scoring import sigmoid
 
 PERCENTS = (1, 5, 10, 20)  # k: share of a review's words removed or kept (ERASER's bins to 20%)
-Logits = Callable[[Sequence[str]], np.ndarray]  # texts -> one positive-class logit each
+Logits = Callable[[Sequence[Text]], np.ndarray]  # texts -> one logit each (K: K logits each)
 
 
 def top_count(words: int, percent: float) -> int:
@@ -41,6 +47,18 @@ def eraser_texts(text: str, ranking: Sequence[str]) -> list[str]:
     return [without_words(text, top) for top in tops] + [only_words(text, top) for top in tops]
 
 
+def explained_logits(logits: np.ndarray, targets: Sequence[int] | None = None) -> np.ndarray:
+    """One logit per text: a two-class model's as it is; a K-class model's log-odds of class
+    ``targets[i]`` against the others, whose sigmoid is that class's softmax probability."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 1:
+        return logits
+    rows, chosen = np.arange(len(logits)), np.asarray(targets)
+    others = logits.copy()
+    others[rows, chosen] = -np.inf
+    return logits[rows, chosen] - logsumexp(others, axis=1)
+
+
 def predicted_probability(logits: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Probability of the class each original text was predicted as (``positive`` per row)."""
     probability = sigmoid(np.asarray(logits, dtype=np.float64))
@@ -48,28 +66,37 @@ def predicted_probability(logits: np.ndarray, positive: np.ndarray) -> np.ndarra
 
 
 def eraser_scores(
-    texts: Sequence[str], rankings: Sequence[Sequence[str]], logits: Logits, original: np.ndarray
+    texts: Sequence[Text],
+    rankings: Sequence[Sequence[str]],
+    logits: Logits,
+    original: np.ndarray,
+    targets: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per review, comprehensiveness and sufficiency (AOPC over :data:`PERCENTS`) of the word
-    ``rankings`` (strongest towards the predicted class first) for the model ``logits`` scores,
-    whose logits on the unperturbed ``texts`` are ``original``. One batched call."""
+    ``rankings`` (strongest towards the predicted class first; with K classes, towards class
+    ``targets[review]``, whose probability is measured) for the model ``logits`` scores, whose
+    logits on the unperturbed ``texts`` are ``original``. One batched call."""
     perturbed = [variant for text, ranking in zip(texts, rankings, strict=True)
                  for variant in eraser_texts(text, ranking)]  # fmt: skip
-    scores = np.asarray(logits(perturbed), dtype=np.float64).reshape(len(texts), 2, len(PERCENTS))
-    positive = np.asarray(original) > 0
+    per_variant = None if targets is None else np.repeat(targets, 2 * len(PERCENTS))
+    scores = explained_logits(logits(perturbed), per_variant)
+    scores = scores.reshape(len(texts), 2, len(PERCENTS))
+    original = explained_logits(original, targets)
+    positive = original > 0 if targets is None else np.ones(len(texts), dtype=bool)
     base = predicted_probability(original, positive)[:, None]
     removed = predicted_probability(scores[:, 0], positive[:, None])
     kept = predicted_probability(scores[:, 1], positive[:, None])
     return (base - removed).mean(axis=1), (base - kept).mean(axis=1)
 
 
-def ranking_for_prediction(attribution: Attribution, logit: float, seed: int) -> list[str]:
-    """The review's words, strongest towards the class the model predicted first (ties in a
-    random order drawn with ``seed``)."""
-    return attribution.ranked(1 if logit > 0 else -1, seed)
+def ranking_for_prediction(attribution: Attribution, logit: float | None, seed: int) -> list[str]:
+    """The review's words, strongest towards the class the model predicted first (``logit``
+    None: towards the class the attribution explains, a K-class model's), ties in a random
+    order drawn with ``seed``."""
+    return attribution.ranked(1 if logit is None or logit > 0 else -1, seed)
 
 
-def random_ranking(text: str, seed: int) -> list[str]:
+def random_ranking(text: Text, seed: int) -> list[str]:
     """The review's words in a seeded random order: the faithfulness floor."""
     words = review_words(text)
     return [words[i] for i in np.random.default_rng(seed).permutation(len(words))]
@@ -94,7 +121,7 @@ def rank_correlation(student: Attribution, teacher: Attribution) -> float:
     return float(spearmanr(student_values, teacher_values).statistic)
 
 
-def deletions(text: str, count: int, share: float, seed: int) -> list[str]:
+def deletions(text: Text, count: int, share: float, seed: int) -> list[Text]:
     """``count`` copies of the review, each without a seeded random ``share`` of its words."""
     words = review_words(text)
     rng = np.random.default_rng(seed)

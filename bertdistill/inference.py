@@ -22,7 +22,7 @@ from bertdistill.batching import predict_logits
 from bertdistill.config import BatchingParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.errors import UserError
-from bertdistill.scoring import two_class_proba
+from bertdistill.scoring import class_proba
 from bertdistill.tables import Text
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 from bertdistill.teacher_model import (
@@ -77,11 +77,12 @@ class Teacher:
 
         return sharded(predict, [len(ids) for ids in encoded], workers)
 
-    def proba_function(self, params: BatchingParams) -> Callable[[Sequence[str]], np.ndarray]:
-        """``texts -> [[p(neg), p(pos)], ...]``, the classifier function LIME expects."""
+    def proba_function(self, params: BatchingParams) -> Callable[[Sequence[Text]], np.ndarray]:
+        """``texts -> [[p(class 0), p(class 1), ...], ...]``, the classifier function LIME
+        expects."""
 
-        def proba(texts: Sequence[str]) -> np.ndarray:
-            return two_class_proba(self.logits(texts, params, progress=False))
+        def proba(texts: Sequence[Text]) -> np.ndarray:
+            return class_proba(self.logits(texts, params, progress=False))
 
         return proba
 

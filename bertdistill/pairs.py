@@ -23,6 +23,21 @@ NEGATIONS = frozenset(
 OVERLAP_BINS = 5
 
 
+SIDES = (PREMISE, HYPOTHESIS)
+
+
+def side_word(token: str) -> str | None:
+    """The pair word a student's token stands for: ``p_x`` and ``h_x`` themselves, a cross
+    feature ``new_x`` or ``neg_x`` the hypothesis word ``h_x``; ``None`` for ``overlap_<q>``,
+    which belongs to no word."""
+    if token.startswith(SIDES):
+        return token
+    for prefix in ("new_", "neg_"):
+        if token.startswith(prefix):
+            return HYPOTHESIS + token.removeprefix(prefix)
+    return None
+
+
 def _words(text: str) -> list[str]:
     return [match.group().lower() for match in WORD.finditer(text)]
 

@@ -8,7 +8,8 @@
 
 Prints label, P(positive) (with K classes: P(label)) and the text; ``--json`` prints one JSON
 object per text instead (K classes: every class's probability) and ``--explain`` adds the
-model's top words (LIME, seeded and sized by params.yaml's `explain`; single texts only). Class
+model's top words (LIME, seeded and sized by params.yaml's `explain`; towards the label it
+gives with K classes, towards positive with two; a pair's words as p_/h_ words). Class
 names come from params.yaml's `prepare.classes`.
 A text holding no word the model knows gets a warning on stderr (and a "warning" in its JSON).
 Run from the project root after `dvc repro` (or `dvc pull`).
@@ -32,7 +33,7 @@ from bertdistill.errors import UserError, run_cli
 from bertdistill.pairs import Text, student_text
 from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.registry import MODEL_NAMES
-from bertdistill.scoring import class_proba, two_class_proba
+from bertdistill.scoring import class_proba
 
 Logits = Callable[[Sequence[Text]], np.ndarray]
 _WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
@@ -116,8 +117,6 @@ def predictions(
     LIME's top words when ``explain`` is given, and a warning for a text that holds no word the
     model knows."""
     if explain is not None:  # lime is slow to import: only when asked for
-        if any(not isinstance(text, str) for text in texts):
-            raise UserError("--explain reads single texts; leave it out for sentence pairs")
         from bertdistill.explain import explain as lime_explain
 
     probabilities = class_proba(model.logits(texts))
@@ -134,15 +133,16 @@ def predictions(
         else:
             row["probability_positive"] = round(float(probability[1]), 4)
         row |= {"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]}
-        if explain is not None and not _WORD.search(text):
+        if explain is not None and not any(_WORD.search(part) for part in _parts(text)):
             row["top_words"] = []  # LIME perturbs words: on a text of none it raises ValueError
         elif explain is not None:
             row["top_words"] = lime_explain(
-                lambda batch: two_class_proba(model.logits(batch)),
+                lambda batch: class_proba(model.logits(batch)),
                 text,
                 explain.num_features,
                 explain.num_samples,
                 seed,
+                label if len(classes) > 2 else 1,
             )
         if not model.knows_a_word(text):
             row["warning"] = f"{shorten(' | '.join(_parts(text)), 40)!r} {NO_KNOWN_WORD}"

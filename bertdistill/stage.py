@@ -16,7 +16,7 @@ import pandas as pd
 from bertdistill.errors import UserError
 from bertdistill.io import seed_everything, setup_logging, write_json
 from bertdistill.params_file import load_params, load_seed
-from bertdistill.tables import LOGIT, PAIR
+from bertdistill.tables import LOGIT
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,9 @@ def begin(args: argparse.Namespace) -> tuple[dict[str, Any], int, float]:
 
 
 def read_frame(
-    path: str | Path, columns: tuple[str, ...] = ("id", "text", "label"), pairs: bool = False
+    path: str | Path, columns: tuple[str, ...] = ("id", "text", "label")
 ) -> pd.DataFrame:
-    """A split or logits table, with ``columns``; ``pairs``: the caller reads sentence pairs and
-    K classes (until every stage does, the others refuse them with one line)."""
+    """A split or logits table, with ``columns``."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} not found: run the stage that writes it (`dvc repro`)")
@@ -55,23 +54,14 @@ def read_frame(
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise UserError(f"{path} has no '{missing[0]}' column: re-run `dvc repro -f` on its stage")
-    several = "label" in frame.columns and len(frame) and frame["label"].max() > 1
-    if not pairs and (PAIR in frame.columns or several or f"{LOGIT}_0" in frame.columns):
-        raise UserError(
-            f"{path} holds sentence pairs or more than two classes (prepare.pair_column, "
-            f"prepare.classes), which this stage does not read yet: the stages up to evaluate "
-            f"do (`dvc repro evaluate`)"
-        )
     return frame
 
 
-def read_with_logits(
-    texts_path: str | Path, logits_path: str | Path, pairs: bool = False
-) -> pd.DataFrame:
+def read_with_logits(texts_path: str | Path, logits_path: str | Path) -> pd.DataFrame:
     """A split joined with the teacher's logits by row id; a row without a logit means the
     logits are stale, which is one clear error (never silently dropped rows)."""
-    frame = read_frame(texts_path, pairs=pairs)
-    logits = read_frame(logits_path, columns=("id",), pairs=pairs)
+    frame = read_frame(texts_path)
+    logits = read_frame(logits_path, columns=("id",))
     columns = [name for name in logits.columns if name == LOGIT or name.startswith(f"{LOGIT}_")]
     if not columns:
         raise UserError(

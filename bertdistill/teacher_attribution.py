@@ -17,8 +17,9 @@ Gradients' values (the same logit units, a path estimate of the same change) for
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
+import numpy as np
 import torch
 from captum.attr import LayerIntegratedGradients
 from transformers import PreTrainedTokenizerBase
@@ -28,24 +29,30 @@ from bertdistill.config import BatchingParams
 from bertdistill.errors import UserError
 from bertdistill.faithfulness import top_count
 from bertdistill.inference import Teacher
-from bertdistill.teacher_model import EncodingSpec, encode_texts, truncate_ids
+from bertdistill.pairs import SIDES, Text
+from bertdistill.teacher_model import EncodingSpec, encode_texts, truncate_ids, truncate_pair
 
 Span = tuple[int, int]
 
 
-def integrated_gradients(teacher: Teacher, text: str, steps: int, batch_tokens: int) -> Attribution:
-    """The teacher's Integrated Gradients on ``text`` over ``steps`` Gauss-Legendre points,
-    as many points per forward/backward pass as ``batch_tokens`` holds (the labelling code's
-    token budget: memory does not grow with the sequence length); ``bias`` is the logit at the
-    [PAD] baseline, ``output`` the logit at the review, so :func:`completeness_gap` is captum's
-    convergence delta. Explains the fp32 model whatever precision the teacher labels at."""
+def integrated_gradients(
+    teacher: Teacher, text: Text, steps: int, batch_tokens: int, target: int | None = None
+) -> Attribution:
+    """The teacher's Integrated Gradients on ``text`` (a review or a sentence pair) over
+    ``steps`` Gauss-Legendre points, as many points per forward/backward pass as
+    ``batch_tokens`` holds (the labelling code's token budget: memory does not grow with the
+    sequence length); ``bias`` is the logit at the [PAD] baseline (every piece [PAD], the
+    [CLS] and [SEP] tokens kept), ``output`` the logit at the review, so
+    :func:`completeness_gap` is captum's convergence delta. A K-class teacher's logit of class
+    ``target`` is explained. Explains the fp32 model whatever precision the teacher labels at."""
     if teacher.precision == "int8":
         raise UserError(
             "Integrated Gradients needs gradients, which the int8 (quantised) teacher has not: "
             "load a second copy of the teacher at precision fp32 for it"
         )
-    ids, offsets = encoded_pieces(teacher.tokenizer, text, teacher.spec)
-    baseline = [ids[0], *[teacher.tokenizer.pad_token_id] * (len(ids) - 2), ids[-1]]
+    ids, words_at = position_words(teacher.tokenizer, text, teacher.spec)
+    pad = teacher.tokenizer.pad_token_id
+    baseline = [piece if at is None else pad for piece, at in zip(ids, words_at, strict=True)]
     inputs = torch.tensor([ids], device=teacher.device)
     baselines = torch.tensor([baseline], device=teacher.device)
     attention_mask = torch.ones_like(inputs)
@@ -59,12 +66,15 @@ def integrated_gradients(teacher: Teacher, text: str, steps: int, batch_tokens: 
             n_steps=steps,
             method="gausslegendre",
             internal_batch_size=max(1, batch_tokens // len(ids)),
+            target=target,
         )
     with torch.inference_mode():
-        output, bias = model(torch.cat([inputs, baselines]), attention_mask.repeat(2, 1)).tolist()
+        both = model(torch.cat([inputs, baselines]), attention_mask.repeat(2, 1))
+        output, bias = (both if target is None else both[:, target]).tolist()
     # [CLS] and [SEP] have the same embedding at the baseline, so they carry exactly nothing.
-    pieces = per_dimension.sum(dim=-1)[0, 1:-1].tolist()
-    words, absent = word_sums(text, offsets, pieces)
+    values = per_dimension.sum(dim=-1)[0].tolist()
+    pieces = [(at, value) for at, value in zip(words_at, values, strict=True) if at is not None]
+    words, absent = _sum_pieces(review_words(text), pieces)
     return Attribution(words, bias=bias, absent=absent, output=output)
 
 
@@ -76,17 +86,19 @@ def completeness_gap(attribution: Attribution) -> float:
 
 def occlusion(
     teacher: Teacher,
-    texts: Sequence[str],
-    logits: Sequence[float],
+    texts: Sequence[Text],
+    logits: np.ndarray,
     batching: BatchingParams,
     only: Sequence[Collection[str]] | None = None,
+    targets: Sequence[int] | None = None,
 ) -> list[Attribution]:
-    """Per review and word, the teacher's logit on the review (``logits``, in order) minus its
-    logit without that word: every variant of every review labelled in one batched call, so
-    the labelling code's length-sorted batches span reviews. ``only``: per review, the words to
-    occlude (the attribution holds those alone); every word by default. A variant that encodes
-    to the review's own ids (a word the truncation cuts away, where the review stays longer than
-    the window without it) changes nothing: it gets exactly 0 and no forward pass."""
+    """Per review and word, the teacher's logit on the review (``logits``, in order; a K-class
+    teacher's logit of class ``targets[review]``) minus its logit without that word: every
+    variant of every review labelled in one batched call, so the labelling code's
+    length-sorted batches span reviews. ``only``: per review, the words to occlude (the
+    attribution holds those alone); every word by default. A variant that encodes to the
+    review's own ids (a word the truncation cuts away, where the review stays longer than the
+    window without it) changes nothing: it gets exactly 0 and no forward pass."""
     words = [review_words(text) for text in texts]
     if only is not None:
         words = [[word for word in own if word in chosen]
@@ -99,24 +111,30 @@ def occlusion(
     changed = [ids != review_ids[owner] for ids, owner in zip(variant_ids, owners, strict=True)]
     to_score = [variant for variant, differs in zip(variants, changed, strict=True) if differs]
     scored = iter(teacher.logits(to_score, batching, progress=True, description="occlusion"))
-    drops = iter([float(logits[owner] - next(scored)) if differs else 0.0
+
+    def explained(values: np.ndarray, review: int) -> float:
+        return float(values if targets is None else values[targets[review]])
+
+    drops = iter([explained(logits[owner], owner) - explained(next(scored), owner)
+                  if differs else 0.0
                   for owner, differs in zip(owners, changed, strict=True)])  # fmt: skip
     return [Attribution({word: next(drops) for word in own}) for own in words]
 
 
 def guided_occlusion(
     teacher: Teacher,
-    texts: Sequence[str],
-    logits: Sequence[float],
+    texts: Sequence[Text],
+    logits: np.ndarray,
     guides: Sequence[Attribution],
     share: float,
     batching: BatchingParams,
+    targets: Sequence[int] | None = None,
 ) -> list[Attribution]:
     """Occlusion of each review's ``share`` of words strongest by |``guides``| (its Integrated
     Gradients, one per review): those words get their occlusion drop, the others keep the
     guide's value. About ``share`` of full occlusion's passes; ``share`` 1 is full occlusion."""
     chosen = [guide.strongest(top_count(len(guide.words), share * 100)) for guide in guides]
-    measured = occlusion(teacher, texts, logits, batching, chosen)
+    measured = occlusion(teacher, texts, logits, batching, chosen, targets)
     return [
         Attribution(guide.words | found.words)
         for guide, found in zip(guides, measured, strict=True)
@@ -162,17 +180,53 @@ def piece_words(text: str, offsets: Sequence[Span]) -> list[list[str]]:
     return words
 
 
+def position_words(
+    tokenizer: PreTrainedTokenizerBase, text: Text, spec: EncodingSpec
+) -> tuple[list[int], list[list[str] | None]]:
+    """The ids the labelling path feeds the teacher for ``text`` and, per position, the words
+    its wordpiece overlaps (a pair's with their side's prefix); None at [CLS] and [SEP]."""
+    if isinstance(text, str):
+        ids, offsets = encoded_pieces(tokenizer, text, spec)
+        return ids, [None, *piece_words(text, offsets), None]
+    (ids,) = encode_texts(tokenizer, [text], spec)
+    parts = [
+        tokenizer(part, add_special_tokens=False, truncation=False, verbose=False,
+                  return_offsets_mapping=True)
+        for part in text
+    ]  # fmt: skip
+    kept = truncate_pair(*(range(len(part["input_ids"])) for part in parts), len(ids) - 3)
+    words_at: list[list[str] | None] = [None]
+    for side, part, positions, piece_text in zip(SIDES, parts, kept, text, strict=True):
+        offsets = [tuple(part["offset_mapping"][index]) for index in positions]
+        words_at += [[side + word for word in overlapping]
+                     for overlapping in piece_words(piece_text, offsets)]  # fmt: skip
+        words_at.append(None)
+    pieces = [part["input_ids"][index] for part, positions in zip(parts, kept, strict=True)
+              for index in positions]  # fmt: skip
+    assert [i for i, at in zip(ids, words_at, strict=True) if at is not None] == pieces, (
+        "pair offsets misaligned"
+    )
+    return ids, words_at
+
+
 def word_sums(
     text: str, offsets: Sequence[Span], values: Sequence[float]
 ) -> tuple[dict[str, float], float]:
     """Sum wordpiece ``values`` per word of ``text`` (every word a key, 0.0 when truncated away);
     a piece spanning several words is split evenly, as the students' n-grams are. Returns the
     words' sums and what punctuation pieces carry."""
-    words = dict.fromkeys(review_words(text), 0.0)
+    pieces = zip(piece_words(text, offsets), values, strict=True)
+    return _sum_pieces(review_words(text), pieces)
+
+
+def _sum_pieces(
+    words: Sequence[str], pieces: Iterable[tuple[list[str], float]]
+) -> tuple[dict[str, float], float]:
+    sums = dict.fromkeys(words, 0.0)
     absent = 0.0
-    for overlapping, value in zip(piece_words(text, offsets), values, strict=True):
+    for overlapping, value in pieces:
         if not overlapping:
             absent += value
         for word in overlapping:
-            words[word] += value / len(overlapping)
-    return words, absent
+            sums[word] += value / len(overlapping)
+    return sums, absent

@@ -38,8 +38,8 @@ def main() -> None:
     config = load_section(params, "distill_students", StudentParams)
     logger.info("config: %s", config)
 
-    train = read_with_logits(*args.train, pairs=True)
-    unlabeled = read_with_logits(*args.unlabeled, pairs=True)
+    train = read_with_logits(*args.train)
+    unlabeled = read_with_logits(*args.unlabeled)
     if config.unlabeled_limit is not None and config.unlabeled_limit > len(unlabeled):
         raise UserError(
             f"params key 'distill_students.unlabeled_limit' is {config.unlabeled_limit} but "
@@ -48,11 +48,11 @@ def main() -> None:
         )
     unlabeled = unlabeled.iloc[unlabeled_subset(len(unlabeled), config.unlabeled_limit, seed)]
     augmented = (
-        read_frame(args.augmented, columns=("id", "student_text"), pairs=True)
+        read_frame(args.augmented, columns=("id", "student_text"))
         if args.augmented
         else pd.DataFrame({"student_text": [], "teacher_logit": []})
     )
-    validation = read_frame(args.validation, pairs=True)
+    validation = read_frame(args.validation)
     transfer = TransferSet.build(
         (frame_texts(train), train["label"].to_numpy(), frame_logits(train)),
         (frame_texts(unlabeled), frame_logits(unlabeled)),

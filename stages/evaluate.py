@@ -71,7 +71,7 @@ def main() -> None:
     teacher_folder, students_folder = Path(args.teacher), Path(args.students)
     teacher_spec, teacher_size = read_teacher_files(teacher_folder)
 
-    test = read_with_logits(*args.test, pairs=True)
+    test = read_with_logits(*args.test)
     texts, labels = frame_texts(test), test["label"].to_numpy()
     teacher_logits = frame_logits(test)
     students = load_students(students_folder, replicates=args.student_seeds)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from bertdistill.config import ExplainParams, InferenceParams, TeacherNameParams
+from bertdistill.config import ClassesParams, ExplainParams, InferenceParams, TeacherNameParams
 from bertdistill.errors import run_cli
 from bertdistill.explain import choose_reviews, coefficient_table, global_views
 from bertdistill.explain_report import render, report_records
@@ -38,6 +38,7 @@ def main() -> None:
     inference = load_section(params, "inference", InferenceParams)
     # Only the teacher's model name, for the report's titles: fine-tuning settings are not read.
     teacher_name = load_section(params, "finetune_teacher", TeacherNameParams, only=True)
+    classes = load_section(params, "prepare", ClassesParams, only=True).names
     logger.info("config: %s", config)
 
     reviews = choose_reviews(read_frame(args.test), config.num_reviews, seed)
@@ -47,11 +48,11 @@ def main() -> None:
     students = load_students(args.students)
     result = explain_models(reviews, teacher, gradient_teacher, students, inference, config, seed)
 
-    views = global_views(students)
+    views = global_views(students, classes=classes)
     settings = dataclasses.asdict(config) | {"seed": seed}
     titles = short_titles(teacher_model_title(teacher_name.model, dataclasses.asdict(teacher.spec)))
     shown = reviews.iloc[: max(config.occlusion_reviews, config.lime_reviews)]
-    records = report_records(shown, result.original, result.attributions)
+    records = report_records(shown, result.original, result.attributions, classes, result.targets)
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         write_json(tmp / "explanations.json", records)

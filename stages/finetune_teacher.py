@@ -42,8 +42,8 @@ def main() -> None:
         seed = config.seed
         seed_everything(seed)
 
-    train_frame = read_frame(args.train, pairs=True)
-    val_frame = read_frame(args.validation, pairs=True)
+    train_frame = read_frame(args.train)
+    val_frame = read_frame(args.validation)
     model, tokenizer = load_pretrained(config, len(classes))
     spec = EncodingSpec(config.max_len, config.truncation, config.head_tokens, config.pooling)
     train_encoded = encode_texts(tokenizer, frame_texts(train_frame), spec)

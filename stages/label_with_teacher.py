@@ -56,11 +56,9 @@ def main() -> None:
     labelled, labelling_seconds = 0, 0.0
     # (texts to label, columns kept beside the logits, output): splits keep their ids, synthetic
     # variants their source ids and both views of the text.
-    jobs = [
-        (read_frame(source, pairs=True), ["id"], destination) for source, destination in args.split
-    ]
+    jobs = [(read_frame(source), ["id"], destination) for source, destination in args.split]
     if args.augment:
-        frame = read_frame(args.augment[0], pairs=True)
+        frame = read_frame(args.augment[0])
         if PAIR in frame.columns and augment.n_augment:
             raise UserError(
                 f"{args.augment[0]} holds sentence pairs, which augmentation does not perturb "

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import synthetic_reviews
+from conftest import pair_frame, synthetic_pairs, synthetic_reviews
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -22,11 +23,14 @@ from bertdistill.faithfulness import (
     deletions,
     eraser_scores,
     eraser_texts,
+    explained_logits,
     random_ranking,
     rank_correlation,
     ranking_for_prediction,
     top_overlap,
 )
+from bertdistill.pairs import side_word, student_text
+from bertdistill.tables import frame_texts
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +201,84 @@ def test_paired_differences_use_the_same_resamples():
     assert shift.low == pytest.approx(0.05) and shift.high == pytest.approx(0.05)
     unpaired = paired_difference(means, samples, "noisy", "gold")
     assert unpaired.high - unpaired.low > 0.05
+
+
+@pytest.fixture(scope="module")
+def pair_corpus():
+    frame = pair_frame(synthetic_pairs(90, seed=4))
+    texts = frame_texts(frame)
+    featurizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    features = featurizer.fit_transform([student_text(text) for text in texts])
+    labels = frame["label"].to_numpy()
+    logits = np.eye(3)[labels] * 3 + np.random.default_rng(0).normal(size=(len(frame), 3))
+    return texts, featurizer, features, labels, logits
+
+
+THREE_CLASS_MODELS = {
+    "lr": lambda: LogisticRegression(C=10.0),
+    "svm": lambda: LinearSVC(C=1.0, random_state=0),
+    "ridge": lambda: Ridge(alpha=1.0),
+    "svr": lambda: MultiOutputRegressor(LinearSVR(C=1.0, random_state=0, max_iter=10000)),
+    "tree": lambda: DecisionTreeClassifier(max_depth=6, random_state=0),
+    "tree_regressor": lambda: DecisionTreeRegressor(max_depth=6, random_state=0),
+}
+
+
+@pytest.mark.parametrize("kind", THREE_CLASS_MODELS)
+def test_three_class_attributions_on_pairs_add_up_to_the_explained_class_output(pair_corpus, kind):
+    texts, featurizer, features, labels, logits = pair_corpus
+    regressor = kind in ("ridge", "svr", "tree_regressor")
+    model = THREE_CLASS_MODELS[kind]().fit(features, logits if regressor else labels)
+    vocabulary = featurizer.get_feature_names_out()
+    for position, text in enumerate(texts[:9]):
+        target = position % 3
+        attribution = student_attribution(model, featurizer, vocabulary, text, target=target)
+        row = featurizer.transform([student_text(text)])
+        if kind == "tree":
+            expected = model.predict_proba(row)[0, target]
+        elif regressor:
+            expected = model.predict(row)[0, target]
+        else:
+            expected = model.decision_function(row)[0, target]
+        assert attribution.output == pytest.approx(expected, abs=1e-12)
+        assert attribution.total() == pytest.approx(expected, abs=1e-9)
+        assert list(attribution.words) == review_words(text)
+        assert all(word.startswith(("p_", "h_")) for word in attribution.words)
+
+
+def test_a_pairs_words_live_on_their_side_and_are_removed_and_kept_there():
+    pair = ("A dog runs. The dog", "No dog runs")
+    assert review_words(pair) == ["p_a", "p_dog", "p_runs", "p_the", "h_no", "h_dog", "h_runs"]
+    assert without_words(pair, ["p_dog", "h_no"]) == ("A runs. The", "dog runs")
+    assert only_words(pair, ["p_dog", "h_no"]) == ("dog dog", "No")
+    assert side_word("new_runs") == "h_runs" and side_word("overlap_3") is None
+
+
+def test_a_three_class_log_odds_has_the_class_probability_as_its_sigmoid():
+    logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0]])
+    targets = np.array([0, 2])
+    explained = explained_logits(logits, targets)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(1 / (1 + np.exp(-explained)), probabilities[[0, 1], targets])
+    np.testing.assert_array_equal(explained_logits(logits[:, 0]), logits[:, 0])
+
+
+def test_three_class_eraser_measures_the_target_class_and_ranks_towards_it():
+    texts = ["good w1 w2 w3", "bad w1 w2 w3"]
+
+    def three_logits(batch):  # class 0 counts "good", class 1 counts "bad", class 2 is flat
+        return np.array(
+            [[t.split().count("good"), t.split().count("bad"), 0.5] for t in batch], dtype=float
+        )
+
+    original = three_logits(texts)
+    targets = np.array([0, 1])
+    rankings = [["good", "w1", "w2", "w3"], ["bad", "w1", "w2", "w3"]]
+    comprehensive, sufficient = eraser_scores(texts, rankings, three_logits, original, targets)
+    before = explained_logits(original, targets)
+    after = explained_logits(three_logits(["w1 w2 w3"] * 2), targets)
+    drop = 1 / (1 + np.exp(-before)) - 1 / (1 + np.exp(-after))
+    assert comprehensive == pytest.approx(drop)  # every k removes the one reason
+    assert sufficient == pytest.approx(np.zeros(2))
+    attribution = Attribution({"good": -1.0, "w1": 0.5})
+    assert ranking_for_prediction(attribution, None, seed=0) == ["w1", "good"]

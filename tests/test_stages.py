@@ -29,7 +29,7 @@ from bertdistill.data import clean_text
 from bertdistill.errors import UserError
 from bertdistill.evaluation import with_intervals
 from bertdistill.linear import LINEAR_DIR
-from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
+from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.student_files import (
     FEATURIZER_FILE,
     META_FILE,
@@ -485,9 +485,7 @@ def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
         assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
 
 
-def test_sentence_pairs_of_three_classes_run_from_prepare_to_evaluate_explain_refuses_them(
-    tmp_path, tiny_bert
-):
+def test_sentence_pairs_of_three_classes_run_through_every_stage_and_predict(tmp_path, tiny_bert):
     source = tmp_path / "snli"
     source.mkdir()
     synthetic_pairs(90, seed=1).to_parquet(source / "dev.parquet")
@@ -543,8 +541,19 @@ def test_sentence_pairs_of_three_classes_run_from_prepare_to_evaluate_explain_re
         assert 0 <= metrics[f"{name}_macro_f1"] <= 1 and f"{name}_f1" not in metrics
     report = (tmp_path / "metrics/report.md").read_text()
     assert "## Accuracy per class" in report and "macro-F1" in report
-    refused = run_stage("explain", tmp_path, check=False)
-    assert_one_error_line(refused, "holds sentence pairs", "does not read yet")
+    run_stage("explain", tmp_path)
+    explained = read_json(tmp_path / "metrics/explain.json")
+    for model in MODEL_NAMES:
+        for measure in ("comprehensiveness", "sufficiency"):
+            assert np.isfinite(explained[f"{model}_random_{measure}"])
+    assert np.isfinite(explained["lr_distilled_vs_lr_baseline_deletion_fidelity_diff"])
+    records = read_json(tmp_path / "reports/explain/explanations.json")
+    for record in records:
+        assert record["label"] in NLI_CLASSES and record["explained"] in NLI_CLASSES
+        words = [word for word, _ in record["models"][TEACHER]["methods"]["integrated_gradients"]]
+        assert words and all(word.startswith(("p_", "h_")) for word in words)
+    page = (tmp_path / "reports/explain/index.html").read_text()
+    assert "<b>premise</b>" in page and "<b>hypothesis</b>" in page
     pairs = frame_texts(test.head(4))
     (tmp_path / "pairs.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in pairs[1:]))
     students = load_students(tmp_path / "models/students", names=["lr_distilled"])
@@ -562,8 +571,9 @@ def test_sentence_pairs_of_three_classes_run_from_prepare_to_evaluate_explain_re
             assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
         if model == "lr_distilled":
             assert [row["label"] for row in rows] == [NLI_CLASSES[k] for k in expected]
-    refused = run_predict("--explain", "--pair", *pairs[0], cwd=tmp_path)
-    assert_one_error_line(refused, "--explain reads single texts")
+    explained = run_predict("--explain", "--json", "--pair", *pairs[0], cwd=tmp_path)
+    row = json.loads(explained.stdout)
+    assert row["top_words"] and all(w.startswith(("p_", "h_")) for w, _ in row["top_words"])
 
 
 def truncate_test_file(source: Path) -> None:

@@ -1,6 +1,7 @@
 import dataclasses
 
 import pytest
+import torch
 from conftest import tiny_teacher
 
 from bertdistill.attributions import Attribution, review_words, without_words
@@ -13,9 +14,10 @@ from bertdistill.teacher_attribution import (
     integrated_gradients,
     occlusion,
     piece_words,
+    position_words,
     word_sums,
 )
-from bertdistill.teacher_model import EncodingSpec
+from bertdistill.teacher_model import BertClassifier, EncodingSpec
 
 BATCHING = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
 TEXT = "Great movie, the acting was awful! The plot was great."
@@ -151,3 +153,45 @@ def test_word_sums_add_every_piece_of_every_occurrence():
     }
     assert absent == 8 + 256
     assert sum(words.values()) + absent == pytest.approx(sum(values))
+
+
+@pytest.fixture(scope="module")
+def pair_teacher(tiny_bert) -> Teacher:
+    """The tiny teacher with a seeded three-logit head that reads pairs (segment ids)."""
+    teacher = tiny_teacher(tiny_bert)
+    torch.manual_seed(1)
+    model = BertClassifier(
+        teacher.model.encoder, "mean", 0.0, teacher.tokenizer.sep_token_id, num_logits=3
+    ).eval()
+    return dataclasses.replace(teacher, model=model)
+
+
+PAIR = ("Great movie, the acting was awful!", "The acting was great.")
+
+
+def test_integrated_gradients_on_a_pair_explain_one_class_with_side_words(pair_teacher):
+    logits = Teacher.logits(pair_teacher, [PAIR], BATCHING, progress=False)[0]
+    for target in range(3):
+        attribution = integrated_gradients(pair_teacher, PAIR, 50, 25 * 32, target)
+        assert attribution.output == pytest.approx(logits[target], abs=1e-4)
+        gap = completeness_gap(attribution)
+        assert abs(gap) < 0.02 * abs(attribution.output - attribution.bias)
+        assert list(attribution.words) == review_words(PAIR)
+        assert attribution.words["p_awful"] != 0 and attribution.words["h_great"] != 0
+    ids, words_at = position_words(pair_teacher.tokenizer, PAIR, pair_teacher.spec)
+    specials = [i for i, at in zip(ids, words_at, strict=True) if at is None]
+    cls, sep = pair_teacher.tokenizer.cls_token_id, pair_teacher.tokenizer.sep_token_id
+    assert specials == [cls, sep, sep]  # the baseline keeps them; every other piece is [PAD]
+
+
+def test_occlusion_of_a_pair_drops_a_word_from_its_side_for_the_target_class(pair_teacher):
+    other = ("An awful film.", "A film.")
+    full = Teacher.logits(pair_teacher, [PAIR, other], BATCHING, progress=False)
+    targets = [2, 0]
+    first, second = occlusion(pair_teacher, [PAIR, other], full, BATCHING, targets=targets)
+    [without] = Teacher.logits(pair_teacher, [without_words(PAIR, ["h_great"])], BATCHING, False)
+    assert first.words["h_great"] == pytest.approx(full[0, 2] - without[2], abs=1e-6)
+    assert without_words(PAIR, ["h_great"]) == (PAIR[0], "The acting was .")
+    [without] = Teacher.logits(pair_teacher, [without_words(other, ["p_awful"])], BATCHING, False)
+    assert second.words["p_awful"] == pytest.approx(full[1, 0] - without[0], abs=1e-6)
+    assert list(first.words) == review_words(PAIR)
