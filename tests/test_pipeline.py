@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import tiny_params
+from conftest import NLI_CLASSES, synthetic_pairs, tiny_params
 
 from bertdistill.registry import KINDS, MODEL_NAMES
 
@@ -42,7 +42,7 @@ METRICS = {
     ],
 }
 # Written by the tiny run itself, or by DVC for the project's own data import.
-NOT_COPIED = ("metrics/", "plots/", "dvc.lock", "data/imdb.dvc", "data/.gitignore")
+NOT_COPIED = ("metrics/", "plots/", "dvc.lock", "data/imdb.dvc", "data/snli.dvc", "data/.gitignore")
 
 
 def run(*command: str, cwd: Path) -> str:
@@ -190,3 +190,34 @@ def test_a_temp_experiment_finds_the_data_and_keeps_a_params_yaml_edit(repo):
     committed = json.loads((repo / "metrics/evaluate.json").read_text())
     row = table.set_index("train_size").loc[24]
     assert row["teacher"] == committed["teacher_accuracy"]
+
+
+def test_a_tiny_pair_task_of_three_classes_runs_end_to_end(tmp_path, tiny_bert):
+    """SNLI's shape: pairs of three named classes, train, validation and unlabelled pairs cut
+    from one file, every stage, then nothing left to run."""
+    source = tmp_path / "pairs"
+    source.mkdir()
+    synthetic_pairs(120, seed=1).to_parquet(source / "dev.parquet")
+    synthetic_pairs(30, seed=2).to_parquet(source / "test.parquet")
+    params = tiny_params(source, tiny_bert)
+    params["prepare"] |= {
+        "dataset": "tiny pairs",
+        "text_column": "premise",
+        "pair_column": "hypothesis",
+        "classes": list(NLI_CLASSES),
+        "train_split": "dev",
+        "unlabeled_split": "dev",
+        "test_size": None,
+        "unlabeled_size": 60,
+    }
+    params["augment"]["n_augment"] = 0
+    repo = make_repo(tmp_path / "repo", source, params)
+    evaluated = json.loads((repo / "metrics/evaluate.json").read_text())
+    for model in MODEL_NAMES:
+        keys = ["macro_f1", "roc_auc", *(f"accuracy_{name}" for name in NLI_CLASSES)]
+        assert all(0 <= evaluated[f"{model}_{key}"] <= 1 for key in keys), model
+    assert evaluated["test_size"] == 30
+    explained = json.loads((repo / "metrics/explain.json").read_text())
+    assert all(key in explained for key in METRICS["metrics/explain.json"])
+    assert "## Accuracy per class" in (repo / "metrics/report.md").read_text()
+    assert "Data and pipelines are up to date" in run("dvc", "status", cwd=repo)
