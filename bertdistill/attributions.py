@@ -26,7 +26,8 @@ from sklearn.base import BaseEstimator
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from bertdistill.pairs import SIDES, WORD, Text, side_word, student_text
+from bertdistill.pairs import SIDES, side_word, student_text
+from bertdistill.texts import WORD, Text
 
 _SPACES = re.compile(r"\s+")
 

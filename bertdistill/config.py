@@ -167,6 +167,13 @@ class ClassesParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class TaskParams(ClassesParams):
+    """What ``predict`` reads of ``prepare``: the class names and whether texts are pairs."""
+
+    pair_column: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class TeacherNameParams:
     """The one key of ``finetune_teacher`` a report needs: which model the teacher is."""
 

@@ -13,16 +13,17 @@ from tqdm.auto import tqdm
 
 from bertdistill.attributions import Attribution, review_words
 from bertdistill.config import SENTIMENT_CLASSES
-from bertdistill.pairs import SIDES, WORD, Text
+from bertdistill.pairs import SIDES
 from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES
 from bertdistill.tables import frame_texts
+from bertdistill.texts import WORD, Text
 
 if TYPE_CHECKING:
     from bertdistill.students import Students
 
 logger = logging.getLogger(__name__)
 
-SIDE_NAMES = ("positive", "negative")  # a two-class linear student's global view
+PER_CLASS = "per_class"  # global views key, set (True) where linear views list each class's n-grams
 GLOBAL_WORDS = 15  # n-grams per direction in the global view of each linear student
 TREE_LEVELS = 3  # tree levels shown in the global view
 
@@ -165,19 +166,22 @@ def global_views(
         name: linear_view(vocabulary, students.models[name], words, classes)
         for name in LINEAR_STUDENTS
     }
+    per_class = {PER_CLASS: True} if len(classes) > 2 else {}  # two classes: the old views
     trees = {
         name: tree_top_levels(students.models[name], vocabulary, levels)
         for name in STUDENT_NAMES
         if name not in LINEAR_STUDENTS
     }
-    return {"linear": linear, "trees": trees}
+    return {"linear": linear, "trees": trees} | per_class
 
 
-def coefficient_table(words: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
-    """A linear student's global view as long-format rows for `dvc plots`: positive first (K
-    classes: each class's n-grams, named ``class: n-gram``)."""
+def coefficient_table(
+    words: dict[str, list[tuple[str, float]]], per_class: bool = False
+) -> pd.DataFrame:
+    """A linear student's global view as long-format rows for `dvc plots`: positive first
+    (``per_class``, K classes: each class's n-grams, named ``class: n-gram``)."""
     rows = [
-        (word if side in SIDE_NAMES else f"{side}: {word}", weight)
+        (f"{side}: {word}" if per_class else word, weight)
         for side, side_words in words.items()
         for word, weight in side_words
     ]

@@ -13,12 +13,12 @@ import numpy as np
 
 from bertdistill.config import SENTIMENT_CLASSES
 from bertdistill.evaluation import INTERVAL_SUFFIXES, Interval, comparison_key, twins
-from bertdistill.explain import SIDE_NAMES
+from bertdistill.explain import PER_CLASS
 from bertdistill.explanation_metrics import GAP_KEY, RANDOM
 from bertdistill.faithfulness import PERCENTS
 from bertdistill.pairs import HYPOTHESIS, PREMISE
 from bertdistill.registry import KIND_TITLES, MODEL_NAMES, STUDENT_NAMES, TEACHER
-from bertdistill.scoring import class_proba
+from bertdistill.scoring import softmax
 from bertdistill.tables import PAIR
 
 # Display names of the explainers the stage runs; any other is shown by its key.
@@ -99,8 +99,9 @@ def report_records(
     reviews, original, attributions, classes=SENTIMENT_CLASSES, targets=None
 ) -> list[dict]:
     """One record per shown review: each model's P(positive) (K classes: its probability of the
-    class explained, ``targets[review]``) and, per explainer that covers the review, its word
-    weights strongest first; a sentence pair's texts as ``text`` and ``text_pair``."""
+    class explained, ``targets[review]``, and the class names) and, per explainer that covers
+    the review, its word weights strongest first; a sentence pair's texts as ``text`` and
+    ``text_pair``."""
     records = []
     for position in range(len(reviews)):
         row = reviews.iloc[position]
@@ -108,18 +109,21 @@ def report_records(
         for (model, method), items in attributions.items():
             if position >= len(items):
                 continue
-            logits = np.asarray(original[model][position], dtype=np.float64)
-            probability = class_proba(logits[None])[0][1 if targets is None else targets[position]]
-            entry = models.setdefault(
-                model, {"probability": round(float(probability), 6), "methods": {}}
-            )
+            if targets is None:  # P(positive)
+                logit = float(original[model][position])
+                probability = round(1 / (1 + np.exp(-logit)), 6)
+            else:  # P(the class explained)
+                logits = np.asarray(original[model][position], dtype=np.float64)
+                probability = round(float(softmax(logits[None])[0, targets[position]]), 6)
+            entry = models.setdefault(model, {"probability": probability, "methods": {}})
             words = items[position].words
             ranked = sorted(words, key=lambda word: -abs(words[word]))
             entry["methods"][method] = [[word, round(words[word], 6)] for word in ranked]
-        record = {"id": row["id"], "label": classes[int(row["label"])], "text": row["text"]}
+        record = {"id": row["id"], "label": int(row["label"]), "text": row["text"]}
         if PAIR in reviews.columns:
             record[PAIR] = row[PAIR]
-        if targets is not None:
+        if targets is not None:  # K classes: the names of the gold class and the one explained
+            record["label_name"] = classes[int(row["label"])]
             record["explained"] = classes[int(targets[position])]
         records.append(record | {"models": models})
     return records
@@ -370,6 +374,9 @@ def _review_section(record: dict, index: int, titles: dict[str, str], shown: int
     # Escaped for a <script> element: no "</script>" or "<!--" can end it early.
     payload = json.dumps(weights, separators=(",", ":")).replace("<", "\\u003c")
     explained = record.get("explained", "positive")
+    label = html.escape(
+        record.get("label_name", "positive" if record["label"] == 1 else "negative")
+    )
     towards = (
         "green: towards positive, red: towards negative"
         if "explained" not in record
@@ -387,8 +394,7 @@ def _review_section(record: dict, index: int, titles: dict[str, str], shown: int
     )
     return f"""
 <section class="explained" id="review-{index}">
-  <h2>Review {html.escape(str(record["id"]))}
-  <span class="meta">(gold label: {html.escape(record["label"])})</span></h2>
+  <h2>Review {html.escape(str(record["id"]))} <span class="meta">(gold label: {label})</span></h2>
   <table>
     <thead><tr><th>model</th><th>P({html.escape(explained)})</th><th>explainer</th>
     <th>top {shown} words ({towards})</th></tr></thead>
@@ -402,12 +408,14 @@ def _review_section(record: dict, index: int, titles: dict[str, str], shown: int
 
 
 def _global_section(global_views: dict, titles: dict[str, str]) -> str:
+    per_class = global_views.get(PER_CLASS, False)
+    strongest = "Each class's strongest" if per_class else "Strongest positive and negative"
     columns = []
     for name, words in global_views["linear"].items():
         scale = max((abs(w) for side in words.values() for _, w in side), default=1.0)
         # two classes: its positive and negative n-grams; K classes: each class's strongest
         lists = "".join(
-            f"<p>{'' if side in SIDE_NAMES else f'<b>{html.escape(side)}</b>: '}"
+            f"<p>{f'<b>{html.escape(side)}</b>: ' if per_class else ''}"
             f"{_chips(side_words, scale)}</p>"
             for side, side_words in words.items()
         )
@@ -419,9 +427,8 @@ def _global_section(global_views: dict, titles: dict[str, str]) -> str:
     return f"""
 <section>
   <h2>Global view: what each student learned</h2>
-  <p class="meta">Strongest positive and negative n-grams of the linear students (coefficients;
-  with K classes, each class's strongest), and the top levels of both decision trees (TF-IDF
-  value thresholds).</p>
+  <p class="meta">{strongest} n-grams of the linear students (coefficients),
+  and the top levels of both decision trees (TF-IDF value thresholds).</p>
   <div class="columns">{"".join(columns)}</div>
   <div class="columns">{trees}</div>
 </section>"""

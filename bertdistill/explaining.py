@@ -29,7 +29,6 @@ from bertdistill.explanation_metrics import (
 )
 from bertdistill.faithfulness import Logits
 from bertdistill.inference import Teacher
-from bertdistill.pairs import Text
 from bertdistill.registry import STUDENT_NAMES, TEACHER
 from bertdistill.students import Students
 from bertdistill.tables import frame_texts
@@ -39,6 +38,7 @@ from bertdistill.teacher_attribution import (
     integrated_gradients,
     occlusion,
 )
+from bertdistill.texts import Text
 
 logger = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from bertdistill.faithfulness import (
     ranking_for_prediction,
     top_overlap,
 )
-from bertdistill.pairs import Text
 from bertdistill.registry import STUDENT_NAMES, TEACHER
+from bertdistill.texts import Text
 
 RANDOM = "random"  # the floor: a seeded random ranking of each review's words
 IG_METHOD = "integrated_gradients"

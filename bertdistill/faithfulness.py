@@ -29,8 +29,8 @@ from scipy.stats import spearmanr
 
 from bertdistill.attributions import Attribution, only_words, review_words, without_words
 from bertdistill.evaluation import Interval
-from bertdistill.pairs import Text
 from bertdistill.scoring import sigmoid
+from bertdistill.texts import Text
 
 PERCENTS = (1, 5, 10, 20)  # k: share of a review's words removed or kept (ERASER's bins to 20%)
 Logits = Callable[[Sequence[Text]], np.ndarray]  # texts -> one logit each (K: K logits each)

@@ -23,7 +23,6 @@ from bertdistill.config import BatchingParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.errors import UserError
 from bertdistill.scoring import class_proba
-from bertdistill.tables import Text
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 from bertdistill.teacher_model import (
     BertClassifier,
@@ -31,6 +30,7 @@ from bertdistill.teacher_model import (
     encode_texts,
     first_line,
 )
+from bertdistill.texts import Text
 
 logger = logging.getLogger(__name__)
 

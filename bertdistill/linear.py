@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from bertdistill.errors import UserError
-from bertdistill.pairs import Text, student_text
+from bertdistill.pairs import student_text
 from bertdistill.registry import LINEAR_STUDENTS
+from bertdistill.texts import Text
 
 LINEAR_DIR = "linear"
 LINEAR_META = "linear.json"

@@ -10,11 +10,10 @@ holds, in fifths (``overlap_<0-4>``)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-WORD = re.compile(r"\w+", flags=re.UNICODE)  # a word, as every explainer and the pairs count it
-Text = str | tuple[str, str]  # one text, or a sentence pair (premise, hypothesis)
+from bertdistill.texts import WORD, Text
+
 PREMISE, HYPOTHESIS = "p_", "h_"  # the word spaces of a pair's two texts
 # Words that negate; "n't" is split by the word pattern into "n" and "t" ("isn't": isn, t).
 NEGATIONS = frozenset(

@@ -4,7 +4,7 @@
     predict --model teacher --explain "A wonderful film."
     predict --file reviews.txt --json          # one review per line; or pipe them on stdin
     predict --pair "A man sleeps." "A man is awake."   # a sentence pair (repeatable)
-    predict --file pairs.tsv                   # premise<TAB>hypothesis per line
+    predict --file pairs.tsv                   # a pair task: premise<TAB>hypothesis per line
 
 Prints label, P(positive) (with K classes: P(label)) and the text; ``--json`` prints one JSON
 object per text instead (K classes: every class's probability) and ``--explain`` adds the
@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bertdistill.config import SENTIMENT_CLASSES, ClassesParams, ExplainParams
+from bertdistill.config import SENTIMENT_CLASSES, ExplainParams, TaskParams
 from bertdistill.errors import UserError, run_cli
-from bertdistill.pairs import Text, student_text
+from bertdistill.pairs import student_text
 from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.registry import MODEL_NAMES
 from bertdistill.scoring import class_proba
+from bertdistill.texts import Text
 
 Logits = Callable[[Sequence[Text]], np.ndarray]
 _WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
@@ -87,11 +88,19 @@ def _parts(text: Text) -> tuple[str, ...]:
     return (text,) if isinstance(text, str) else text
 
 
-def read_texts(texts: list[str], file: str | None, pairs: list[list[str]] | None = None):
-    """Texts from the arguments (``pairs``: sentence pairs), else from ``file`` (one per line;
-    a line with a tab is a pair, premise<TAB>hypothesis), else from stdin."""
+def read_texts(
+    texts: list[str],
+    file: str | None,
+    pairs: list[list[str]] | None = None,
+    pair_task: bool = False,
+) -> list[Text]:
+    """Texts from the arguments (``pairs``: sentence pairs), else from ``file`` (one per line),
+    else from stdin. For a pair task (``prepare.pair_column`` set) every line is a pair,
+    premise<TAB>hypothesis; otherwise a line is one text, tabs and all."""
+    if texts and pairs:
+        raise UserError("pass texts or --pair pairs, not both: a model reads one or the other")
     if texts or pairs:
-        return [*texts, *(tuple(pair) for pair in pairs or [])]
+        return texts or [tuple(pair) for pair in pairs]
     if file:
         path = Path(file)
         try:
@@ -100,10 +109,18 @@ def read_texts(texts: list[str], file: str | None, pairs: list[list[str]] | None
             raise UserError(f"cannot read {path} as UTF-8 text ({error})") from None
     else:
         lines = sys.stdin.read().splitlines()
-    texts = [tuple(line.split("\t", 1)) if "\t" in line else line for line in lines if line.strip()]
+    texts = [line for line in lines if line.strip()]
     if not texts:
         raise UserError("no text to classify: pass texts as arguments, --file FILE, or on stdin")
-    return texts
+    if not pair_task:
+        return texts
+    untabbed = next((number for number, line in enumerate(texts, 1) if "\t" not in line), None)
+    if untabbed is not None:
+        raise UserError(
+            f"text line {untabbed} has no tab: this model reads sentence pairs "
+            f"(prepare.pair_column), one premise<TAB>hypothesis per line"
+        )
+    return [tuple(line.split("\t", 1)) for line in texts]
 
 
 def predictions(
@@ -190,8 +207,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     params = load_params(args.params)
-    texts = read_texts(args.texts, args.file, args.pair)
-    classes = load_section(params, "prepare", ClassesParams, only=True).names
+    task = load_section(params, "prepare", TaskParams, only=True)
+    texts = read_texts(args.texts, args.file, args.pair, task.pair_column is not None)
+    classes = task.names
     explain = load_section(params, "explain", ExplainParams) if args.explain else None
     model = load_model(args.model, Path(args.models_dir), params)
     for row in predictions(model, texts, explain, load_seed(params), classes):

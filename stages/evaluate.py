@@ -32,7 +32,7 @@ from bertdistill.params_file import load_section
 from bertdistill.registry import STUDENT_NAMES, TEACHER, teacher_model_title
 from bertdistill.stage import begin, parser, read_with_logits, write_timing
 from bertdistill.student_files import FEATURIZER_FILE, VOCABULARY_FILE, load_students
-from bertdistill.tables import frame_logits, frame_texts
+from bertdistill.tables import PAIR, frame_logits, frame_texts
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 
 logger = logging.getLogger("evaluate")
@@ -111,7 +111,7 @@ def main() -> None:
     run = ReportRun(
         test_size=len(test),
         dataset=dataset,
-        teacher_title=teacher_model_title(teacher_model, teacher_spec),
+        teacher_title=teacher_model_title(teacher_model, teacher_spec, PAIR in test.columns),
         resamples=config.bootstrap_resamples,
         seeds=metrics["seeds"],
         classes=classes,

@@ -10,7 +10,7 @@ import logging
 
 from bertdistill.config import ClassesParams, ExplainParams, InferenceParams, TeacherNameParams
 from bertdistill.errors import run_cli
-from bertdistill.explain import choose_reviews, coefficient_table, global_views
+from bertdistill.explain import PER_CLASS, choose_reviews, coefficient_table, global_views
 from bertdistill.explain_report import render, report_records
 from bertdistill.explaining import explain_models
 from bertdistill.inference import load_teacher
@@ -19,6 +19,7 @@ from bertdistill.params_file import load_section
 from bertdistill.registry import short_titles, teacher_model_title
 from bertdistill.stage import begin, parser, read_frame, write_timing
 from bertdistill.student_files import load_students
+from bertdistill.tables import PAIR
 
 logger = logging.getLogger("explain")
 
@@ -50,7 +51,8 @@ def main() -> None:
 
     views = global_views(students, classes=classes)
     settings = dataclasses.asdict(config) | {"seed": seed}
-    titles = short_titles(teacher_model_title(teacher_name.model, dataclasses.asdict(teacher.spec)))
+    spec = dataclasses.asdict(teacher.spec)
+    titles = short_titles(teacher_model_title(teacher_name.model, spec, PAIR in reviews.columns))
     shown = reviews.iloc[: max(config.occlusion_reviews, config.lime_reviews)]
     records = report_records(shown, result.original, result.attributions, classes, result.targets)
     with atomic_path(args.out) as tmp:
@@ -60,7 +62,8 @@ def main() -> None:
         page = render(records, views, result.metrics, settings, titles)
         (tmp / "index.html").write_text(page, "utf-8")
     for name, words in views["linear"].items():
-        write_csv(f"{args.plots_dir}/coefficients/{name}.csv", coefficient_table(words))
+        table = coefficient_table(words, views.get(PER_CLASS, False))
+        write_csv(f"{args.plots_dir}/coefficients/{name}.csv", table)
     write_json(args.metrics, result.metrics)
     logger.info("wrote %s/index.html: %d reviews shown of %d", args.out, len(records), len(reviews))
     write_timing(args.timing, started)

@@ -236,6 +236,9 @@ def test_teacher_title_names_the_model_and_its_tokens():
     assert teacher_model_title("bert-base-uncased", spec) == (
         "Teacher (bert-base-uncased, 512 tokens head+tail)"
     )
+    assert teacher_model_title("bert-base-uncased", spec, pairs=True) == (
+        "Teacher (bert-base-uncased, 512 tokens longest-first)"
+    )
 
 
 def test_throughput_counts_texts_per_second():

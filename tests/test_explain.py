@@ -200,8 +200,7 @@ def report_record(index: int, text: str, lime: bool = True, occlusion: bool = Tr
                 for m, method in enumerate(methods)
             },
         }
-    label = ("negative", "positive")[index % 2]
-    return {"id": f"test-{index}", "label": label, "text": text, "models": models}
+    return {"id": f"test-{index}", "label": index % 2, "text": text, "models": models}
 
 
 REPORT_RECORDS = [
@@ -397,10 +396,7 @@ def test_report_records_list_each_models_methods_covering_the_review_strongest_f
         ("lr_baseline", "exact"): [Attribution({"x": 1.0, "y": 0.5}), Attribution({"y": -2.0})],
     }
     records = report_records(reviews, original, attributions)
-    assert [(r["id"], r["label"], r["text"]) for r in records] == [
-        ("a", "positive", "x y"),
-        ("b", "negative", "y z"),
-    ]
+    assert [(r["id"], r["label"], r["text"]) for r in records] == [("a", 1, "x y"), ("b", 0, "y z")]
     assert records[0]["models"] == {
         TEACHER: {
             "probability": 0.5,

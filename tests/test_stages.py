@@ -554,6 +554,9 @@ def test_sentence_pairs_of_three_classes_run_through_every_stage_and_predict(tmp
         assert words and all(word.startswith(("p_", "h_")) for word in words)
     page = (tmp_path / "reports/explain/index.html").read_text()
     assert "<b>premise</b>" in page and "<b>hypothesis</b>" in page
+    coefficients = pd.read_csv(tmp_path / "plots/explain/coefficients/svm_distilled.csv")
+    named = {ngram.split(": ")[0] for ngram in coefficients["ngram"]}
+    assert named == set(NLI_CLASSES)  # each class's strongest n-grams, named by class
     pairs = frame_texts(test.head(4))
     (tmp_path / "pairs.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in pairs[1:]))
     students = load_students(tmp_path / "models/students", names=["lr_distilled"])

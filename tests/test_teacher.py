@@ -6,6 +6,7 @@ import torch
 from conftest import NLI_CLASSES, dropout_free_copy, pair_frame, synthetic_pairs, synthetic_reviews
 
 from bertdistill.batching import (
+    collate,
     length_grouped_batches,
     micro_batches,
     predict_logits,
@@ -112,15 +113,17 @@ def test_token_types_follow_the_first_sep_and_single_texts_get_none(tiny_bert):
     model, tokenizer = load_pretrained(teacher_params(tiny_bert))
     spec = spec_of(teacher_params(tiny_bert))
     pad = tokenizer.pad_token_id
-    [single] = encode_texts(tokenizer, ["great movie"], spec)
-    assert model.token_types(torch.tensor([single])) is None
+    singles = encode_texts(tokenizer, ["great movie", "a dull film was the plot"], spec)
+    ids, mask = collate(singles, pad, torch.device("cpu"))  # padding after a single text's [SEP]
+    assert model.token_types(ids, mask) is None
     pairs = encode_texts(tokenizer, [("great movie", "awful"), ("a", "the plot was dull")], spec)
-    width = max(map(len, pairs))
-    ids = torch.tensor([row + [pad] * (width - len(row)) for row in pairs])
-    types = model.token_types(ids)
-    # [CLS] a [SEP] are segment 0, b [SEP] segment 1 (padding after it is masked out anyway)
-    assert types[0, : len(pairs[0])].tolist() == [0, 0, 0, 0, 1, 1]
+    ids, mask = collate(pairs, pad, torch.device("cpu"))
+    types = model.token_types(ids, mask)
+    # [CLS] a [SEP] are segment 0, b [SEP] segment 1, padding 0 (as the tokenizers give it)
+    assert types[0].tolist() == [0, 0, 0, 0, 1, 1, 0, 0]
     assert types[1].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+    with pytest.raises(ValueError, match="mix"):
+        encode_texts(tokenizer, ["great movie", ("great", "awful")], spec)
 
 
 def test_three_class_teacher_learns_pairs_and_round_trips(tiny_bert, tmp_path):
