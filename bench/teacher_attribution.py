@@ -9,8 +9,9 @@ Run after `dvc repro` (needs models/teacher and data/prepared/test.parquet):
 
 For each of ``--reviews`` test reviews (drawn as the explain stage draws them): the time of
 labelling the review alone (median of 3), of Integrated Gradients at each ``--steps``, of
-occlusion, of guided occlusion at each ``--guided-shares`` (its cost: Integrated Gradients at
-``explain.ig_steps`` plus occluding that share of words) and of LIME with ``--num-samples``;
+occlusion, of guided occlusion at each ``--guided-shares`` guided by each of those Integrated
+Gradients (its cost: that Integrated Gradients plus occluding that share of words) and of LIME
+with ``--num-samples``;
 then ERASER comprehensiveness and sufficiency of each with 95% bootstrap intervals over the
 reviews, and the paired difference of each method against LIME. Writes
 bench/results/teacher_attribution.json and prints a table. Times are ratios within this run
@@ -90,7 +91,11 @@ def main() -> None:
     peak_before = matmul_peak_gflops()
     steps_list = sorted({*args.steps, config.ig_steps})
     methods = {f"integrated_gradients_{steps}": [] for steps in steps_list}
-    guided = {share: f"guided_occlusion_{round(share * 100)}" for share in args.guided_shares}
+    guided = {
+        (share, steps): f"guided_occlusion_{round(share * 100)}_ig{steps}"
+        for share in args.guided_shares
+        for steps in steps_list
+    }
     methods |= {"occlusion": [], **{name: [] for name in guided.values()}, "lime": []}
     seconds: dict[str, list[float]] = {name: [] for name in ["labelling", *methods]}
     gaps: dict[str, list[float]] = {f"integrated_gradients_{steps}": [] for steps in steps_list}
@@ -109,14 +114,13 @@ def main() -> None:
         [attribution], took = timed(occlusion, teacher, [text], labelled, inference)
         methods["occlusion"].append(attribution)
         seconds["occlusion"].append(took)
-        guide = methods[f"integrated_gradients_{config.ig_steps}"][-1]
-        guide_seconds = seconds[f"integrated_gradients_{config.ig_steps}"][-1]
-        for share, name in guided.items():
+        for (share, steps), name in guided.items():
+            guide = methods[f"integrated_gradients_{steps}"][-1]
             [attribution], took = timed(
                 guided_occlusion, teacher, [text], labelled, [guide], share, inference
             )
             methods[name].append(attribution)
-            seconds[name].append(guide_seconds + took)
+            seconds[name].append(seconds[f"integrated_gradients_{steps}"][-1] + took)
         proba = teacher.proba_function(inference)
         every_word = len(WORD.findall(text))
         words, took = timed(explain, proba, text, every_word, args.num_samples, seed + position)
@@ -147,8 +151,9 @@ def main() -> None:
         "review_words_median": statistics.median(len(t.split()) for t in texts),
         "lime_num_samples": args.num_samples,
         "explain_params": {"ig_steps": config.ig_steps},
-        "guided_occlusion": "Integrated Gradients at explain_params.ig_steps, then occlusion of "
-        "the share of words (the name's percent) it finds strongest; its time includes both",
+        "guided_occlusion": "Integrated Gradients with the name's steps (ig<steps>), then "
+        "occlusion of the share of words (the name's percent) it finds strongest; its time "
+        "includes both",
         "seconds_median": {k: round(statistics.median(v), 3) for k, v in seconds.items()},
         "ratio_to_labelling_median": {
             k: round(float(np.median(np.array(v) / labelling)), 2)

@@ -195,7 +195,9 @@ def _header(metrics: dict[str, float], settings: dict) -> str:
     return f"""
 <h1>Explanations: the BERT teacher and its distilled students</h1>
 <p>{metrics["num_reviews"]:,} test reviews (drawn with seed {settings["seed"]}). Teacher:
-{_coverage(metrics, TEACHER)} reviews (Integrated Gradients with {settings["ig_steps"]} steps).
+{_coverage(metrics, TEACHER)} reviews (Integrated Gradients with {settings["ig_steps"]} steps;
+guided occlusion leaves out the {settings["guided_share"]:.0%} of a review's words that Integrated
+Gradients finds strongest, one at a time, and keeps Integrated Gradients' values for the rest).
 Each student: {_coverage(metrics, STUDENT_NAMES[0])} reviews. LIME uses
 {settings["num_samples"]:,} perturbed texts per review, the same ones for every model. Every model
 also gets a random ranking of each review's words, the floor an explainer must beat.</p>
@@ -267,7 +269,7 @@ def _agreement_section(metrics: dict[str, float], settings: dict, titles: dict[s
     return f"""
 <section id="agreement">
   <h2>Do the students explain and behave like the teacher?</h2>
-  <p class="meta">Each student's exact attribution against the teacher's Integrated Gradients, on
+  <p class="meta">Each student's exact attribution against the teacher's guided occlusion, on
   all {metrics["num_reviews"]:,} reviews. <b>Top-{top_k} overlap</b>: the share of the teacher's
   {top_k} strongest words (by |weight|) among the student's {top_k} strongest. <b>Rank
   correlation</b>: Spearman correlation of the two attributions over the review's words.

@@ -1,6 +1,6 @@
 """The explain stage's work on its chosen test reviews: every model's word attributions (the
-teacher's Integrated Gradients and guided occlusion on all of them, occlusion and LIME on the
-first few; each
+teacher's guided occlusion, its reference, and Integrated Gradients, which guides it, on all of
+them, full occlusion and LIME on the first few; each
 student's exact attribution on all, LIME on the first few), then how faithful each is (ERASER),
 how alike each student explains to the teacher, and how alike it behaves under deletions."""
 
@@ -93,11 +93,11 @@ def attribute(
         for position, text in enumerate(tqdm(texts, desc="Integrated Gradients", unit="review"))
     ]
     logits = original[TEACHER]
-    attributions: Attributions = {
-        (TEACHER, IG_METHOD): gradients,
-        (TEACHER, "guided_occlusion"): guided_occlusion(
+    attributions: Attributions = {  # the reference first: the report colours reviews by it
+        (TEACHER, TEACHER_METHOD): guided_occlusion(
             teacher, texts, logits, gradients, config.guided_share, inference, targets
         ),
+        (TEACHER, IG_METHOD): gradients,
         (TEACHER, "occlusion"): occlusion(
             teacher, texts[:occluded], logits[:occluded], inference, targets=targets
         ),

@@ -8,8 +8,8 @@ Metrics keys (flat, in ``metrics/explain.json``), each with ``_ci_low`` and ``_c
   paired); an explainer on fewer than ``explain.min_interval_reviews`` reviews has its means
   only, no interval and no difference;
 - ``<student>_top<k>_overlap``, ``<student>_rank_correlation`` (means over reviews of its exact
-  attribution against the teacher's Integrated Gradients) and ``<student>_deletion_fidelity``
-  (one Spearman correlation over every review's deletions);
+  attribution against the teacher's guided occlusion, :data:`TEACHER_METHOD`) and
+  ``<student>_deletion_fidelity`` (one Spearman correlation over every review's deletions);
 - ``<kind>_distilled_vs_<kind>_baseline_<measure>_diff``: the paired difference of a distilled
   student and its gold-label twin in each of those three;
 - ``teacher_integrated_gradients_mean_abs_gap`` (:data:`GAP_KEY`): how far Integrated
@@ -40,7 +40,9 @@ from bertdistill.texts import Text
 
 RANDOM = "random"  # the floor: a seeded random ranking of each review's words
 IG_METHOD = "integrated_gradients"
-TEACHER_METHOD = IG_METHOD  # the teacher's reference attribution (all reviews)
+# The teacher's reference attribution (all reviews): as faithful as LIME with 1,000 samples at a
+# sixteenth of its cost (bench/teacher_attribution.py, README "Benchmarks").
+TEACHER_METHOD = "guided_occlusion"
 STUDENT_METHOD = "exact"
 GAP_KEY = f"{TEACHER}_{IG_METHOD}_mean_abs_gap"  # Integrated Gradients' quadrature error
 MEASURES = ("comprehensiveness", "sufficiency")
