@@ -147,7 +147,7 @@ def write_stand_in_teacher_outputs(params: dict[str, Any], work: Path) -> None:
     variants = augment_reviews(
         train["id"].tolist(), train["text"].tolist(), augment, MASK_TOKEN, seed
     )
-    variants["student_text"] = student_view(variants["text"], MASK_TOKEN)
+    variants["student_text"] = student_view(variants, MASK_TOKEN)
     source_labels = variants["source_id"].map(train.set_index("id")["label"]).to_numpy()
     write_parquet(
         logits / "augmented.parquet",

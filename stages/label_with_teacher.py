@@ -13,7 +13,7 @@ import time
 from bertdistill.augment import augment_reviews, student_view
 from bertdistill.config import AugmentParams, InferenceParams
 from bertdistill.distributed import finish, init_workers
-from bertdistill.errors import UserError, run_cli
+from bertdistill.errors import run_cli
 from bertdistill.inference import load_teacher
 from bertdistill.io import write_parquet
 from bertdistill.params_file import load_section
@@ -23,7 +23,7 @@ from bertdistill.stage import (
     read_frame,
     write_timing,
 )
-from bertdistill.tables import PAIR, frame_texts, logit_columns
+from bertdistill.tables import frame_texts, logit_columns
 
 logger = logging.getLogger("label_with_teacher")
 
@@ -59,19 +59,14 @@ def main() -> None:
     jobs = [(read_frame(source), ["id"], destination) for source, destination in args.split]
     if args.augment:
         frame = read_frame(args.augment[0])
-        if PAIR in frame.columns and augment.n_augment:
-            raise UserError(
-                f"{args.augment[0]} holds sentence pairs, which augmentation does not perturb "
-                f"yet: set augment.n_augment to 0"
-            )
         variants = augment_reviews(
             frame["id"].tolist(),
-            frame["text"].tolist(),
+            frame_texts(frame),
             augment,
             teacher.tokenizer.mask_token,
             seed,
         )
-        variants["student_text"] = student_view(variants["text"], teacher.tokenizer.mask_token)
+        variants["student_text"] = student_view(variants, teacher.tokenizer.mask_token)
         logger.info("%d synthetic variants of %s", len(variants), args.augment[0])
         jobs.append((variants, list(variants.columns), args.augment[1]))
     for frame, columns, destination in jobs:

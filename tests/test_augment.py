@@ -5,6 +5,7 @@ import pytest
 from bertdistill.augment import MAX_NGRAM, augment_reviews, student_view
 from bertdistill.config import AugmentParams
 from bertdistill.errors import UserError
+from bertdistill.pairs import student_text
 
 MASK = "[MASK]"
 SOURCES = [
@@ -61,8 +62,40 @@ def test_ngram_sampling_keeps_a_contiguous_window_of_one_to_five_words():
 
 
 def test_students_see_masked_words_as_absent():
-    texts = pd.Series([f"good {MASK} film", f"{MASK}"])
+    texts = pd.DataFrame({"text": [f"good {MASK} film", f"{MASK}"]})
     assert student_view(texts, MASK).str.split().tolist() == [["good", "film"], []]
+
+
+PAIRS = [("A man sleeps in the park today .", "A man is awake ."), ("Two dogs run .", "Dogs run .")]
+
+
+def test_a_pair_is_masked_on_both_sides_and_a_window_cuts_one_side_only():
+    frame = variants(n_augment=40, p_mask=0.2, p_ng=1.0, texts=PAIRS, ids=["p0", "p1"])
+    assert list(frame.columns) == ["id", "source_id", "text", "text_pair"]
+    cut = {0: 0, 1: 0}
+    for row in frame.itertuples():
+        source = PAIRS[int(row.source_id[1])]
+        sides = zip((row.text, row.text_pair), source, strict=True)
+        shortened = 0
+        for side, (variant, original) in enumerate(sides):
+            words, originals = variant.split(), original.split()
+            if len(words) < len(originals):  # this side was cut to a window
+                cut[side] += 1
+                shortened += 1
+                assert any(
+                    all(w in (o, MASK) for w, o in zip(words, originals[i:], strict=False))
+                    for i in range(len(originals))
+                )
+            else:  # masked word by word only
+                assert all(w in (o, MASK) for w, o in zip(words, originals, strict=True))
+        assert shortened <= 1  # a window never cuts both sides of one variant
+    assert cut[0] > 0 and cut[1] > 0  # each side is the cut one in some variants
+
+
+def test_students_see_a_masked_pair_as_its_student_text_without_the_masks():
+    frame = pd.DataFrame({"text": [f"A {MASK} sleeps"], "text_pair": [f"{MASK} man"]})
+    assert student_view(frame, MASK).tolist() == [student_text(("A  sleeps", " man"))]
+    assert "mask" not in student_view(frame, MASK)[0].lower()
 
 
 @pytest.mark.parametrize(
