@@ -28,6 +28,8 @@ data: setup
 	$(RUN) dvc checkout -q data/imdb.dvc 2>/dev/null || $(RUN) dvc update data/imdb.dvc || { \
 	  echo "data/imdb.dvc imports ../shared/data/imdb, which is not here: import your copy with" \
 	    "'dvc import-url --force /path/to/imdb data/imdb' (or see README, data)" >&2; exit 2; }
+	@# SNLI (for `make snli`) too where it is beside the project, so `dvc status` finds it
+	-@$(RUN) dvc checkout -q data/snli.dvc 2>/dev/null || $(RUN) dvc update -q data/snli.dvc 2>/dev/null || true
 
 repro: data
 	$(RUN) dvc repro
