@@ -382,7 +382,8 @@ def test_explain_writes_one_report_for_every_model(workdir):
         models = record["models"]
         expected = sigmoid(teacher_logits[record["id"]])
         assert models["teacher"]["probability"] == pytest.approx(expected, abs=1e-4)
-        assert sorted(models["teacher"]["methods"]) == ["integrated_gradients", *lime, "occlusion"]
+        methods = sorted(models["teacher"]["methods"])
+        assert methods == ["guided_occlusion", "integrated_gradients", *lime, "occlusion"]
         for name in STUDENT_NAMES:
             expected = sigmoid(students.logits(name, [record["text"]])[0])
             assert models[name]["probability"] == pytest.approx(expected, abs=2e-6), name
@@ -510,13 +511,15 @@ def test_sentence_pairs_of_three_classes_run_through_every_stage_and_predict(tmp
     assert "train_positive_share" not in metrics
     run_stage("finetune_teacher", tmp_path)
     assert read_json(tmp_path / "metrics/teacher.json")["val_accuracy"] > 0
-    refused = run_stage("label_with_teacher", tmp_path, check=False)  # tiny_params augment
-    assert_one_error_line(refused, "train.parquet holds sentence pairs", "augment.n_augment to 0")
-    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    params["augment"]["n_augment"] = 0
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    run_stage("label_with_teacher", tmp_path)
+    run_stage("label_with_teacher", tmp_path)  # with tiny_params' 2 variants per labelled pair
     columns = ["id", *(f"teacher_logit_{k}" for k in range(3))]
+    variants = pd.read_parquet(tmp_path / "data/logits/augmented.parquet")
+    assert len(variants) == 2 * len(train)
+    assert {"text", "text_pair", "student_text", *columns[1:]} <= set(variants.columns)
+    for text in variants["student_text"]:  # the students' view of a pair: its spaced words
+        tokens = text.split()
+        assert all(t.startswith(("p_", "h_", "new_", "neg_", "overlap_")) for t in tokens), text
+        assert sum(t.startswith("overlap_") for t in tokens) == 1 and "mask" not in text.lower()
     for split in ("train", "validation", "test", "unlabeled"):
         logits = pd.read_parquet(tmp_path / f"data/logits/{split}.parquet")
         prepared = pd.read_parquet(tmp_path / f"data/prepared/{split}.parquet")
@@ -549,7 +552,8 @@ def test_sentence_pairs_of_three_classes_run_through_every_stage_and_predict(tmp
     assert np.isfinite(explained["lr_distilled_vs_lr_baseline_deletion_fidelity_diff"])
     records = read_json(tmp_path / "reports/explain/explanations.json")
     for record in records:
-        assert record["label"] in NLI_CLASSES and record["explained"] in NLI_CLASSES
+        assert record["label_name"] == NLI_CLASSES[record["label"]]
+        assert record["explained"] in NLI_CLASSES
         words = [word for word, _ in record["models"][TEACHER]["methods"]["integrated_gradients"]]
         assert words and all(word.startswith(("p_", "h_")) for word in words)
     page = (tmp_path / "reports/explain/index.html").read_text()
