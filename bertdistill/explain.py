@@ -13,17 +13,17 @@ from tqdm.auto import tqdm
 
 from bertdistill.attributions import Attribution, review_words
 from bertdistill.config import SENTIMENT_CLASSES
+from bertdistill.explain_report import PER_CLASS
 from bertdistill.pairs import SIDES
 from bertdistill.registry import LINEAR_STUDENTS, STUDENT_NAMES
 from bertdistill.tables import frame_texts
-from bertdistill.texts import WORD, Text
+from bertdistill.texts import WORD, Text, text_parts
 
 if TYPE_CHECKING:
     from bertdistill.students import Students
 
 logger = logging.getLogger(__name__)
 
-PER_CLASS = "per_class"  # global views key, set (True) where linear views list each class's n-grams
 GLOBAL_WORDS = 15  # n-grams per direction in the global view of each linear student
 TREE_LEVELS = 3  # tree levels shown in the global view
 
@@ -56,10 +56,6 @@ def explain(
         shown, classify, labels=(label,), num_features=num_features, num_samples=num_samples
     )
     return [(word, round(float(weight), 6)) for word, weight in result.as_list(label=label)]
-
-
-def _parts(text: Text) -> tuple[str, ...]:
-    return (text,) if isinstance(text, str) else text
 
 
 def _as_pair(joined: str) -> tuple[str, str]:
@@ -119,7 +115,7 @@ def explain_reviews(
         for position, text in enumerate(frame_texts(reviews)):
             models = {}
             # LIME tells spellings apart: all occurrences bound its distinct features
-            every_word = sum(len(WORD.findall(part)) for part in _parts(text))
+            every_word = sum(len(WORD.findall(part)) for part in text_parts(text))
             label = 1 if targets is None else int(targets[position])
             for name, proba in classifiers.items():
                 # One seed per review, shared by all models: each sees the same perturbed texts.

@@ -13,7 +13,6 @@ import numpy as np
 
 from bertdistill.config import SENTIMENT_CLASSES
 from bertdistill.evaluation import INTERVAL_SUFFIXES, Interval, comparison_key, twins
-from bertdistill.explain import PER_CLASS
 from bertdistill.explanation_metrics import GAP_KEY, RANDOM
 from bertdistill.faithfulness import PERCENTS
 from bertdistill.pairs import HYPOTHESIS, PREMISE
@@ -30,6 +29,7 @@ METHOD_TITLES = {
     "lime": "LIME",
     RANDOM: "random ranking (floor)",
 }
+PER_CLASS = "per_class"  # global views key, set (True) where linear views list each class's n-grams
 VERDICTS = ("lower", "tie", "higher")  # indexed by Interval.sign + 1
 
 _STYLE = """

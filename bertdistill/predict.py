@@ -34,7 +34,7 @@ from bertdistill.pairs import student_text
 from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.registry import MODEL_NAMES
 from bertdistill.scoring import class_proba
-from bertdistill.texts import Text
+from bertdistill.texts import Text, text_parts
 
 Logits = Callable[[Sequence[Text]], np.ndarray]
 _WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
@@ -62,7 +62,7 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
         teacher = load_teacher(models_dir / "teacher", precision=inference.precision)
         return Model(
             lambda texts: teacher.logits(list(texts), inference, progress=False),
-            lambda text: any(part.strip() for part in _parts(text)),
+            lambda text: any(part.strip() for part in text_parts(text)),
         )
     from bertdistill.linear import LINEAR_DIR, LinearStudent
     from bertdistill.registry import LINEAR_STUDENTS
@@ -82,10 +82,6 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
         lambda texts: students.logits(name, list(texts)),
         lambda text: students.features([text]).count_nonzero() > 0,
     )
-
-
-def _parts(text: Text) -> tuple[str, ...]:
-    return (text,) if isinstance(text, str) else text
 
 
 def read_texts(
@@ -150,7 +146,7 @@ def predictions(
         else:
             row["probability_positive"] = round(float(probability[1]), 4)
         row |= {"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]}
-        if explain is not None and not any(_WORD.search(part) for part in _parts(text)):
+        if explain is not None and not any(_WORD.search(part) for part in text_parts(text)):
             row["top_words"] = []  # LIME perturbs words: on a text of none it raises ValueError
         elif explain is not None:
             row["top_words"] = lime_explain(
@@ -162,7 +158,7 @@ def predictions(
                 label if len(classes) > 2 else 1,
             )
         if not model.knows_a_word(text):
-            row["warning"] = f"{shorten(' | '.join(_parts(text)), 40)!r} {NO_KNOWN_WORD}"
+            row["warning"] = f"{shorten(' | '.join(text_parts(text)), 40)!r} {NO_KNOWN_WORD}"
         rows.append(row)
     return rows
 

@@ -7,3 +7,8 @@ import re
 
 WORD = re.compile(r"\w+", flags=re.UNICODE)  # a word, as every explainer and the pairs count it
 Text = str | tuple[str, str]  # one text, or a sentence pair (premise, hypothesis)
+
+
+def text_parts(text: Text) -> tuple[str, ...]:
+    """A text's sentences: one for a single text, two for a pair."""
+    return (text,) if isinstance(text, str) else text

@@ -10,8 +10,8 @@ import logging
 
 from bertdistill.config import ClassesParams, ExplainParams, InferenceParams, TeacherNameParams
 from bertdistill.errors import run_cli
-from bertdistill.explain import PER_CLASS, choose_reviews, coefficient_table, global_views
-from bertdistill.explain_report import render, report_records
+from bertdistill.explain import choose_reviews, coefficient_table, global_views
+from bertdistill.explain_report import PER_CLASS, render, report_records
 from bertdistill.explaining import explain_models
 from bertdistill.inference import load_teacher
 from bertdistill.io import atomic_path, write_csv, write_json

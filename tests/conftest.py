@@ -90,6 +90,28 @@ def pair_frame(pairs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def write_tiny_pairs(folder: Path, dev_size: int) -> Path:
+    """An SNLI-shaped source: a dev file to cut train, validation and unlabelled pairs from, and
+    30 test pairs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    synthetic_pairs(dev_size, seed=1).to_parquet(folder / "dev.parquet")
+    synthetic_pairs(30, seed=2).to_parquet(folder / "test.parquet")
+    return folder
+
+
+def pair_task(unlabeled_size: int) -> dict:
+    """The `prepare` settings of a three-class pair task read from :func:`write_tiny_pairs`."""
+    return {
+        "text_column": "premise",
+        "pair_column": "hypothesis",
+        "classes": list(NLI_CLASSES),
+        "train_split": "dev",
+        "unlabeled_split": "dev",
+        "test_size": None,
+        "unlabeled_size": unlabeled_size,
+    }
+
+
 def write_tiny_imdb(folder: Path, sizes=(60, 40, 60)) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for split, size, seed in zip(("train", "test", "unsup"), sizes, (1, 2, 3), strict=True):

@@ -53,26 +53,6 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("kind", MODELS)
-def test_student_attributions_add_up_to_the_output_exactly(corpus, kind):
-    texts, featurizer, features, labels, targets = corpus
-    regressor = kind in ("ridge", "svr", "tree_regressor")
-    model = MODELS[kind]().fit(features, targets if regressor else labels)
-    vocabulary = featurizer.get_feature_names_out()
-    for text in texts[:10]:
-        attribution = student_attribution(model, featurizer, vocabulary, text)
-        row = featurizer.transform([text])
-        if kind == "tree":
-            expected = model.predict_proba(row)[0, 1]
-        elif regressor:
-            expected = model.predict(row)[0]
-        else:
-            expected = model.decision_function(row)[0]
-        assert attribution.output == pytest.approx(expected, abs=1e-12)
-        assert attribution.total() == pytest.approx(expected, abs=1e-9)
-        assert list(attribution.words) == review_words(text)
-
-
 def test_an_ngram_is_split_evenly_among_its_words():
     featurizer = TfidfVectorizer(ngram_range=(1, 2), norm=None, use_idf=False)
     features = featurizer.fit_transform(["not good", "good film"])
@@ -214,36 +194,42 @@ def pair_corpus():
     return texts, featurizer, features, labels, logits
 
 
-THREE_CLASS_MODELS = {
-    "lr": lambda: LogisticRegression(C=10.0),
-    "svm": lambda: LinearSVC(C=1.0, random_state=0),
-    "ridge": lambda: Ridge(alpha=1.0),
+THREE_CLASS_MODELS = MODELS | {
     "svr": lambda: MultiOutputRegressor(LinearSVR(C=1.0, random_state=0, max_iter=10000)),
-    "tree": lambda: DecisionTreeClassifier(max_depth=6, random_state=0),
-    "tree_regressor": lambda: DecisionTreeRegressor(max_depth=6, random_state=0),
+}
+TASKS = {  # fixture, models, classes explained in turn (None: the two-class output)
+    "two classes": ("corpus", MODELS, None),
+    "three classes on pairs": ("pair_corpus", THREE_CLASS_MODELS, 3),
 }
 
 
-@pytest.mark.parametrize("kind", THREE_CLASS_MODELS)
-def test_three_class_attributions_on_pairs_add_up_to_the_explained_class_output(pair_corpus, kind):
-    texts, featurizer, features, labels, logits = pair_corpus
+@pytest.mark.parametrize("kind", MODELS)
+@pytest.mark.parametrize("task", TASKS)
+def test_student_attributions_add_up_to_the_explained_output_exactly(request, task, kind):
+    fixture, models, classes = TASKS[task]
+    texts, featurizer, features, labels, targets = request.getfixturevalue(fixture)
     regressor = kind in ("ridge", "svr", "tree_regressor")
-    model = THREE_CLASS_MODELS[kind]().fit(features, logits if regressor else labels)
+    model = models[kind]().fit(features, targets if regressor else labels)
     vocabulary = featurizer.get_feature_names_out()
     for position, text in enumerate(texts[:9]):
-        target = position % 3
+        target = None if classes is None else position % classes
         attribution = student_attribution(model, featurizer, vocabulary, text, target=target)
         row = featurizer.transform([student_text(text)])
         if kind == "tree":
-            expected = model.predict_proba(row)[0, target]
+            outputs = model.predict_proba(row)[0]
         elif regressor:
-            expected = model.predict(row)[0, target]
+            outputs = model.predict(row)[0]
         else:
-            expected = model.decision_function(row)[0, target]
+            outputs = model.decision_function(row)[0]
+        if kind == "tree" and target is None:
+            expected = outputs[1]  # two classes: the positive class's probability
+        else:
+            expected = outputs if target is None else outputs[target]
         assert attribution.output == pytest.approx(expected, abs=1e-12)
         assert attribution.total() == pytest.approx(expected, abs=1e-9)
         assert list(attribution.words) == review_words(text)
-        assert all(word.startswith(("p_", "h_")) for word in attribution.words)
+        if classes is not None:
+            assert all(word.startswith(("p_", "h_")) for word in attribution.words)
 
 
 def test_a_pairs_words_live_on_their_side_and_are_removed_and_kept_there():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import NLI_CLASSES, synthetic_pairs, tiny_params
+from conftest import NLI_CLASSES, pair_task, tiny_params, write_tiny_pairs
 
 from bertdistill.registry import KINDS, MODEL_NAMES
 
@@ -195,21 +195,9 @@ def test_a_temp_experiment_finds_the_data_and_keeps_a_params_yaml_edit(repo):
 def test_a_tiny_pair_task_of_three_classes_runs_end_to_end(tmp_path, tiny_bert):
     """SNLI's shape: pairs of three named classes, train, validation and unlabelled pairs cut
     from one file, every stage, then nothing left to run."""
-    source = tmp_path / "pairs"
-    source.mkdir()
-    synthetic_pairs(120, seed=1).to_parquet(source / "dev.parquet")
-    synthetic_pairs(30, seed=2).to_parquet(source / "test.parquet")
+    source = write_tiny_pairs(tmp_path / "pairs", dev_size=120)
     params = tiny_params(source, tiny_bert)
-    params["prepare"] |= {
-        "dataset": "tiny pairs",
-        "text_column": "premise",
-        "pair_column": "hypothesis",
-        "classes": list(NLI_CLASSES),
-        "train_split": "dev",
-        "unlabeled_split": "dev",
-        "test_size": None,
-        "unlabeled_size": 60,
-    }
+    params["prepare"] |= {"dataset": "tiny pairs"} | pair_task(unlabeled_size=60)
     params["augment"]["n_augment"] = 0
     repo = make_repo(tmp_path / "repo", source, params)
     evaluated = json.loads((repo / "metrics/evaluate.json").read_text())

@@ -18,9 +18,10 @@ from conftest import (
     NLI_CLASSES,
     default_sigint,
     dropout_free_copy,
-    synthetic_pairs,
+    pair_task,
     synthetic_reviews,
     tiny_params,
+    write_tiny_pairs,
 )
 
 from bertdistill import dvc_stages
@@ -487,20 +488,8 @@ def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
 
 
 def test_sentence_pairs_of_three_classes_run_through_every_stage_and_predict(tmp_path, tiny_bert):
-    source = tmp_path / "snli"
-    source.mkdir()
-    synthetic_pairs(90, seed=1).to_parquet(source / "dev.parquet")
-    synthetic_pairs(30, seed=2).to_parquet(source / "test.parquet")
-    pairs = {
-        "text_column": "premise",
-        "pair_column": "hypothesis",
-        "classes": list(NLI_CLASSES),
-        "train_split": "dev",
-        "unlabeled_split": "dev",
-        "test_size": None,
-        "unlabeled_size": 30,
-    }
-    result = run_prepare_on(source, tmp_path, tiny_bert, **pairs)
+    source = write_tiny_pairs(tmp_path / "snli", dev_size=90)
+    result = run_prepare_on(source, tmp_path, tiny_bert, **pair_task(unlabeled_size=30))
     assert result.returncode == 0, result.stderr
     train = pd.read_parquet(tmp_path / "data/prepared/train.parquet")
     assert list(train.columns) == ["id", "text", "text_pair", "label"]
