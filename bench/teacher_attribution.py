@@ -7,11 +7,17 @@ Run after `dvc repro` (needs models/teacher and data/prepared/test.parquet):
 
     python bench/teacher_attribution.py --reviews 10
 
+SHAP is measured here only, not in the explain stage (the project does not pin it):
+
+    pip install shap==0.51.0   # pulls numba 0.68.1, llvmlite 0.50.0, slicer 0.0.8
+    python bench/teacher_attribution.py --reviews 10 --shap-evals 500
+
 For each of ``--reviews`` test reviews (drawn as the explain stage draws them): the time of
 labelling the review alone (median of 3), of Integrated Gradients at each ``--steps``, of
 occlusion, of guided occlusion at each ``--guided-shares`` guided by each of those Integrated
 Gradients (its cost: that Integrated Gradients plus occluding that share of words) and of LIME
-with ``--num-samples``;
+with ``--num-samples``, and (with ``--shap-evals``) of SHAP's Partition explainer over the
+review's words at each budget of model calls;
 then ERASER comprehensiveness and sufficiency of each with 95% bootstrap intervals over the
 reviews, and the paired difference of each method against LIME. Writes
 bench/results/teacher_attribution.json and prints a table. Times are ratios within this run
@@ -31,11 +37,12 @@ import pandas as pd
 import torch
 from machine import matmul_peak_gflops
 
-from bertdistill.attributions import WORD
+from bertdistill.attributions import WORD, Attribution
 from bertdistill.config import ExplainParams, InferenceParams
 from bertdistill.evaluation import mean_intervals, paired_difference
 from bertdistill.explain import choose_reviews, explain, lime_attribution
 from bertdistill.explanation_metrics import MEASURES, RANDOM, eraser_values, random_floor_values
+from bertdistill.faithfulness import top_count
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
 from bertdistill.params_file import load_params, load_section, load_seed
@@ -57,6 +64,23 @@ def timed(function, *args, repeats: int = 1):
     return result, statistics.median(seconds)
 
 
+def shap_words(score, text: str, max_evals: int) -> list[tuple[str, float]]:
+    """SHAP's Partition explainer (Owen values over a hierarchy of neighbouring words) of the
+    teacher's logit on ``text``, with at most ``max_evals`` model calls: each word occurrence
+    (``\\w+``) is a player, masked as "..."; returns (occurrence, value) pairs, which
+    :func:`lime_attribution` sums per word."""
+    import shap  # noqa: PLC0415 (measured here only; see the module's docstring)
+
+    masker = shap.maskers.Text(r"\W+")
+    explainer = shap.explainers.Partition(
+        lambda texts: np.asarray(score(list(texts)))[:, None], masker
+    )
+    explained = explainer([text], max_evals=max_evals, batch_size=64, silent=True)
+    tokens = masker.tokenizer(text)["input_ids"]
+    values = explained.values[0][:, 0]
+    return [(token, float(value)) for token, value in zip(tokens, values, strict=True) if token]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
@@ -72,6 +96,13 @@ def main() -> None:
         help="shares of each review's words guided occlusion occludes",
     )
     parser.add_argument("--num-samples", type=int, default=1000, help="LIME's perturbed texts")
+    parser.add_argument(
+        "--shap-evals",
+        type=int,
+        nargs="*",
+        default=[],
+        help="model calls per review of each SHAP Partition run (needs `pip install shap`)",
+    )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default="bench/results/teacher_attribution.json")
     args = parser.parse_args()
@@ -97,7 +128,9 @@ def main() -> None:
         for steps in steps_list
     }
     methods |= {"occlusion": [], **{name: [] for name in guided.values()}, "lime": []}
+    methods |= {f"shap_{evals}": [] for evals in args.shap_evals}
     seconds: dict[str, list[float]] = {name: [] for name in ["labelling", *methods]}
+    methods |= {f"{name}_raw": [] for name in guided.values()}  # no time of their own
     gaps: dict[str, list[float]] = {f"integrated_gradients_{steps}": [] for steps in steps_list}
     for position, text in enumerate(texts):
         labelled, took = timed(score, [text], repeats=3)
@@ -121,11 +154,19 @@ def main() -> None:
             )
             methods[name].append(attribution)
             seconds[name].append(seconds[f"integrated_gradients_{steps}"][-1] + took)
+            # the same drops beside the guide's unscaled values (no ranking of measured first)
+            measured = guide.strongest(top_count(len(guide.words), round(share * 100, 9)))
+            drops = {word: attribution.words[word] for word in measured}
+            methods[f"{name}_raw"].append(Attribution(guide.words | drops))
         proba = teacher.proba_function(inference)
         every_word = len(WORD.findall(text))
         words, took = timed(explain, proba, text, every_word, args.num_samples, seed + position)
         methods["lime"].append(lime_attribution(words, text))
         seconds["lime"].append(took)
+        for evals in args.shap_evals:
+            words, took = timed(shap_words, score, text, evals)
+            methods[f"shap_{evals}"].append(lime_attribution(words, text))
+            seconds[f"shap_{evals}"].append(took)
         print(f"review {position}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()))
     peak_after = matmul_peak_gflops()
 
@@ -145,15 +186,25 @@ def main() -> None:
         if name != "lime"
         for measure in MEASURES
     }
+    versus_occlusion = {
+        f"{name}_{measure}_minus_occlusion": paired_difference(
+            means, samples, f"{name}_{measure}", f"occlusion_{measure}"
+        ).keyed("difference")
+        for name in methods
+        if name.startswith("guided_occlusion")
+        for measure in MEASURES
+    }
     labelling = np.array(seconds["labelling"])
     result = {
         "reviews": len(texts),
         "review_words_median": statistics.median(len(t.split()) for t in texts),
         "lime_num_samples": args.num_samples,
+        "shap": "Partition explainer, shap.maskers.Text(r'\\W+') (words masked as '...'), the "
+        "teacher's logit; shap_<n>: at most n model calls per review",
         "explain_params": {"ig_steps": config.ig_steps},
         "guided_occlusion": "Integrated Gradients with the name's steps (ig<steps>), then "
-        "occlusion of the share of words (the name's percent) it finds strongest; its time "
-        "includes both",
+        "occlusion of the share of words (the name's percent) it finds strongest, ranked first; "
+        "its time includes both. _raw: the same drops beside the guide's unscaled values",
         "seconds_median": {k: round(statistics.median(v), 3) for k, v in seconds.items()},
         "ratio_to_labelling_median": {
             k: round(float(np.median(np.array(v) / labelling)), 2)
@@ -165,6 +216,7 @@ def main() -> None:
         },
         "faithfulness": {key: interval.keyed("mean") for key, interval in means.items()},
         "versus_lime": versus_lime,
+        "versus_occlusion": versus_occlusion,
         "matmul_peak_gflops": [round(peak_before, 1), round(peak_after, 1)],
         "torch_threads": torch.get_num_threads(),
         "machine": platform.machine(),

@@ -13,7 +13,7 @@ import numpy as np
 
 from bertdistill.config import SENTIMENT_CLASSES
 from bertdistill.evaluation import INTERVAL_SUFFIXES, Interval, comparison_key, twins
-from bertdistill.explanation_metrics import GAP_KEY, RANDOM
+from bertdistill.explanation_metrics import GAP_KEY, RANDOM, REFERENCES
 from bertdistill.faithfulness import PERCENTS
 from bertdistill.pairs import HYPOTHESIS, PREMISE
 from bertdistill.registry import KIND_TITLES, MODEL_NAMES, STUDENT_NAMES, TEACHER
@@ -142,9 +142,12 @@ def interval(metrics: dict[str, float], key: str) -> Interval:
     return Interval(*(metrics[f"{key}{suffix}"] for suffix in INTERVAL_SUFFIXES))
 
 
-def _faithfulness_cell(metrics: dict[str, float], key: str, better: int) -> str:
-    """A faithfulness mean with its interval and its paired difference from the random floor;
-    the mean alone where too few reviews gave no interval (or for the floor itself)."""
+def _faithfulness_cell(
+    metrics: dict[str, float], key: str, better: int, reference: str | None = None
+) -> str:
+    """A faithfulness mean with its interval and its paired differences from the random floor
+    and from the model's ``reference`` explainer on the same reviews; the mean alone where too
+    few reviews gave no interval (or for the floor itself)."""
     if f"{key}_ci_low" not in metrics:
         return f"{metrics[key]:.4f} (no interval: too few reviews)"
     text = interval(metrics, key).plain()
@@ -152,6 +155,12 @@ def _faithfulness_cell(metrics: dict[str, float], key: str, better: int) -> str:
         difference = interval(metrics, f"{key}_vs_random")
         beats = "beats random" if difference.sign == better else "does not beat random"
         text += f'<br><span class="meta">{difference.signed()}: {beats}</span>'
+    if reference is not None and f"{key}_vs_{reference}_ci_low" in metrics:
+        difference = interval(metrics, f"{key}_vs_{reference}")
+        than = _method_title(reference)
+        word = {better: f"more faithful than {than}", -better: f"less faithful than {than}"}
+        verdict_text = word.get(difference.sign, f"ties {than}")
+        text += f'<br><span class="meta">{difference.signed()}: {verdict_text}</span>'
     return text
 
 
@@ -210,11 +219,13 @@ several).</p>"""
 def _faithfulness_section(metrics: dict[str, float], titles: dict[str, str]) -> str:
     rows = []
     for model in MODEL_NAMES:
+        reference = REFERENCES.get(model)
         for method in explainers(metrics, model):
             key = f"{model}_{method}"
             cells = "".join(
-                f'<td class="num">{_faithfulness_cell(metrics, f"{key}_{measure}", better)}</td>'
+                f'<td class="num">{cell}</td>'
                 for measure, better in (("comprehensiveness", 1), ("sufficiency", -1))
+                for cell in [_faithfulness_cell(metrics, f"{key}_{measure}", better, reference)]
             )
             rows.append(
                 f"<tr><td>{_title(titles, model)}</td><td>{_method_title(method)}</td>"
@@ -229,7 +240,9 @@ def _faithfulness_section(metrics: dict[str, float], titles: dict[str, str]) -> 
   the model's probability of its predicted class drops when the top words are removed; higher is
   more faithful. <b>Sufficiency</b>: how much it drops when only the top words are kept; lower is
   more faithful. Under each figure, the explainer minus its model's random ranking on the same
-  reviews (paired): "beats random" only where the interval excludes zero. An explainer on fewer
+  reviews (paired): "beats random" only where the interval excludes zero; and minus the model's
+  reference explainer (the teacher's guided occlusion, a student's exact attribution) on the
+  reviews both cover (paired; a tie where the interval includes zero). An explainer on fewer
   than the params' <code>min_interval_reviews</code> reviews shows its mean alone: a bootstrap
   over a handful of reviews gives no 95% interval.</p>
   <table>

@@ -184,8 +184,10 @@ def explain_models(
     seed: int,
 ) -> Explained:
     """Attribute every model on ``reviews``, then measure the attributions. With K classes
-    every model explains the class the teacher predicts for the review."""
+    every model explains the class the teacher predicts for the review. The teacher scores each
+    distinct text once (its perturbed texts repeat across explainers)."""
     texts = frame_texts(reviews)
+    teacher = teacher.remembering()
     scoring = scorers(teacher, students, inference)
     original = {name: np.asarray(score(texts)) for name, score in scoring.items()}
     targets = original[TEACHER].argmax(axis=1) if original[TEACHER].ndim == 2 else None
@@ -193,4 +195,5 @@ def explain_models(
         reviews, teacher, gradient_teacher, students, original, inference, config, seed, targets
     )
     metrics = measure(texts, scoring, original, attributions, config, seed, targets)
+    logger.info("the teacher scored %d distinct texts", len(teacher.memo or {}))
     return Explained(original, attributions, metrics, targets)

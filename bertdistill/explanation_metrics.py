@@ -5,8 +5,9 @@ Metrics keys (flat, in ``metrics/explain.json``), each with ``_ci_low`` and ``_c
 
 - ``<model>_<explainer>_comprehensiveness`` and ``_sufficiency`` (means over reviews), with
   ``_reviews`` (how many) and ``..._vs_random`` (minus the random floor on the same reviews,
-  paired); an explainer on fewer than ``explain.min_interval_reviews`` reviews has its means
-  only, no interval and no difference;
+  paired) and ``..._vs_<reference>`` (minus the model's reference explainer, :data:`REFERENCES`,
+  on the same reviews, paired); an explainer on fewer than ``explain.min_interval_reviews``
+  reviews has its means only, no interval and no difference;
 - ``<student>_top<k>_overlap``, ``<student>_rank_correlation`` (means over reviews of its exact
   attribution against the teacher's guided occlusion, :data:`TEACHER_METHOD`) and
   ``<student>_deletion_fidelity`` (one Spearman correlation over every review's deletions);
@@ -44,6 +45,8 @@ IG_METHOD = "integrated_gradients"
 # sixteenth of its cost (bench/teacher_attribution.py, README "Benchmarks").
 TEACHER_METHOD = "guided_occlusion"
 STUDENT_METHOD = "exact"
+# What each model's other explainers are compared with, paired on the reviews both cover.
+REFERENCES = {TEACHER: TEACHER_METHOD} | dict.fromkeys(STUDENT_NAMES, STUDENT_METHOD)
 GAP_KEY = f"{TEACHER}_{IG_METHOD}_mean_abs_gap"  # Integrated Gradients' quadrature error
 MEASURES = ("comprehensiveness", "sufficiency")
 
@@ -98,7 +101,8 @@ def faithfulness(
 ) -> dict[tuple[str, str], dict[str, Interval | float | int]]:
     """Comprehensiveness and sufficiency of each (model, explainer)'s attributions, which cover
     the first ``len(...)`` of ``texts``, and of a random ranking for each model (all texts);
-    each explainer also minus the random floor on the same reviews (paired). An explainer on
+    each explainer also minus the random floor and minus its model's reference explainer
+    (:data:`REFERENCES`) on the same reviews (paired). An explainer on
     fewer than ``min_reviews`` reviews gets its means only: a bootstrap over a handful of
     reviews has a handful of distinct means, no 95% interval."""
     floor = {
@@ -109,22 +113,29 @@ def faithfulness(
     for model in scorers:
         means, _ = mean_intervals(floor[model], resamples, seed)
         results[(model, RANDOM)] = means | {"reviews": len(texts)}
-    for (model, explainer), items in attributions.items():
-        count = len(items)
-        if count == 0:
-            continue
-        values = eraser_values(texts, scorers[model], original[model], items, seed, targets)
+    values = {
+        key: eraser_values(texts, scorers[key[0]], original[key[0]], items, seed, targets)
+        for key, items in attributions.items()
+        if items
+    }
+    for (model, explainer), found in values.items():
+        count = len(attributions[(model, explainer)])
         if count < min_reviews:
-            results[(model, explainer)] = {
-                m: round(float(np.mean(v)), 6) for m, v in values.items()
-            }
-        else:
-            values |= {f"{m}_random": floor[model][m][:count] for m in MEASURES}
-            means, samples = mean_intervals(values, resamples, seed)
-            results[(model, explainer)] = {m: means[m] for m in MEASURES} | {
-                f"{m}_vs_random": paired_difference(means, samples, m, f"{m}_random")
-                for m in MEASURES
-            }
+            results[(model, explainer)] = {m: round(float(np.mean(v)), 6) for m, v in found.items()}
+            results[(model, explainer)]["reviews"] = count
+            continue
+        paired = found | {f"{m}_random": floor[model][m][:count] for m in MEASURES}
+        reference = REFERENCES.get(model)
+        against = values.get((model, reference), {}) if reference != explainer else {}
+        if against and len(against[MEASURES[0]]) >= count:
+            paired |= {f"{m}_reference": against[m][:count] for m in MEASURES}
+        means, samples = mean_intervals(paired, resamples, seed)
+        results[(model, explainer)] = {m: means[m] for m in MEASURES} | {
+            f"{m}_vs_{versus}": paired_difference(means, samples, m, f"{m}_{label}")
+            for m in MEASURES
+            for versus, label in ((RANDOM, "random"), (reference, "reference"))
+            if f"{m}_{label}" in paired
+        }
         results[(model, explainer)]["reviews"] = count
     return results
 

@@ -259,11 +259,13 @@ def test_report_faithfulness_table_has_every_model_and_explainer_with_its_interv
     assert "DeYoung et al. 2020" in text and "1, 5, 10, 20%" in text
 
 
-def test_report_says_whether_an_explainer_beats_random_and_gives_few_reviews_no_interval():
+def test_report_compares_each_explainer_with_random_and_the_reference_where_reviews_allow():
     faithful = report_faithfulness()
     faithful[(TEACHER, "integrated_gradients")] |= {
         "comprehensiveness_vs_random": Interval(0.3, 0.2, 0.4),  # more removed: beats random
         "sufficiency_vs_random": Interval(-0.01, -0.02, 0.004),  # spans zero
+        "comprehensiveness_vs_guided_occlusion": Interval(-0.1, -0.2, -0.05),  # removes less
+        "sufficiency_vs_guided_occlusion": Interval(0.02, -0.01, 0.05),  # spans zero
     }
     faithful[(TEACHER, "lime")] = {"comprehensiveness": 0.61, "sufficiency": 0.02, "reviews": 3}
     changed = {key: faithful[key] for key in [(TEACHER, "integrated_gradients"), (TEACHER, "lime")]}
@@ -273,8 +275,14 @@ def test_report_says_whether_an_explainer_beats_random_and_gives_few_reviews_no_
     rows = {tuple(cells(row)[:2]): cells(row) for row in
             parse_page(page).section("faithfulness").find_all("tr")[1:]}  # fmt: skip
     ig = rows[("Teacher (tiny-bert)", "Integrated Gradients")]
-    assert ig[3].endswith("+0.300 [+0.200, +0.400]: beats random")
-    assert ig[4].endswith("-0.010 [-0.020, +0.004]: does not beat random")
+    assert ig[3].endswith(
+        "+0.300 [+0.200, +0.400]: beats random"
+        "-0.100 [-0.200, -0.050]: less faithful than guided occlusion"
+    )
+    assert ig[4].endswith(
+        "-0.010 [-0.020, +0.004]: does not beat random"
+        "+0.020 [-0.010, +0.050]: ties guided occlusion"
+    )
     lime = rows[("Teacher (tiny-bert)", "LIME")]
     assert lime[2:] == [
         "3",

@@ -4,7 +4,13 @@ from conftest import TINY_EXPLAIN, explain_params, synthetic_reviews, tiny_teach
 
 from bertdistill.config import InferenceParams
 from bertdistill.explaining import explain_models
-from bertdistill.explanation_metrics import GAP_KEY, STUDENT_METHOD, TEACHER_METHOD
+from bertdistill.explanation_metrics import (
+    GAP_KEY,
+    MEASURES,
+    STUDENT_METHOD,
+    TEACHER_METHOD,
+    eraser_values,
+)
 from bertdistill.faithfulness import top_overlap
 from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.teacher_attribution import (
@@ -72,6 +78,32 @@ def test_integrated_gradients_guide_occlusion_and_students_agree_with_the_guided
             )
         ]
         assert result.metrics[f"{name}_top3_overlap"] == pytest.approx(np.mean(overlaps), abs=1e-6)
+
+
+def test_the_teachers_other_explainers_are_compared_with_its_reference_on_the_same_reviews(
+    explained,
+):
+    result, (reviews, teacher, *_) = explained
+    texts = reviews["text"].tolist()
+
+    def score(batch):
+        return teacher.logits(batch, INFERENCE, progress=False)
+
+    original = result.original[TEACHER]
+    values = {
+        method: eraser_values(texts, score, original, result.attributions[(TEACHER, method)], 3)
+        for method in (TEACHER_METHOD, "integrated_gradients", "occlusion")
+    }
+    for method, count in (("integrated_gradients", 5), ("occlusion", 2)):
+        for measure in MEASURES:
+            key = f"{TEACHER}_{method}_{measure}_vs_{TEACHER_METHOD}"
+            expected = np.mean(values[method][measure] - values[TEACHER_METHOD][measure][:count])
+            assert result.metrics[key] == pytest.approx(expected, abs=1e-5), key
+            low, high = result.metrics[f"{key}_ci_low"], result.metrics[f"{key}_ci_high"]
+            assert low <= result.metrics[key] <= high, key
+    compared = [key for key in result.metrics if key.endswith(f"_vs_{TEACHER_METHOD}")]
+    assert len(compared) == 4  # not the reference itself, nor LIME on one review
+    assert not any(key.endswith(f"_vs_{STUDENT_METHOD}") for key in result.metrics)
 
 
 def test_the_same_inputs_give_the_same_metrics(explained):

@@ -102,12 +102,13 @@ def test_occlusion_scores_no_variant_the_truncation_leaves_unchanged(teacher, mo
     assert list(attribution.words) == review_words(LONG_TEXT)
 
 
-def test_guided_occlusion_occludes_the_guides_strongest_share_and_keeps_its_other_values(
+def test_guided_occlusion_measures_the_guides_strongest_share_and_ranks_it_first(
     teacher, monkeypatch
 ):
     words = review_words(TEXT)  # 8: great movie the acting was awful plot ("great" twice)
     guide = Attribution({word: 0.01 * (position + 1) for position, word in enumerate(words)})
     guide.words["awful"], guide.words["movie"] = -5.0, 3.0  # the strongest two by |value|
+    guide.words["plot"] = -0.5
     [logit] = Teacher.logits(teacher, [TEXT], BATCHING, progress=False)
     scored = []
 
@@ -120,9 +121,15 @@ def test_guided_occlusion_occludes_the_guides_strongest_share_and_keeps_its_othe
     assert scored == [without_words(TEXT, ["movie"]), without_words(TEXT, ["awful"])]
     [full] = occlusion(teacher, [TEXT], [logit], BATCHING)
     assert list(guided.words) == words
-    for word in words:
-        expected = full.words[word] if word in ("movie", "awful") else guide.words[word]
-        assert guided.words[word] == pytest.approx(expected, abs=1e-6)
+    measured = ["movie", "awful"]
+    for word in measured:
+        assert guided.words[word] == pytest.approx(full.words[word], abs=1e-6)
+    smallest_drop = min(abs(full.words[word]) for word in measured)
+    assert smallest_drop > 0
+    guessed = [word for word in words if word not in measured]
+    scales = {round(guided.words[word] / guide.words[word], 12) for word in guessed}
+    assert len(scales) == 1 and scales.pop() > 0  # the guide's order and signs, scaled alike
+    assert max(abs(guided.words[word]) for word in guessed) < smallest_drop
     [everything] = guided_occlusion(teacher, [TEXT], [logit], [guide], 1.0, BATCHING)
     assert everything.words == pytest.approx(full.words, abs=1e-6)
 
