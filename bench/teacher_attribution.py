@@ -35,14 +35,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from guided_ranking import guided_variants
 from machine import matmul_peak_gflops
 
-from bertdistill.attributions import WORD, Attribution
+from bertdistill.attributions import WORD
 from bertdistill.config import ExplainParams, InferenceParams
 from bertdistill.evaluation import mean_intervals, paired_difference
 from bertdistill.explain import choose_reviews, explain, lime_attribution
 from bertdistill.explanation_metrics import MEASURES, RANDOM, eraser_values, random_floor_values
-from bertdistill.faithfulness import top_count
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
 from bertdistill.params_file import load_params, load_section, load_seed
@@ -155,9 +155,10 @@ def main() -> None:
             methods[name].append(attribution)
             seconds[name].append(seconds[f"integrated_gradients_{steps}"][-1] + took)
             # the same drops beside the guide's unscaled values (no ranking of measured first)
-            measured = guide.strongest(top_count(len(guide.words), round(share * 100, 9)))
-            drops = {word: attribution.words[word] for word in measured}
-            methods[f"{name}_raw"].append(Attribution(guide.words | drops))
+            [raw] = guided_variants([guide], [attribution], share)[
+                f"guided_{round(share * 100)}_raw"
+            ]
+            methods[f"{name}_raw"].append(raw)
         proba = teacher.proba_function(inference)
         every_word = len(WORD.findall(text))
         words, took = timed(explain, proba, text, every_word, args.num_samples, seed + position)

@@ -206,7 +206,8 @@ def _header(metrics: dict[str, float], settings: dict) -> str:
 <p>{metrics["num_reviews"]:,} test reviews (drawn with seed {settings["seed"]}). Teacher:
 {_coverage(metrics, TEACHER)} reviews (Integrated Gradients with {settings["ig_steps"]} steps;
 guided occlusion leaves out the {settings["guided_share"]:.0%} of a review's words that Integrated
-Gradients finds strongest, one at a time, and keeps Integrated Gradients' values for the rest).
+Gradients finds strongest, one at a time, and ranks them by the drop in the teacher's logit; the
+other words follow, in Integrated Gradients' order, shown faint).
 Each student: {_coverage(metrics, STUDENT_NAMES[0])} reviews. LIME uses
 {settings["num_samples"]:,} perturbed texts per review, the same ones for every model. Every model
 also gets a random ranking of each review's words, the floor an explainer must beat.</p>
@@ -223,9 +224,10 @@ def _faithfulness_section(metrics: dict[str, float], titles: dict[str, str]) -> 
         for method in explainers(metrics, model):
             key = f"{model}_{method}"
             cells = "".join(
-                f'<td class="num">{cell}</td>'
+                '<td class="num">'
+                + _faithfulness_cell(metrics, f"{key}_{measure}", better, reference)
+                + "</td>"
                 for measure, better in (("comprehensiveness", 1), ("sufficiency", -1))
-                for cell in [_faithfulness_cell(metrics, f"{key}_{measure}", better, reference)]
             )
             rows.append(
                 f"<tr><td>{_title(titles, model)}</td><td>{_method_title(method)}</td>"

@@ -6,15 +6,18 @@ how alike each student explains to the teacher, and how alike it behaves under d
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from bertdistill.attributions import Attribution, student_attribution
-from bertdistill.config import ExplainParams, InferenceParams
+from bertdistill.config import BatchingParams, ExplainParams, InferenceParams
+from bertdistill.distributed import SINGLE, Workers
 from bertdistill.explain import explain_reviews, lime_attribution
 from bertdistill.explanation_metrics import (
     GAP_KEY,
@@ -54,6 +57,37 @@ class Explained:
     attributions: Attributions
     metrics: dict[str, float]
     targets: np.ndarray | None = None  # K classes: the class explained per review
+
+
+@dataclass
+class RememberingTeacher(Teacher):
+    """A teacher that scores each distinct text once: the explain stage's perturbed texts repeat
+    (a guided occlusion variant is also a full occlusion variant; ERASER's one-word
+    comprehensiveness text is an occlusion variant), and a repeat gets the logits already
+    computed. A remembered logit is the one its first batch gave; in fp32 another batch could
+    differ in the last bits (int8: more, its activations are quantised per batch), so the
+    figures are fixed by the order of the calls, which is fixed."""
+
+    memo: dict[Text, np.ndarray] = field(default_factory=dict)
+
+    def logits(
+        self,
+        texts: Sequence[Text],
+        params: BatchingParams,
+        progress: bool = True,
+        description: str = "predict",
+        workers: Workers = SINGLE,
+    ) -> np.ndarray:
+        new = [text for text in dict.fromkeys(texts) if text not in self.memo]
+        scored = super().logits(new, params, progress, description, workers)
+        self.memo |= zip(new, scored, strict=True)
+        return np.stack([self.memo[text] for text in texts]) if texts else scored
+
+
+def remembering(teacher: Teacher) -> RememberingTeacher:
+    """``teacher`` (the same model, not a copy), scoring each distinct text once from now on."""
+    fields = {item.name: getattr(teacher, item.name) for item in dataclasses.fields(Teacher)}
+    return RememberingTeacher(**fields)
 
 
 def scorers(teacher: Teacher, students: Students, inference: InferenceParams) -> dict[str, Logits]:
@@ -187,7 +221,7 @@ def explain_models(
     every model explains the class the teacher predicts for the review. The teacher scores each
     distinct text once (its perturbed texts repeat across explainers)."""
     texts = frame_texts(reviews)
-    teacher = teacher.remembering()
+    teacher = remembering(teacher)
     scoring = scorers(teacher, students, inference)
     original = {name: np.asarray(score(texts)) for name, score in scoring.items()}
     targets = original[TEACHER].argmax(axis=1) if original[TEACHER].ndim == 2 else None
@@ -195,5 +229,5 @@ def explain_models(
         reviews, teacher, gradient_teacher, students, original, inference, config, seed, targets
     )
     metrics = measure(texts, scoring, original, attributions, config, seed, targets)
-    logger.info("the teacher scored %d distinct texts", len(teacher.memo or {}))
+    logger.info("the teacher scored %d distinct texts", len(teacher.memo))
     return Explained(original, attributions, metrics, targets)

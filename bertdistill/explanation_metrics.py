@@ -122,22 +122,39 @@ def faithfulness(
         count = len(attributions[(model, explainer)])
         if count < min_reviews:
             results[(model, explainer)] = {m: round(float(np.mean(v)), 6) for m, v in found.items()}
-            results[(model, explainer)]["reviews"] = count
-            continue
-        paired = found | {f"{m}_random": floor[model][m][:count] for m in MEASURES}
-        reference = REFERENCES.get(model)
-        against = values.get((model, reference), {}) if reference != explainer else {}
-        if against and len(against[MEASURES[0]]) >= count:
-            paired |= {f"{m}_reference": against[m][:count] for m in MEASURES}
-        means, samples = mean_intervals(paired, resamples, seed)
-        results[(model, explainer)] = {m: means[m] for m in MEASURES} | {
-            f"{m}_vs_{versus}": paired_difference(means, samples, m, f"{m}_{label}")
-            for m in MEASURES
-            for versus, label in ((RANDOM, "random"), (reference, "reference"))
-            if f"{m}_{label}" in paired
-        }
+        else:
+            reference = REFERENCES.get(model)
+            against = None if explainer == reference else values.get((model, reference))
+            results[(model, explainer)] = _compared(
+                found, count, floor[model], reference, against, resamples, seed
+            )
         results[(model, explainer)]["reviews"] = count
     return results
+
+
+def _compared(
+    found: dict[str, np.ndarray],
+    count: int,
+    floor: dict[str, np.ndarray],
+    reference: str | None,
+    against: dict[str, np.ndarray] | None,
+    resamples: int,
+    seed: int,
+) -> dict[str, Interval | float | int]:
+    """An explainer's measures on its first ``count`` reviews with intervals, minus the random
+    ``floor`` and minus its model's ``reference`` explainer (its measures ``against``, None for
+    the reference itself) on those reviews, paired; every reference covers every review."""
+    paired = found | {f"{m}_random": floor[m][:count] for m in MEASURES}
+    versus = {RANDOM: "random"}
+    if against is not None:
+        paired |= {f"{m}_reference": against[m][:count] for m in MEASURES}
+        versus[str(reference)] = "reference"
+    means, samples = mean_intervals(paired, resamples, seed)
+    return {m: means[m] for m in MEASURES} | {
+        f"{m}_vs_{name}": paired_difference(means, samples, m, f"{m}_{label}")
+        for m in MEASURES
+        for name, label in versus.items()
+    }
 
 
 def agreement(

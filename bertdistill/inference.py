@@ -4,7 +4,6 @@ int8 quantisation for CPUs, and logits for any texts, sharded under a launcher."
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import warnings
@@ -51,15 +50,6 @@ class Teacher:
     spec: EncodingSpec
     device: torch.device
     precision: str = "fp32"
-    # ids -> logits of every text scored so far, where the teacher remembers (see `remembering`)
-    memo: dict[bytes, np.ndarray] | None = None
-
-    def remembering(self) -> Teacher:
-        """This teacher, scoring each distinct input once from now on: a text whose ids it has
-        scored before gets those logits back without a forward pass. The explain stage's
-        perturbed texts repeat (a guided occlusion variant is also a full occlusion variant;
-        ERASER's one-word comprehensiveness text is an occlusion variant)."""
-        return dataclasses.replace(self, memo={})
 
     def logits(
         self,
@@ -72,38 +62,20 @@ class Teacher:
         """The logits of each text (or pair) in input order, shape ``(texts,)`` for a two-class
         teacher, ``(texts, classes)`` beyond; under a launcher each worker labels a shard."""
         encoded = encode_texts(self.tokenizer, texts, self.spec)
-        if self.memo is not None:
-            assert workers.world_size == 1, "a remembering teacher labels on one worker"
-            return self._remembered(encoded, params, progress, description)
 
         def predict(indices: np.ndarray) -> np.ndarray:
-            shard = [encoded[index] for index in indices]
-            return self._predict(shard, params, progress and workers.is_main, description)
+            return predict_logits(
+                self.model,
+                [encoded[index] for index in indices],
+                self.tokenizer.pad_token_id,
+                params,
+                self.device,
+                "fp32" if self.precision == "int8" else self.precision,
+                progress and workers.is_main,
+                description,
+            )
 
         return sharded(predict, [len(ids) for ids in encoded], workers)
-
-    def _predict(
-        self, encoded: list[list[int]], params: BatchingParams, progress: bool, description: str
-    ) -> np.ndarray:
-        # an int8 teacher's model is its quantised copy, which runs under fp32
-        precision = "fp32" if self.precision == "int8" else self.precision
-        pad = self.tokenizer.pad_token_id
-        return predict_logits(
-            self.model, encoded, pad, params, self.device, precision, progress, description
-        )
-
-    def _remembered(
-        self, encoded: list[list[int]], params: BatchingParams, progress: bool, description: str
-    ) -> np.ndarray:
-        """:meth:`logits` of ``encoded`` through the memo: only ids not seen before are scored,
-        each once, in one length-sorted call."""
-        assert self.memo is not None
-        keys = [np.asarray(ids, dtype=np.int32).tobytes() for ids in encoded]
-        new = list(dict.fromkeys(key for key in keys if key not in self.memo))
-        ids_of = dict(zip(keys, encoded, strict=True))
-        scored = self._predict([ids_of[key] for key in new], params, progress, description)
-        self.memo |= zip(new, scored, strict=True)
-        return np.stack([self.memo[key] for key in keys]) if keys else scored  # none: empty
 
     def proba_function(self, params: BatchingParams) -> Callable[[Sequence[Text]], np.ndarray]:
         """``texts -> [[p(class 0), p(class 1), ...], ...]``, the classifier function LIME

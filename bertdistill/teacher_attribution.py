@@ -133,27 +133,31 @@ def guided_occlusion(
     batching: BatchingParams,
     targets: Sequence[int] | None = None,
 ) -> list[Attribution]:
-    """Occlusion of each review's ``share`` of words strongest by |``guides``| (its Integrated
-    Gradients, one per review): those words get their occlusion drop and rank first; the others
-    follow in the guide's order, their guide values scaled below the smallest nonzero drop (see
-    :func:`measured_first`). About ``share`` of full occlusion's passes; ``share`` 1 is full
-    occlusion."""
-    # rounded first: 0.07 * 100 is 7.000000000000001, which would occlude one word too many
-    chosen = [
-        guide.strongest(top_count(len(guide.words), round(share * 100, 9))) for guide in guides
-    ]
+    """Occlusion of each review's :func:`guided_words` (by its Integrated Gradients, one guide
+    per review), its other words following in the guide's order (see :func:`measured_first`).
+    About ``share`` of full occlusion's passes; ``share`` 1 is full occlusion."""
+    chosen = [guided_words(guide, share) for guide in guides]
     measured = occlusion(teacher, texts, logits, batching, chosen, targets)
     return [measured_first(guide, found) for guide, found in zip(guides, measured, strict=True)]
 
 
+def guided_words(guide: Attribution, share: float) -> list[str]:
+    """The ``share`` of a review's words strongest by |``guide``|, the ones guided occlusion
+    measures (at least one; none with a guide value of 0)."""
+    # rounded first: 0.07 * 100 is 7.000000000000001, which would occlude one word too many
+    return guide.strongest(top_count(len(guide.words), round(share * 100, 9)))
+
+
 def measured_first(guide: Attribution, measured: Attribution) -> Attribution:
-    """``measured``'s values, and for every other word of ``guide`` its value scaled so that
-    its magnitude stays under half the smallest nonzero measured one: a word whose removal was
-    measured outranks every word only guessed at, in either direction, and the guessed words
-    keep the guide's order and signs. Ranked as they are beside the drops, Integrated Gradients'
-    values (whose magnitudes differ from occlusion's word by word) push measured words down, and
-    guided occlusion falls behind full occlusion in ERASER's comprehensiveness (README,
-    Benchmarks)."""
+    """``measured``'s values (occlusion drops), and for every other word of ``guide`` its value
+    scaled to under half the smallest nonzero drop: in magnitude every measured word with an
+    effect outranks every word only guessed at, so in a signed ranking the measured words for a
+    class come before all guessed ones and those against it after them; the guessed words keep
+    the guide's order and signs. A measured drop of 0 (no effect) ranks below the guessed words;
+    where no drop is nonzero the guide's values stay as they are. Ranked unscaled beside the
+    drops, Integrated Gradients' values (whose magnitudes differ from occlusion's word by word)
+    push measured words down, and guided occlusion falls behind full occlusion in ERASER's
+    comprehensiveness (README, Benchmarks)."""
     drops = [abs(value) for value in measured.words.values() if value != 0]
     largest = max((abs(value) for value in guide.words.values()), default=0.0)
     scale = 0.5 * min(drops) / largest if drops and largest > 0 else 1.0

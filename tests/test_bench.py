@@ -55,3 +55,21 @@ def test_paper_scale_cpu_smoke_times_the_cpu_stages_and_records_no_quality(tmp_p
     assert "stand-in" in bench["note"]
     quality = [key for key in keys(bench) if re.search("accura|f1|auc|agreement|mcnemar|_vs_", key)]
     assert not quality, f"stand-in logits give no quality figures, yet {quality} were recorded"
+
+
+def test_guided_ranking_builds_both_variants_from_full_occlusions_drops(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from guided_ranking import guided_variants
+
+    from bertdistill.attributions import Attribution
+
+    guide = Attribution({"a": 4.0, "b": -3.0, "c": 2.0, "d": 1.0, "e": -0.5})
+    full = Attribution({"a": 0.1, "b": -0.2, "c": 0.3, "d": 0.05, "e": 0.0})
+    variants = guided_variants([guide], [full], 0.4)  # 2 of 5 words: the guide's a and b
+    [raw] = variants["guided_40_raw"]
+    assert raw.words == {"a": 0.1, "b": -0.2, "c": 2.0, "d": 1.0, "e": -0.5}
+    [first] = variants["guided_40_first"]
+    assert (first.words["a"], first.words["b"]) == (0.1, -0.2)
+    scale = 0.5 * 0.1 / 4.0  # half the smallest drop over the guide's largest magnitude
+    assert first.words["c"] == 2.0 * scale and first.words["e"] == -0.5 * scale
+    assert raw.ranked(1, seed=0)[0] == "c" and first.ranked(1, seed=0)[0] == "a"

@@ -3,7 +3,7 @@ import pytest
 from conftest import TINY_EXPLAIN, explain_params, synthetic_reviews, tiny_teacher
 
 from bertdistill.config import InferenceParams
-from bertdistill.explaining import explain_models
+from bertdistill.explaining import explain_models, remembering
 from bertdistill.explanation_metrics import (
     GAP_KEY,
     MEASURES,
@@ -110,3 +110,23 @@ def test_the_same_inputs_give_the_same_metrics(explained):
     result, inputs = explained
     assert explain_models(*inputs, seed=3).metrics == result.metrics
     assert explain_models(*inputs, seed=4).metrics != result.metrics
+
+
+def test_a_remembering_teacher_scores_each_distinct_text_once(tiny_bert):
+    plain = tiny_teacher(tiny_bert, max_len=48, seed=0)
+    teacher = remembering(plain)
+    assert teacher.model is plain.model
+    rows = []
+    hook = teacher.model.register_forward_hook(lambda _, args, __: rows.append(len(args[0])))
+    texts = synthetic_reviews(5, seed=3)["text"].tolist()
+    first = [texts[0], texts[1], texts[0], texts[2]]
+    found = teacher.logits(first, INFERENCE, progress=False)
+    assert sum(rows) == 3 and len(teacher.memo) == 3
+    second = [texts[1], texts[3], texts[2], texts[4], texts[3]]
+    again = teacher.logits(second, INFERENCE, progress=False)
+    assert sum(rows) == 5 and len(teacher.memo) == 5
+    np.testing.assert_array_equal(again[[0, 2]], found[[1, 3]])
+    hook.remove()
+    np.testing.assert_allclose(found, plain.logits(first, INFERENCE, progress=False), atol=1e-6)
+    np.testing.assert_allclose(again, plain.logits(second, INFERENCE, progress=False), atol=1e-6)
+    assert teacher.logits([], INFERENCE, progress=False).shape == (0,)

@@ -288,30 +288,6 @@ def test_save_and_load_round_trip(tiny_bert, tmp_path):
     assert dataclasses.asdict(teacher.spec) == dataclasses.asdict(spec_of(params))
 
 
-def test_a_remembering_teacher_scores_each_distinct_input_once(tiny_bert, tmp_path):
-    params = teacher_params(tiny_bert)
-    torch.manual_seed(0)
-    model, tokenizer = load_pretrained(params)
-    save_teacher(tmp_path / "teacher", model, tokenizer, spec_of(params))
-    plain = load_teacher(tmp_path / "teacher", torch.device("cpu"))
-    teacher = plain.remembering()
-    rows = []
-    teacher.model.register_forward_hook(lambda _, args, __: rows.append(len(args[0])))
-    texts = synthetic_reviews(5, seed=3)["text"].tolist()
-    first = [texts[0], texts[1], texts[0], texts[2]]
-    found = teacher.logits(first, INFERENCE, progress=False)
-    assert sum(rows) == 3 and len(teacher.memo) == 3
-    # the same ids are the same input: spacing the tokenizer drops is no new text
-    second = [texts[1], texts[3], "  " + texts[2] + " ", texts[4], texts[3]]
-    again = teacher.logits(second, INFERENCE, progress=False)
-    assert sum(rows) == 5 and len(teacher.memo) == 5
-    np.testing.assert_array_equal(again[[0, 2]], found[[1, 3]])
-    np.testing.assert_allclose(found, plain.logits(first, INFERENCE, progress=False), atol=1e-6)
-    np.testing.assert_allclose(again, plain.logits(second, INFERENCE, progress=False), atol=1e-6)
-    assert teacher.logits([], INFERENCE, progress=False).shape == (0,)
-    assert plain.memo is None
-
-
 def test_int8_teacher_is_quantised_close_to_fp32_and_cpu_only(tiny_bert, tmp_path):
     params = teacher_params(tiny_bert)
     torch.manual_seed(0)

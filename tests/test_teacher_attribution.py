@@ -12,6 +12,7 @@ from bertdistill.teacher_attribution import (
     completeness_gap,
     guided_occlusion,
     integrated_gradients,
+    measured_first,
     occlusion,
     piece_words,
     position_words,
@@ -132,6 +133,15 @@ def test_guided_occlusion_measures_the_guides_strongest_share_and_ranks_it_first
     assert max(abs(guided.words[word]) for word in guessed) < smallest_drop
     [everything] = guided_occlusion(teacher, [TEXT], [logit], [guide], 1.0, BATCHING)
     assert everything.words == pytest.approx(full.words, abs=1e-6)
+
+
+def test_measured_words_outrank_guessed_ones_and_no_effect_leaves_the_guide_as_it_is():
+    guide = Attribution({"a": 4.0, "b": -3.0, "c": 2.0, "d": -1.0})
+    first = measured_first(guide, Attribution({"c": 0.2, "d": 0.0}))  # d: measured, no effect
+    assert first.words == pytest.approx({"a": 0.1, "b": -0.075, "c": 0.2, "d": 0.0})
+    assert first.ranked(1, seed=0) == ["c", "a", "d", "b"]  # c measured for, d measured zero
+    assert measured_first(guide, Attribution({"a": 0.0})).words == guide.words | {"a": 0.0}
+    assert measured_first(Attribution({}), Attribution({})).words == {}
 
 
 def test_pieces_map_to_the_word_they_overlap_and_punctuation_to_none():
