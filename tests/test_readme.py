@@ -74,3 +74,10 @@ def test_the_readme_explanations_are_the_committed_metrics(start):
     if start in FAITHFULNESS_ROWS:
         method = keys[0].removeprefix("teacher_").removesuffix("_comprehensiveness")
         assert cells[2] == f"{metrics[f'teacher_{method}_reviews']:,}"
+        for cell, versus in zip(cells[5:7], ("random", "guided_occlusion"), strict=True):
+            differences = [f"{key}_vs_{versus}" for key in keys]
+            if f"{differences[0]}_ci_low" not in metrics:  # the floor, the reference itself
+                assert cell == "", versus
+                continue
+            assert cell == " / ".join(interval(metrics, key, "+") for key in differences), versus
+    assert f"{metrics['num_reviews']:,} test reviews drawn with the seed" in section
