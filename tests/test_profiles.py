@@ -8,7 +8,7 @@ import pytest
 import yaml
 from test_config import SECTIONS
 
-from bertdistill.config import AugmentParams, PrepareParams
+from bertdistill.config import AugmentParams, ExplainParams, PrepareParams
 from bertdistill.errors import UserError
 from bertdistill.params_file import load_params, load_section, load_seed
 from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
@@ -55,6 +55,7 @@ def test_snli_profile_reads_pairs_of_three_classes_from_dev_and_scores_all_of_te
     assert prepare.classes == ("entailment", "neutral", "contradiction")
     assert prepare.files == {"train": "dev", "test": "test", "unsup": "dev"}
     assert prepare.test_size is None and snli["augment"]["n_augment"] == 0
+    assert load_section(snli, "explain", ExplainParams).guided_share == 1.0  # short: occlude all
     # 9,842 dev pairs: the labelled, validation and unlabelled pairs must fit in them
     assert prepare.train_size + prepare.val_size + prepare.unlabeled_size <= 9_842 - 1
     with pytest.raises(UserError, match="--apply"):  # the class list: `make snli` applies it
