@@ -56,24 +56,38 @@ def guided_variants(
     return {f"guided_{percent}_raw": raw, f"guided_{percent}_first": first}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_explain_inputs(parser: argparse.ArgumentParser, reviews: int) -> None:
+    """The arguments every teacher-attribution bench reads its inputs from."""
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--teacher", default="models/teacher")
     parser.add_argument("--test", default="data/prepared/test.parquet")
-    parser.add_argument("--reviews", type=int, default=40)
-    parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 0.3, 0.5])
-    parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--out", default="bench/results/guided_ranking.json")
-    args = parser.parse_args()
+    parser.add_argument("--reviews", type=int, default=reviews)
+
+
+def explain_inputs(args: argparse.Namespace):
+    """Logging, the seed (torch seeded with it), the inference and explain params, the fp32
+    teacher on the CPU and the ``--reviews`` test reviews drawn as the explain stage draws them."""
     setup_logging()
     params = load_params(args.params)
     seed = load_seed(params)
     torch.manual_seed(seed)
     inference = load_section(params, "inference", InferenceParams)
     config = load_section(params, "explain", ExplainParams)
-    teacher = remembering(load_teacher(args.teacher, torch.device("cpu")))
-    texts = choose_reviews(pd.read_parquet(args.test), args.reviews, seed)["text"].tolist()
+    teacher = load_teacher(args.teacher, torch.device("cpu"))
+    reviews = choose_reviews(pd.read_parquet(args.test), args.reviews, seed)
+    return seed, inference, config, teacher, reviews
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_explain_inputs(parser, reviews=40)
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 0.3, 0.5])
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--out", default="bench/results/guided_ranking.json")
+    args = parser.parse_args()
+    seed, inference, config, teacher, reviews = explain_inputs(args)
+    teacher = remembering(teacher)
+    texts = reviews["text"].tolist()
 
     def score(batch):
         return teacher.logits(batch, inference, progress=False)

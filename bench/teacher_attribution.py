@@ -33,19 +33,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from guided_ranking import guided_variants
+from guided_ranking import add_explain_inputs, explain_inputs, guided_variants
 from machine import matmul_peak_gflops
 
 from bertdistill.attributions import WORD
-from bertdistill.config import ExplainParams, InferenceParams
 from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.explain import choose_reviews, explain, lime_attribution
+from bertdistill.explain import explain, lime_attribution
 from bertdistill.explanation_metrics import MEASURES, RANDOM, eraser_values, random_floor_values
-from bertdistill.inference import load_teacher
-from bertdistill.io import setup_logging, write_json
-from bertdistill.params_file import load_params, load_section, load_seed
+from bertdistill.io import write_json
 from bertdistill.teacher_attribution import (
     completeness_gap,
     guided_occlusion,
@@ -83,10 +79,7 @@ def shap_words(score, text: str, max_evals: int) -> list[tuple[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--teacher", default="models/teacher")
-    parser.add_argument("--test", default="data/prepared/test.parquet")
-    parser.add_argument("--reviews", type=int, default=10)
+    add_explain_inputs(parser, reviews=10)
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument(
         "--guided-shares",
@@ -106,14 +99,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default="bench/results/teacher_attribution.json")
     args = parser.parse_args()
-    setup_logging()
-    params = load_params(args.params)
-    seed = load_seed(params)
-    torch.manual_seed(seed)
-    inference = load_section(params, "inference", InferenceParams)
-    config = load_section(params, "explain", ExplainParams)
-    teacher = load_teacher(args.teacher, torch.device("cpu"))
-    reviews = choose_reviews(pd.read_parquet(args.test), args.reviews, seed)
+    seed, inference, config, teacher, reviews = explain_inputs(args)
     texts = reviews["text"].tolist()
 
     def score(batch):
