@@ -28,9 +28,8 @@ import torch
 from bertdistill.attributions import Attribution
 from bertdistill.config import ExplainParams, InferenceParams
 from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.explain import choose_reviews
-from bertdistill.explaining import remembering
-from bertdistill.explanation_metrics import MEASURES, eraser_values
+from bertdistill.explain_teacher import choose_reviews, remembering
+from bertdistill.faithfulness import MEASURES, eraser_values
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
 from bertdistill.params_file import load_params, load_section, load_seed

@@ -22,9 +22,9 @@ import torch
 from machine import matmul_peak_gflops
 
 from bertdistill.config import InferenceParams
-from bertdistill.explain import explain
 from bertdistill.inference import load_teacher
 from bertdistill.io import setup_logging, write_json
+from bertdistill.lime_explanations import explain
 from bertdistill.params_file import load_params, load_section
 
 

@@ -37,17 +37,17 @@ import torch
 from guided_ranking import add_explain_inputs, explain_inputs, guided_variants
 from machine import matmul_peak_gflops
 
-from bertdistill.attributions import WORD
+from bertdistill.attributions import WORD, completeness_gap
 from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.explain import explain, lime_attribution
-from bertdistill.explanation_metrics import MEASURES, RANDOM, eraser_values, random_floor_values
+from bertdistill.faithfulness import MEASURES, eraser_values, random_floor_values
 from bertdistill.io import write_json
+from bertdistill.lime_explanations import explain, lime_attribution
 from bertdistill.teacher_attribution import (
-    completeness_gap,
     guided_occlusion,
     integrated_gradients,
     occlusion,
 )
+from bertdistill.teacher_explanations import RANDOM
 
 
 def timed(function, *args, repeats: int = 1):

@@ -104,6 +104,12 @@ class Attribution:
         return sorted(nonzero, key=lambda word: -abs(self.words[word]))[:k]
 
 
+def completeness_gap(attribution: Attribution) -> float:
+    """How far an attribution's parts miss its output; quadrature error for Integrated
+    Gradients (zero for the exact student attributions)."""
+    return attribution.total() - attribution.output
+
+
 def feature_contributions(
     model: BaseEstimator, row: sp.csr_matrix, target: int | None = None
 ) -> tuple[dict[int, float], float]:

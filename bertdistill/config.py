@@ -226,6 +226,7 @@ class StudentParams:
     max_iter: int
     seeds: int
     unlabeled_limit: int | None
+    n_jobs: int
 
     def __post_init__(self) -> None:
         _choice("distill_students", "target", self.target, ("logits", "probabilities"))
@@ -242,6 +243,11 @@ class StudentParams:
         if self.unlabeled_limit is not None:
             _non_negative("distill_students", unlabeled_limit=self.unlabeled_limit)
         _probability("distill_students", gold_alpha=self.gold_alpha)
+        if self.n_jobs == 0 or self.n_jobs < -1:
+            raise UserError(
+                f"params key 'distill_students.n_jobs' is {self.n_jobs}: give a count of "
+                "processes (1 or more), or -1 for one per core"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,19 +269,19 @@ class EvaluateParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class ExplainParams:
+class TeacherExplainParams:
+    """The ``explain`` keys the teacher's explanations depend on (stage ``explain_teacher``):
+    which reviews, how the teacher is attributed, the LIME samples and the deletions every model
+    is measured on."""
+
     num_reviews: int
     ig_steps: int
     guided_share: float
     occlusion_reviews: int
     lime_reviews: int
     num_samples: int
-    num_features: int
-    top_k: int
     deletions: int
     deletion_share: float
-    bootstrap_resamples: int
-    min_interval_reviews: int
 
     def __post_init__(self) -> None:
         counts = dataclasses.asdict(self)
@@ -289,13 +295,43 @@ class ExplainParams:
                     f"params key 'explain.{key}' is {value}, more than explain.num_reviews "
                     f"({self.num_reviews}): they are a subset of those reviews, lower it"
                 )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainMeasureParams:
+    """The ``explain`` keys only the students' side and the report read (stage ``explain``):
+    changing them leaves the teacher's explanations alone."""
+
+    num_features: int
+    top_k: int
+    bootstrap_resamples: int
+    min_interval_reviews: int
+
+    def __post_init__(self) -> None:
+        _positive("explain", **dataclasses.asdict(self))
         _enough_resamples("explain", self.bootstrap_resamples)
-        if self.num_reviews < self.min_interval_reviews:
-            raise UserError(
-                f"params key 'explain.num_reviews' is {self.num_reviews}, fewer than "
-                f"explain.min_interval_reviews ({self.min_interval_reviews}): the agreement "
-                "figures need intervals, raise it"
-            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainParams(TeacherExplainParams, ExplainMeasureParams):
+    """The whole ``explain`` section (``predict --explain`` reads it, as do the checks that
+    span both halves)."""
+
+    def __post_init__(self) -> None:
+        TeacherExplainParams.__post_init__(self)
+        ExplainMeasureParams.__post_init__(self)
+        enough_reviews(self.num_reviews, self.min_interval_reviews)
+
+
+def enough_reviews(reviews: int, min_interval_reviews: int) -> None:
+    """The agreement figures need intervals: ``explain.num_reviews`` (or the reviews the
+    teacher's explanations hold) at least ``explain.min_interval_reviews``."""
+    if reviews < min_interval_reviews:
+        raise UserError(
+            f"params key 'explain.num_reviews' is {reviews}, fewer than "
+            f"explain.min_interval_reviews ({min_interval_reviews}): the agreement "
+            "figures need intervals, raise it"
+        )
 
 
 def _enough_resamples(section: str, resamples: int) -> None:

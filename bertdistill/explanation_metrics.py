@@ -1,6 +1,15 @@
 """The explain stage's figures: the faithfulness of every model x explainer, and how alike each
 student explains and behaves to the teacher, each with a 95% interval over reviews.
 
+- Faithfulness: ERASER's per-review measures (:mod:`bertdistill.faithfulness`) as means with
+  intervals, minus a random floor and minus the model's reference explainer (paired).
+- Agreement: per review, top-k overlap and Spearman rank correlation of a student's word
+  attributions with the teacher's.
+- Deletion fidelity: when the same random words are removed from a review, does a student's
+  change in logit track the teacher's? Spearman correlation over reviews and deletions.
+
+A distilled student and its gold-label twin are compared on the same resamples (paired).
+
 Metrics keys (flat, in ``metrics/explain.json``), each with ``_ci_low`` and ``_ci_high``:
 
 - ``<model>_<explainer>_comprehensiveness`` and ``_sufficiency`` (means over reviews), with
@@ -19,107 +28,62 @@ Metrics keys (flat, in ``metrics/explain.json``), each with ``_ci_low`` and ``_c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+from scipy.stats import spearmanr
 
 from bertdistill.attributions import Attribution
 from bertdistill.evaluation import Interval, mean_intervals, paired_difference, twins
-from bertdistill.faithfulness import (
-    Logits,
-    deletion_fidelity,
-    deletions,
-    eraser_scores,
-    explained_logits,
-    random_ranking,
-    rank_correlation,
-    ranking_for_prediction,
-    top_overlap,
-)
+from bertdistill.faithfulness import MEASURES
 from bertdistill.registry import STUDENT_NAMES, TEACHER
-from bertdistill.texts import Text
+from bertdistill.teacher_explanations import IG_METHOD, RANDOM, TEACHER_METHOD
 
-RANDOM = "random"  # the floor: a seeded random ranking of each review's words
-IG_METHOD = "integrated_gradients"
-# The teacher's reference attribution (all reviews): as faithful as LIME with 1,000 samples at a
-# sixteenth of its cost (bench/teacher_attribution.py, README "Benchmarks").
-TEACHER_METHOD = "guided_occlusion"
 STUDENT_METHOD = "exact"
 # What each model's other explainers are compared with, paired on the reviews both cover.
 REFERENCES = {TEACHER: TEACHER_METHOD} | dict.fromkeys(STUDENT_NAMES, STUDENT_METHOD)
 GAP_KEY = f"{TEACHER}_{IG_METHOD}_mean_abs_gap"  # Integrated Gradients' quadrature error
-MEASURES = ("comprehensiveness", "sufficiency")
 
 
-def eraser_values(
-    texts: Sequence[Text],
-    score: Logits,
-    original: np.ndarray,
-    attributions: Sequence[Attribution],
-    seed: int,
-    targets: Sequence[int] | None = None,
-) -> dict[str, np.ndarray]:
-    """Per measure, each review's comprehensiveness and sufficiency (AOPC) under the ranking
-    its attribution gives the predicted class (K classes: class ``targets[review]``);
-    ``attributions`` cover the first reviews of ``texts``, review ``i`` breaking ties with
-    ``seed + i``."""
-    count = len(attributions)
-    ranked = [
-        ranking_for_prediction(
-            item, None if targets is not None else original[position], seed + position
-        )
-        for position, item in enumerate(attributions)
-    ]
-    chosen = None if targets is None else targets[:count]
-    scores = eraser_scores(texts[:count], ranked, score, original[:count], chosen)
-    return dict(zip(MEASURES, scores, strict=True))
+def top_overlap(student: Attribution, teacher: Attribution, k: int) -> float:
+    """Share of the teacher's top-k words (by |attribution|) among the student's top k; a word
+    the student gives 0 is never among its top (a tree weighs only the words on its path)."""
+    teacher_top = set(teacher.strongest(k))
+    student_top = set(student.strongest(k))
+    return len(teacher_top & student_top) / len(teacher_top) if teacher_top else 0.0
 
 
-def random_floor_values(
-    texts: Sequence[Text],
-    score: Logits,
-    original: np.ndarray,
-    seed: int,
-    targets: Sequence[int] | None = None,
-) -> dict[str, np.ndarray]:
-    """:func:`eraser_values` of a seeded random ranking of each review's words (review ``i``
-    drawn with ``seed + i``): the floor every explainer must beat."""
-    rankings = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
-    scores = eraser_scores(texts, rankings, score, original, targets)
-    return dict(zip(MEASURES, scores, strict=True))
+def rank_correlation(student: Attribution, teacher: Attribution) -> float:
+    """Spearman correlation of the two attributions over the review's words; 0 when either is
+    constant (a tree whose path tests none of the review's words says nothing about them)."""
+    words = list(teacher.words)
+    student_values = [student.words.get(word, 0.0) for word in words]
+    teacher_values = [teacher.words[word] for word in words]
+    if len(words) < 2 or len(set(student_values)) < 2 or len(set(teacher_values)) < 2:
+        return 0.0
+    return float(spearmanr(student_values, teacher_values).statistic)
+
+
+Values = dict[str, np.ndarray]  # per ERASER measure, one value per review
 
 
 def faithfulness(
-    texts: Sequence[Text],
-    scorers: dict[str, Logits],
-    original: dict[str, np.ndarray],
-    attributions: dict[tuple[str, str], list[Attribution]],
+    values: dict[tuple[str, str], Values],
+    floor: dict[str, Values],
     resamples: int,
     min_reviews: int,
     seed: int,
-    targets: Sequence[int] | None = None,
 ) -> dict[tuple[str, str], dict[str, Interval | float | int]]:
-    """Comprehensiveness and sufficiency of each (model, explainer)'s attributions, which cover
-    the first ``len(...)`` of ``texts``, and of a random ranking for each model (all texts);
-    each explainer also minus the random floor and minus its model's reference explainer
-    (:data:`REFERENCES`) on the same reviews (paired). An explainer on
+    """Comprehensiveness and sufficiency of each (model, explainer)'s attributions, from their
+    per-review ``values`` (covering the first reviews), and of each model's random ranking
+    (``floor``, every review); each explainer also minus the random floor and minus its model's
+    reference explainer (:data:`REFERENCES`) on the same reviews (paired). An explainer on
     fewer than ``min_reviews`` reviews gets its means only: a bootstrap over a handful of
     reviews has a handful of distinct means, no 95% interval."""
-    floor = {
-        model: random_floor_values(texts, score, original[model], seed, targets)
-        for model, score in scorers.items()
-    }
     results: dict[tuple[str, str], dict[str, Interval | float | int]] = {}
-    for model in scorers:
-        means, _ = mean_intervals(floor[model], resamples, seed)
-        results[(model, RANDOM)] = means | {"reviews": len(texts)}
-    values = {
-        key: eraser_values(texts, scorers[key[0]], original[key[0]], items, seed, targets)
-        for key, items in attributions.items()
-        if items
-    }
+    for model, found in floor.items():
+        means, _ = mean_intervals(found, resamples, seed)
+        results[(model, RANDOM)] = means | {"reviews": len(found[MEASURES[0]])}
     for (model, explainer), found in values.items():
-        count = len(attributions[(model, explainer)])
+        count = len(found[MEASURES[0]])
         if count < min_reviews:
             results[(model, explainer)] = {m: round(float(np.mean(v)), 6) for m, v in found.items()}
         else:
@@ -185,27 +149,6 @@ def agreement(
     return per_student, per_kind
 
 
-def deletion_changes(
-    texts: Sequence[Text],
-    scorers: dict[str, Logits],
-    original: dict[str, np.ndarray],
-    count: int,
-    share: float,
-    seed: int,
-    targets: Sequence[int] | None = None,
-) -> dict[str, np.ndarray]:
-    """Each model's logit change (reviews x ``count``) when the same random words are removed
-    (K classes: the change of class ``targets[review]``'s log-odds)."""
-    deleted = [variant for position, text in enumerate(texts)
-               for variant in deletions(text, count, share, seed + position)]  # fmt: skip
-    per_variant = None if targets is None else np.repeat(targets, count)
-    return {
-        model: explained_logits(score(deleted), per_variant).reshape(len(texts), count)
-        - explained_logits(original[model], targets)[:, None]
-        for model, score in scorers.items()
-    }
-
-
 def fidelity(
     changes: dict[str, np.ndarray], teacher: str, resamples: int, seed: int
 ) -> tuple[dict[str, Interval], dict[str, Interval]]:
@@ -240,3 +183,32 @@ def flat_metrics(
         for measure, interval in measures.items():
             metrics |= interval.keyed(f"{model}_vs_{reference}_{measure}_diff")
     return dict(sorted(metrics.items()))
+
+
+def deletion_fidelity(
+    changes: dict[str, np.ndarray], teacher_changes: np.ndarray, resamples: int, seed: int
+) -> tuple[dict[str, Interval], dict[str, np.ndarray]]:
+    """Per student, the Spearman correlation of its logit changes with the teacher's under the
+    same deletions (arrays of reviews x deletions), with a bootstrap interval over reviews; and
+    the bootstrap values (every student on the same resamples, for paired differences)."""
+    teacher_changes = np.asarray(teacher_changes)
+    reviews = len(teacher_changes)
+    rng = np.random.default_rng(seed)
+    resampled = [rng.integers(0, reviews, reviews) for _ in range(resamples)]
+    intervals, samples = {}, {}
+    for name, student_changes in changes.items():
+        ours = np.asarray(student_changes)
+        samples[name] = np.array([_correlation(ours, teacher_changes, r) for r in resampled])
+        everyone = np.arange(reviews)
+        intervals[name] = Interval.percentile(
+            _correlation(ours, teacher_changes, everyone), samples[name]
+        )
+    return intervals, samples
+
+
+def _correlation(ours: np.ndarray, theirs: np.ndarray, rows: np.ndarray) -> float:
+    """Spearman correlation of the changes of the reviews ``rows``; 0 when either is constant."""
+    ours, theirs = ours[rows].ravel(), theirs[rows].ravel()
+    if np.ptp(ours) == 0 or np.ptp(theirs) == 0:
+        return 0.0
+    return float(spearmanr(ours, theirs).statistic)

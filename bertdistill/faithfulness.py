@@ -1,21 +1,19 @@
-"""How faithful explanations are to their model, and how alike the students and the teacher are.
+"""How models' outputs move when an explanation's words are removed or kept: the model-side
+measurements of faithfulness, which need only the model, its texts and its attributions (the
+teacher's are taken once by the ``explain_teacher`` stage, the students' by ``explain``; their
+intervals and comparisons are :mod:`bertdistill.explanation_metrics`).
 
 - Faithfulness (ERASER, DeYoung et al. 2020): *comprehensiveness* is the drop in a model's
   probability of its predicted class when the explanation's top k% words are removed from the
   review, *sufficiency* the drop when only they are kept; each averaged over k in
   :data:`PERCENTS` (AOPC). Higher comprehensiveness and lower sufficiency are more faithful. A
   random ranking of the words gives the floor.
-- Agreement: per review, top-k overlap and Spearman rank correlation of a student's word
-  attributions with the teacher's.
-- Deletion fidelity: when the same random words are removed from a review, does a student's
-  change in logit track the teacher's? Spearman correlation over reviews and deletions.
+- Deletions: the same seeded random words removed from a review for every model; deletion
+  fidelity compares the changes they cause.
 
-Every figure is a mean over reviews with a 95% bootstrap interval over reviews; a distilled
-student and its gold-label twin are compared on the same resamples (paired).
-
-With K classes every model is explained, scored and compared on one class per review, the one
-the teacher predicts (``targets``): its probability is the one ERASER's drops are measured in,
-the ranking runs towards it, and deletion fidelity compares changes of its log-odds.
+With K classes every model is explained and scored on one class per review, the one the teacher
+predicts (``targets``): its probability is the one ERASER's drops are measured in, the ranking
+runs towards it, and deletions change its log-odds.
 """
 
 from __future__ import annotations
@@ -25,14 +23,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import spearmanr
 
 from bertdistill.attributions import Attribution, only_words, review_words, without_words
-from bertdistill.evaluation import Interval
 from bertdistill.scoring import sigmoid
 from bertdistill.texts import Text
 
 PERCENTS = (1, 5, 10, 20)  # k: share of a review's words removed or kept (ERASER's bins to 20%)
+MEASURES = ("comprehensiveness", "sufficiency")  # ERASER's two, per review
 Logits = Callable[[Sequence[Text]], np.ndarray]  # texts -> one logit each (K: K logits each)
 
 
@@ -102,25 +99,6 @@ def random_ranking(text: Text, seed: int) -> list[str]:
     return [words[i] for i in np.random.default_rng(seed).permutation(len(words))]
 
 
-def top_overlap(student: Attribution, teacher: Attribution, k: int) -> float:
-    """Share of the teacher's top-k words (by |attribution|) among the student's top k; a word
-    the student gives 0 is never among its top (a tree weighs only the words on its path)."""
-    teacher_top = set(teacher.strongest(k))
-    student_top = set(student.strongest(k))
-    return len(teacher_top & student_top) / len(teacher_top) if teacher_top else 0.0
-
-
-def rank_correlation(student: Attribution, teacher: Attribution) -> float:
-    """Spearman correlation of the two attributions over the review's words; 0 when either is
-    constant (a tree whose path tests none of the review's words says nothing about them)."""
-    words = list(teacher.words)
-    student_values = [student.words.get(word, 0.0) for word in words]
-    teacher_values = [teacher.words[word] for word in words]
-    if len(words) < 2 or len(set(student_values)) < 2 or len(set(teacher_values)) < 2:
-        return 0.0
-    return float(spearmanr(student_values, teacher_values).statistic)
-
-
 def deletions(text: Text, count: int, share: float, seed: int) -> list[Text]:
     """``count`` copies of the review, each without a seeded random ``share`` of its words."""
     words = review_words(text)
@@ -129,30 +107,62 @@ def deletions(text: Text, count: int, share: float, seed: int) -> list[Text]:
     return [without_words(text, rng.choice(words, size, replace=False)) for _ in range(count)]
 
 
-def deletion_fidelity(
-    changes: dict[str, np.ndarray], teacher_changes: np.ndarray, resamples: int, seed: int
-) -> tuple[dict[str, Interval], dict[str, np.ndarray]]:
-    """Per student, the Spearman correlation of its logit changes with the teacher's under the
-    same deletions (arrays of reviews x deletions), with a bootstrap interval over reviews; and
-    the bootstrap values (every student on the same resamples, for paired differences)."""
-    teacher_changes = np.asarray(teacher_changes)
-    reviews = len(teacher_changes)
-    rng = np.random.default_rng(seed)
-    resampled = [rng.integers(0, reviews, reviews) for _ in range(resamples)]
-    intervals, samples = {}, {}
-    for name, student_changes in changes.items():
-        ours = np.asarray(student_changes)
-        samples[name] = np.array([_correlation(ours, teacher_changes, r) for r in resampled])
-        everyone = np.arange(reviews)
-        intervals[name] = Interval.percentile(
-            _correlation(ours, teacher_changes, everyone), samples[name]
+def deletion_texts(texts: Sequence[Text], count: int, share: float, seed: int) -> list[Text]:
+    """Every review's :func:`deletions` (review ``i`` drawn with ``seed + i``), review by review:
+    the texts every model is scored on for deletion fidelity."""
+    return [variant for position, text in enumerate(texts)
+            for variant in deletions(text, count, share, seed + position)]  # fmt: skip
+
+
+def logit_changes(
+    deleted: np.ndarray,
+    original: np.ndarray,
+    count: int,
+    targets: Sequence[int] | None = None,
+) -> np.ndarray:
+    """A model's logit change (reviews x ``count``) from its logits on the ``original`` reviews
+    to its logits on their :func:`deletion_texts` (K classes: the change of class
+    ``targets[review]``'s log-odds)."""
+    per_variant = None if targets is None else np.repeat(targets, count)
+    return (
+        explained_logits(deleted, per_variant).reshape(len(original), count)
+        - (explained_logits(original, targets)[:, None])
+    )
+
+
+def eraser_values(
+    texts: Sequence[Text],
+    score: Logits,
+    original: np.ndarray,
+    attributions: Sequence[Attribution],
+    seed: int,
+    targets: Sequence[int] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per measure, each review's comprehensiveness and sufficiency (AOPC) under the ranking
+    its attribution gives the predicted class (K classes: class ``targets[review]``);
+    ``attributions`` cover the first reviews of ``texts``, review ``i`` breaking ties with
+    ``seed + i``."""
+    count = len(attributions)
+    ranked = [
+        ranking_for_prediction(
+            item, None if targets is not None else original[position], seed + position
         )
-    return intervals, samples
+        for position, item in enumerate(attributions)
+    ]
+    chosen = None if targets is None else targets[:count]
+    scores = eraser_scores(texts[:count], ranked, score, original[:count], chosen)
+    return dict(zip(MEASURES, scores, strict=True))
 
 
-def _correlation(ours: np.ndarray, theirs: np.ndarray, rows: np.ndarray) -> float:
-    """Spearman correlation of the changes of the reviews ``rows``; 0 when either is constant."""
-    ours, theirs = ours[rows].ravel(), theirs[rows].ravel()
-    if np.ptp(ours) == 0 or np.ptp(theirs) == 0:
-        return 0.0
-    return float(spearmanr(ours, theirs).statistic)
+def random_floor_values(
+    texts: Sequence[Text],
+    score: Logits,
+    original: np.ndarray,
+    seed: int,
+    targets: Sequence[int] | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`eraser_values` of a seeded random ranking of each review's words (review ``i``
+    drawn with ``seed + i``): the floor every explainer must beat."""
+    rankings = [random_ranking(text, seed + position) for position, text in enumerate(texts)]
+    scores = eraser_scores(texts, rankings, score, original, targets)
+    return dict(zip(MEASURES, scores, strict=True))

@@ -130,7 +130,7 @@ def predictions(
     LIME's top words when ``explain`` is given, and a warning for a text that holds no word the
     model knows."""
     if explain is not None:  # lime is slow to import: only when asked for
-        from bertdistill.explain import explain as lime_explain
+        from bertdistill.lime_explanations import explain as lime_explain
 
     probabilities = class_proba(model.logits(texts))
     rows = []

@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import itertools
 import json
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,8 @@ FEATURIZER_FILE = "featurizer.skops"
 VOCABULARY_FILE = "vocabulary.json"
 META_FILE = "students.json"
 # The students re-fitted with further seeds live in their own folder (<seed>/<name>.skops and
-# this file listing the seeds), so that only evaluate reads them: a change of
+# this file listing the seeds and the students re-fitted: a deterministic one is not), so that
+# only evaluate reads them: a change of
 # distill_students.seeds leaves models/students, and explain, untouched.
 SEEDS_FILE = "seeds.json"
 # Every type a student file may contain; anything else in a .skops file is refused on load.
@@ -112,7 +114,9 @@ def save_replicates(folder: str | Path, replicates: dict[int, dict[str, BaseEsti
             (tmp / str(seed)).mkdir()
             for name, model in models.items():
                 dump_skops(model, tmp / str(seed) / f"{name}.skops")
-        (tmp / SEEDS_FILE).write_text(json.dumps({"seeds": sorted(replicates)}) + "\n")
+        refitted = sorted({name for models in replicates.values() for name in models})
+        listing = {"seeds": sorted(replicates), "students": refitted}
+        (tmp / SEEDS_FILE).write_text(json.dumps(listing) + "\n")
 
 
 def save_featurizer(folder: Path, featurizer: TfidfVectorizer) -> None:
@@ -130,17 +134,27 @@ def dump_skops(model: object, path: Path) -> None:
     """``skops.io.dump``, made byte-reproducible: skops names objects and array files by their
     ``id()`` in this process and dates zip entries with the current time, so the same model would
     get a new file hash every run. Ids are renumbered in order of appearance and entries dated
-    1980-01-01; what the file loads as is unchanged."""
+    1980-01-01; what the file loads as is unchanged. A plain value (a JSON node: a number, a
+    string, None) gets a number of its own each time it appears, since whether two equal values
+    are one object depends on how the model was made (fitted here, or in a worker process and
+    sent back), never on what it is."""
     archive = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
+    numbers = itertools.count()
     renumbered: dict[int, int] = {}
+
+    def number(old: int) -> int:
+        if old not in renumbered:
+            renumbered[old] = next(numbers)
+        return renumbered[old]
 
     def renumber(node: object) -> object:
         if isinstance(node, dict):
             node = {key: renumber(value) for key, value in node.items()}
             if "__id__" in node:
-                node["__id__"] = renumbered.setdefault(node["__id__"], len(renumbered))
+                plain = node.get("__loader__") == "JsonNode"
+                node["__id__"] = next(numbers) if plain else number(node["__id__"])
             if isinstance(node.get("file"), str) and node["file"].endswith(".npy"):
-                node["file"] = _renamed(node["file"], renumbered)
+                node["file"] = _renamed(node["file"], number)
             return node
         if isinstance(node, list):
             return [renumber(value) for value in node]
@@ -150,7 +164,7 @@ def dump_skops(model: object, path: Path) -> None:
     entries = {"schema.json": json.dumps(schema, indent=2).encode()}
     for name in archive.namelist():
         if name != "schema.json":
-            entries[_renamed(name, renumbered)] = archive.read(name)
+            entries[_renamed(name, number)] = archive.read(name)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as out:
         for name in sorted(entries):
             stamped = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -158,10 +172,9 @@ def dump_skops(model: object, path: Path) -> None:
             out.writestr(stamped, entries[name])
 
 
-def _renamed(file_name: str, renumbered: dict[int, int]) -> str:
+def _renamed(file_name: str, number: Callable[[int], int]) -> str:
     """``<id>.npy`` under the id's new number (ids skops used only for a file get one too)."""
-    stem = int(file_name.removesuffix(".npy"))
-    return f"a{renumbered.setdefault(stem, len(renumbered))}.npy"
+    return f"a{number(int(file_name.removesuffix('.npy')))}.npy"
 
 
 def load_featurizer(folder: Path) -> TfidfVectorizer:
@@ -249,12 +262,17 @@ def load_students(
 def load_replicates(folder: Path, names: Sequence[str]) -> dict[int, dict[str, BaseEstimator]]:
     seeds_file = folder / SEEDS_FILE
     try:
-        seeds = json.loads(seeds_file.read_text())["seeds"]
+        listing = json.loads(seeds_file.read_text())
+        seeds, refitted = listing["seeds"], set(listing["students"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(
             f"{seeds_file} is missing or unreadable ({error}): run `dvc repro distill_students`"
         ) from None
     return {
-        seed: {name: load_skops(folder / str(seed) / f"{name}.skops") for name in names}
+        seed: {
+            name: load_skops(folder / str(seed) / f"{name}.skops")
+            for name in names
+            if name in refitted
+        }
         for seed in seeds
     }

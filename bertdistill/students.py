@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -197,11 +198,18 @@ class Students:
         return student_logits(self.models[name], features, self.target, self.temperature)
 
     def replicate_logits(self, name: str, features) -> dict[int, np.ndarray]:
-        """Each replicate seed's logits of student ``name`` on ``features``."""
+        """Each replicate seed's logits of student ``name`` on ``features`` (none for a student
+        whose fit is deterministic: it is not re-fitted)."""
         return {
             seed: student_logits(models[name], features, self.target, self.temperature)
             for seed, models in self.replicates.items()
+            if name in models
         }
+
+    def refitted(self) -> tuple[str, ...]:
+        """The students re-fitted with further seeds, in registry order."""
+        names = {name for models in self.replicates.values() for name in models}
+        return tuple(student.name for student in STUDENTS if student.name in names)
 
     def proba_function(self, name: str):
         """``texts -> [[p(class 0), p(class 1), ...], ...]`` for LIME."""
@@ -276,6 +284,43 @@ def unlabeled_subset(size: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(size)[:limit])
 
 
+def draws_random_numbers(model: BaseEstimator) -> bool:
+    """Whether fitting ``model`` (fitted) uses its ``random_state``: a tree permutes the features
+    at each split (ties fall by seed); liblinear's dual coordinate descent (LinearSVC, LinearSVR
+    unless ``dual=False``) shuffles the rows; LogisticRegression uses it with the liblinear, sag
+    and saga solvers, Ridge with sag and saga (``solver_``, the one ``auto`` chose). Any other fit
+    gives the same bytes for every seed, so re-fitting it with other seeds measures nothing."""
+    if isinstance(model, MultiOutputRegressor):
+        return any(draws_random_numbers(estimator) for estimator in model.estimators_)
+    if isinstance(model, (DecisionTreeClassifier, DecisionTreeRegressor)):
+        return True
+    if isinstance(model, (LinearSVC, LinearSVR)):
+        return model.dual is not False
+    if isinstance(model, LogisticRegression):
+        return model.solver in ("liblinear", "sag", "saga")
+    if isinstance(model, Ridge):
+        return getattr(model, "solver_", model.solver) in ("sag", "saga")
+    return True  # unknown: assume it does, and measure its spread
+
+
+def fit_candidate(
+    kind: str,
+    variant: str,
+    hyperparameters: dict,
+    params: StudentParams,
+    seed: int,
+    outputs: int,
+    data: tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray],
+) -> tuple[BaseEstimator, float]:
+    """One student fitted with ``hyperparameters`` and ``seed`` on ``data`` (features, targets,
+    validation features, validation labels), and its validation accuracy."""
+    features, target, val_features, val_labels = data
+    model = build_student(kind, variant, hyperparameters, params, seed, outputs)
+    model.fit(features, target)
+    logits = student_logits(model, val_features, params.target, params.temperature)
+    return model, float(np.mean(predicted_classes(logits) == val_labels))
+
+
 def fit_students(
     transfer: TransferSet,
     val_texts: Sequence[Text],
@@ -288,15 +333,17 @@ def fit_students(
     transfer set's texts.
 
     Each student's hyperparameters are chosen by accuracy on the validation split (gold labels),
-    never on the test split. With ``params.seeds`` > 1 the chosen configuration is re-fitted with
-    seeds ``seed + 1``, ``seed + 2``, ... (the replicates): the spread of their scores is what the
-    students' own randomness (tree tie-breaking, the SVMs' coordinate order) is worth.
+    never on the test split. With ``params.seeds`` > 1 the chosen configuration of a student
+    whose fit draws random numbers (:func:`draws_random_numbers`: tree tie-breaking, the SVMs'
+    coordinate order) is re-fitted with seeds ``seed + 1``, ``seed + 2``, ... (the replicates):
+    their spread is what that randomness is worth; a deterministic student has none to measure.
+    Candidates, then replicates, are fitted ``params.n_jobs`` at a time (joblib processes); each
+    fit is the same whatever the count.
     """
     featurizer, transfer_features = fit_featurizer(
         params.tfidf, [student_text(text) for text in transfer.texts]
     )
     labelled = np.flatnonzero(transfer.source == "labelled")
-    train_features, train_labels = transfer_features[labelled], transfer.gold[labelled]
     val_features = featurizer.transform([student_text(text) for text in val_texts])
     outputs = 1 if transfer.teacher_logits.ndim == 1 else transfer.teacher_logits.shape[1]
     targets = distillation_targets(
@@ -311,28 +358,45 @@ def fit_students(
         ", ".join(f"{count} {name}" for name, count in transfer.counts().items()),
         transfer_features.shape[1],
     )
+    data = {
+        "baseline": (
+            transfer_features[labelled],
+            transfer.gold[labelled],
+            val_features,
+            val_labels,
+        ),
+        "distilled": (transfer_features, targets, val_features, val_labels),
+    }
+    grids = {s.name: candidates(search_space(s.kind, s.variant, params)) for s in STUDENTS}
+    jobs = [(student, hyper) for student in STUDENTS for hyper in grids[student.name]]
+    parallel = Parallel(n_jobs=params.n_jobs)
+    fitted = parallel(
+        delayed(fit_candidate)(s.kind, s.variant, hyper, params, seed, outputs, data[s.variant])
+        for s, hyper in jobs
+    )
     models, selections = {}, {}
-    replicates = {other: {} for other in range(seed + 1, seed + params.seeds)}
     for student in STUDENTS:
-        kind, variant = student.kind, student.variant
-        features, target = (
-            (train_features, train_labels)
-            if variant == "baseline"
-            else (transfer_features, targets)
-        )
-        best, best_accuracy, grid = None, -1.0, candidates(search_space(kind, variant, params))
-        for hyperparameters in grid:
-            model = build_student(kind, variant, hyperparameters, params, seed, outputs)
-            model.fit(features, target)
-            logits = student_logits(model, val_features, params.target, params.temperature)
-            accuracy = float(np.mean(predicted_classes(logits) == val_labels))
+        best, best_accuracy = None, -1.0
+        for (owner, hyperparameters), (model, accuracy) in zip(jobs, fitted, strict=True):
+            if owner is not student:
+                continue
             logger.info("%s %s: validation accuracy %.4f", student.name, hyperparameters, accuracy)
-            if accuracy > best_accuracy:
+            if accuracy > best_accuracy:  # ties go to the first candidate
                 best, best_accuracy = (model, hyperparameters), accuracy
         models[student.name] = best[0]
-        selections[student.name] = Selection(best[1], best_accuracy, len(grid))
-        for other, replicate in replicates.items():
-            model = build_student(kind, variant, best[1], params, other, outputs)
-            replicate[student.name] = model.fit(features, target)
+        selections[student.name] = Selection(best[1], best_accuracy, len(grids[student.name]))
+    seeded = [s for s in STUDENTS if draws_random_numbers(models[s.name])]
+    others = range(seed + 1, seed + params.seeds)
+    refits = [(student, other) for other in others for student in seeded]
+    refitted = parallel(
+        delayed(fit_candidate)(
+            s.kind, s.variant, selections[s.name].hyperparameters, params, other, outputs,
+            data[s.variant],
+        )
+        for s, other in refits
+    )  # fmt: skip
+    replicates: dict[int, dict[str, BaseEstimator]] = {other: {} for other in others}
+    for (student, other), (model, _) in zip(refits, refitted, strict=True):
+        replicates[other][student.name] = model
     students = Students(featurizer, models, params.target, params.temperature, replicates)
     return students, selections

@@ -44,8 +44,9 @@ def integrated_gradients(
     ``batch_tokens`` holds (the labelling code's token budget: memory does not grow with the
     sequence length); ``bias`` is the logit at the [PAD] baseline (every piece [PAD], the
     [CLS] and [SEP] tokens kept), ``output`` the logit at the review, so
-    :func:`completeness_gap` is captum's convergence delta. A K-class teacher's logit of class
-    ``target`` is explained. Explains the fp32 model whatever precision the teacher labels at."""
+    :func:`~bertdistill.attributions.completeness_gap` is captum's convergence delta. A K-class
+    teacher's logit of class ``target`` is explained. Explains the fp32 model whatever precision
+    the teacher labels at."""
     if teacher.precision == "int8":
         raise UserError(
             "Integrated Gradients needs gradients, which the int8 (quantised) teacher has not: "
@@ -77,12 +78,6 @@ def integrated_gradients(
     pieces = [(at, value) for at, value in zip(words_at, values, strict=True) if at is not None]
     words, absent = _sum_pieces(review_words(text), pieces)
     return Attribution(words, bias=bias, absent=absent, output=output)
-
-
-def completeness_gap(attribution: Attribution) -> float:
-    """How far an attribution's parts miss its output; quadrature error for Integrated
-    Gradients (zero for the exact student attributions)."""
-    return attribution.total() - attribution.output
 
 
 def occlusion(

@@ -89,7 +89,10 @@ def main() -> None:
             "size_bytes": sizes[name],
         }
         if name != TEACHER:
-            replicates = students.replicate_logits(name, features).values()
+            replicates = list(students.replicate_logits(name, features).values())
+            seeds = 1 + len(students.replicates)
+            if not replicates:  # deterministic: every seed gives these very logits
+                replicates = [model_logits] * (seeds - 1)
             per_model[name] |= seed_spread(labels, [model_logits, *replicates])
         write_csv(f"{args.plots_dir}/roc/{name}.csv", roc_points(labels, model_logits))
         write_csv(
@@ -115,6 +118,7 @@ def main() -> None:
         resamples=config.bootstrap_resamples,
         seeds=metrics["seeds"],
         classes=classes,
+        refitted=students.refitted(),
     )
     write_text(args.report, report_markdown(per_model, accuracy, comparisons, run))
 

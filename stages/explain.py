@@ -1,33 +1,39 @@
-"""DVC stage `explain`: word attributions of the teacher (Integrated Gradients and guided occlusion
-on all chosen test reviews, occlusion and LIME on subsets of them) and of every student (exact;
-LIME on the LIME subset), how faithful each is (ERASER), how alike each student explains and
-behaves to the teacher, the students' global views, and one HTML report."""
+"""DVC stage `explain`: every student's word attributions (exact on all the reviews the teacher
+explained, LIME on the LIME subset), how faithful every model's explainers are (ERASER), how
+alike each student explains and behaves to the teacher, the students' global views, and one HTML
+report. The teacher's side comes from `explain_teacher`'s outputs, never recomputed here."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 
-from bertdistill.config import ClassesParams, ExplainParams, InferenceParams, TeacherNameParams
+from bertdistill.config import (
+    ClassesParams,
+    ExplainMeasureParams,
+    TeacherNameParams,
+    enough_reviews,
+)
 from bertdistill.errors import run_cli
-from bertdistill.explain import choose_reviews, coefficient_table, global_views
 from bertdistill.explain_report import PER_CLASS, render, report_records
 from bertdistill.explaining import explain_models
-from bertdistill.inference import load_teacher
 from bertdistill.io import atomic_path, write_csv, write_json
 from bertdistill.params_file import load_section
 from bertdistill.registry import short_titles, teacher_model_title
-from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.stage import begin, parser, write_timing
 from bertdistill.student_files import load_students
+from bertdistill.student_views import coefficient_table, global_views
 from bertdistill.tables import PAIR
+from bertdistill.teacher_explanations import read_teacher_explanations
 
 logger = logging.getLogger("explain")
 
 
 def main() -> None:
     args_parser = parser(__doc__)
-    args_parser.add_argument("--test", required=True, help="test split parquet")
-    args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
+    args_parser.add_argument(
+        "--teacher-explanations", required=True, help="explain_teacher's output folder"
+    )
     args_parser.add_argument("--students", required=True, help="folder of skops students")
     args_parser.add_argument("--out", required=True, help="folder for the report and its JSON")
     args_parser.add_argument("--metrics", required=True, help="explanation metrics JSON")
@@ -35,25 +41,24 @@ def main() -> None:
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
     params, seed, started = begin(args)
-    config = load_section(params, "explain", ExplainParams)
-    inference = load_section(params, "inference", InferenceParams)
+    config = load_section(params, "explain", ExplainMeasureParams, only=True)
     # Only the teacher's model name, for the report's titles: fine-tuning settings are not read.
     teacher_name = load_section(params, "finetune_teacher", TeacherNameParams, only=True)
     classes = load_section(params, "prepare", ClassesParams, only=True).names
     logger.info("config: %s", config)
 
-    reviews = choose_reviews(read_frame(args.test), config.num_reviews, seed)
-    teacher = load_teacher(args.teacher, precision=inference.precision)
-    # Integrated Gradients needs gradients: an int8 teacher labels, an fp32 copy is explained.
-    gradient_teacher = teacher if inference.precision != "int8" else load_teacher(args.teacher)
+    teacher = read_teacher_explanations(args.teacher_explanations)
+    enough_reviews(len(teacher.reviews), config.min_interval_reviews)
     students = load_students(args.students)
-    result = explain_models(reviews, teacher, gradient_teacher, students, inference, config, seed)
+    result = explain_models(teacher, students, config, seed)
 
     views = global_views(students, classes=classes)
-    settings = dataclasses.asdict(config) | {"seed": seed}
-    spec = dataclasses.asdict(teacher.spec)
-    titles = short_titles(teacher_model_title(teacher_name.model, spec, PAIR in reviews.columns))
-    shown = reviews.iloc[: max(config.occlusion_reviews, config.lime_reviews)]
+    settings = teacher.settings | dataclasses.asdict(config) | {"seed": seed}
+    reviews = teacher.reviews
+    titles = short_titles(
+        teacher_model_title(teacher_name.model, teacher.spec, PAIR in reviews.columns)
+    )
+    shown = reviews.iloc[: max(settings["occlusion_reviews"], settings["lime_reviews"])]
     records = report_records(shown, result.original, result.attributions, classes, result.targets)
     with atomic_path(args.out) as tmp:
         tmp.mkdir()

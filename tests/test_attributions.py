@@ -17,17 +17,15 @@ from bertdistill.attributions import (
     without_words,
 )
 from bertdistill.evaluation import mean_intervals, paired_difference
+from bertdistill.explanation_metrics import deletion_fidelity, rank_correlation, top_overlap
 from bertdistill.faithfulness import (
     PERCENTS,
-    deletion_fidelity,
     deletions,
     eraser_scores,
     eraser_texts,
     explained_logits,
     random_ranking,
-    rank_correlation,
     ranking_for_prediction,
-    top_overlap,
 )
 from bertdistill.pairs import side_word, student_text
 from bertdistill.tables import frame_texts

@@ -175,3 +175,21 @@ def test_the_plot_list_draws_every_model_of_the_registry():
         "train_size": {"plots/label_efficiency.csv": list(MODEL_NAMES)},
         "unlabeled_size": {"plots/unlabeled_pool.csv": list(MODEL_NAMES)},
     }
+
+
+def test_the_teachers_explanations_read_no_student_report_or_statistics_code():
+    """A student experiment, a report's wording or a change to how explanations are compared
+    reuses the teacher's explanations from the cache."""
+    deps = {str(dep) for dep in STAGES["explain_teacher"]["deps"]}
+    for student_side in (
+        "models/students",
+        "bertdistill/students.py",
+        "bertdistill/evaluation.py",
+        "bertdistill/explain_report.py",
+        "bertdistill/explanation_metrics.py",
+        "bertdistill/explaining.py",
+    ):
+        assert student_side not in deps
+    listed = params_listed(STAGES["explain_teacher"]["params"])
+    assert not listed & {"explain.top_k", "explain.bootstrap_resamples", "distill_students.seeds"}
+    assert "data/teacher_explanations" in {str(dep) for dep in STAGES["explain"]["deps"]}

@@ -8,15 +8,10 @@ import pytest
 from bertdistill.attributions import Attribution, review_words
 from bertdistill.config import TeacherNameParams
 from bertdistill.evaluation import Interval
-from bertdistill.explain import (
-    choose_reviews,
-    coefficient_table,
-    explain,
-    explain_reviews,
-    global_views,
-)
 from bertdistill.explain_report import METHOD_TITLES, render, report_records
+from bertdistill.explain_teacher import choose_reviews
 from bertdistill.explanation_metrics import GAP_KEY, flat_metrics
+from bertdistill.lime_explanations import explain, explain_reviews
 from bertdistill.params_file import load_section
 from bertdistill.registry import (
     KIND_TITLES,
@@ -27,6 +22,7 @@ from bertdistill.registry import (
     short_titles,
     teacher_model_title,
 )
+from bertdistill.student_views import coefficient_table, global_views
 
 
 def keyword_classifier(texts):
@@ -51,7 +47,7 @@ def test_lime_finds_the_words_the_classifier_uses_and_is_seeded():
 def test_linear_top_words_and_tree_levels():
     from sklearn.tree import DecisionTreeClassifier
 
-    from bertdistill.explain import linear_top_words, tree_top_levels
+    from bertdistill.student_views import linear_top_words, tree_top_levels
 
     vocabulary = np.array(["bad", "fine", "good", "plot"])
     words = linear_top_words(vocabulary, np.array([[-2.0, 0.1, 3.0, -0.5]]), k=2)

@@ -1,22 +1,20 @@
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TINY_EXPLAIN, explain_params, synthetic_reviews, tiny_teacher
 
+from bertdistill.attributions import completeness_gap
 from bertdistill.config import InferenceParams
-from bertdistill.explaining import explain_models, remembering
-from bertdistill.explanation_metrics import (
-    GAP_KEY,
-    MEASURES,
-    STUDENT_METHOD,
-    TEACHER_METHOD,
-    eraser_values,
-)
-from bertdistill.faithfulness import top_overlap
+from bertdistill.errors import UserError
+from bertdistill.explain_teacher import explain_teacher, remembering
+from bertdistill.explaining import explain_models
+from bertdistill.explanation_metrics import GAP_KEY, STUDENT_METHOD, TEACHER_METHOD, top_overlap
+from bertdistill.faithfulness import MEASURES, eraser_values
 from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
-from bertdistill.teacher_attribution import (
-    completeness_gap,
-    guided_occlusion,
-    integrated_gradients,
+from bertdistill.teacher_attribution import guided_occlusion, integrated_gradients
+from bertdistill.teacher_explanations import (
+    read_teacher_explanations,
+    write_teacher_explanations,
 )
 
 INFERENCE = InferenceParams(batch_tokens=512, max_batch_size=16, precision="fp32")
@@ -24,15 +22,40 @@ CONFIG = explain_params(**TINY_EXPLAIN | {"num_reviews": 5})
 
 
 @pytest.fixture(scope="module")
-def explained(tiny_bert):
+def explained(tiny_bert, tmp_path_factory):
+    """The explain_teacher stage's work stored and read back, then the explain stage's on it."""
     from test_students import fit, student_params
 
     students = fit(student_params(tree_max_depth=(4,)))[0]
     reviews = synthetic_reviews(5, seed=11).assign(id=[f"r{i}" for i in range(5)])
     teacher = tiny_teacher(tiny_bert, max_len=48, seed=0)
     other = tiny_teacher(tiny_bert, max_len=48, seed=1)  # in the role of an int8 teacher's copy
-    inputs = (reviews, teacher, other, students, INFERENCE, CONFIG)
-    return explain_models(*inputs, seed=3), inputs
+    made = explain_teacher(reviews, teacher, other, INFERENCE, CONFIG, seed=3)
+    folder = tmp_path_factory.mktemp("explain_teacher") / "teacher_explanations"
+    write_teacher_explanations(folder, made)
+    stored = read_teacher_explanations(folder)
+    inputs = (stored, students, CONFIG)
+    return explain_models(*inputs, seed=3), (reviews, teacher, other, made, stored, inputs)
+
+
+def test_the_teachers_explanations_read_back_as_they_were_made(explained):
+    _, (reviews, _, _, made, stored, _) = explained
+    assert list(stored.attributions) == list(made.attributions)  # the report's method order
+    assert stored.attributions == made.attributions
+    assert stored.logits.dtype == made.logits.dtype
+    np.testing.assert_array_equal(stored.logits, made.logits)
+    pd.testing.assert_frame_equal(stored.deleted, made.deleted)
+    assert list(stored.reviews["id"]) == list(reviews["id"])
+    for method, measures in made.eraser.items():
+        for measure, values in measures.items():
+            np.testing.assert_array_equal(stored.eraser[method][measure], values)
+    assert stored.settings == made.settings and stored.spec == made.spec
+
+
+def test_explain_refuses_a_folder_the_teacher_stage_did_not_finish(tmp_path):
+    (tmp_path / "teacher_explanations").mkdir()
+    with pytest.raises(UserError, match="dvc repro explain_teacher"):
+        read_teacher_explanations(tmp_path / "teacher_explanations")
 
 
 def test_every_model_and_explainer_covers_its_share_of_the_reviews(explained):
@@ -107,7 +130,7 @@ def test_the_teachers_other_explainers_are_compared_with_its_reference_on_the_sa
 
 
 def test_the_same_inputs_give_the_same_metrics(explained):
-    result, inputs = explained
+    result, (*_, inputs) = explained
     assert explain_models(*inputs, seed=3).metrics == result.metrics
     assert explain_models(*inputs, seed=4).metrics != result.metrics
 

@@ -23,7 +23,7 @@ from bertdistill.registry import KINDS, MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["prepare", "finetune_teacher", "label_with_teacher", "distill_students", "evaluate"]
-STAGES.append("explain")
+STAGES += ["explain_teacher", "explain"]
 METRICS = {
     "metrics/prepare.json": ["train_size", "validation_size", "test_size", "unlabeled_size"],
     "metrics/teacher.json": ["best_epoch", "val_accuracy"],
@@ -147,6 +147,7 @@ def test_second_repro_is_up_to_date(repo):
     ("setting", "expected"),
     [
         ("explain.top_k=2", ["explain"]),
+        ("explain.ig_steps=2", ["explain_teacher", "explain"]),
         ("distill_students.lr_C=0.01", ["distill_students", "evaluate", "explain"]),
         ("inference.precision=int8", STAGES[2:]),
     ],

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import pickle
 import subprocess
@@ -22,8 +23,13 @@ from bertdistill.student_files import (
 )
 from bertdistill.students import (
     TransferSet,
+    build_student,
+    candidates,
     distillation_targets,
+    draws_random_numbers,
+    fit_featurizer,
     fit_students,
+    search_space,
     unlabeled_subset,
 )
 from bertdistill.tables import frame_texts
@@ -45,6 +51,7 @@ def student_params(**overrides) -> StudentParams:
         max_iter=2000,
         seeds=1,
         unlabeled_limit=None,
+        n_jobs=1,
     )
     return StudentParams(**(values | overrides))
 
@@ -280,32 +287,33 @@ def test_the_vocabulary_cut_breaks_ties_by_the_ngram_not_by_the_sort():
     np.testing.assert_allclose(features.toarray(), featurizer.transform(texts).toarray())
 
 
-def test_replicates_refit_the_chosen_students_with_the_following_seeds(tmp_path):
+RANDOM_STUDENTS = ["svm_baseline", "svm_distilled", "tree_baseline", "tree_distilled"]
+
+
+def test_replicates_refit_the_chosen_students_whose_fit_draws_random_numbers(tmp_path):
     params = student_params(seeds=3, tree_max_depth=(1, 8), svm_C=(0.5, 2.0))
     students, selections = fit(params)
     assert sorted(students.replicates) == [1, 2]  # fit() uses seed 0
+    assert students.refitted() == tuple(RANDOM_STUDENTS)
     texts = synthetic_reviews(30, seed=4)["text"].tolist()
     features = students.featurizer.transform(texts)
     for seed, models in students.replicates.items():
-        assert sorted(models) == sorted(STUDENT_NAMES)
+        assert sorted(models) == RANDOM_STUDENTS  # lbfgs LR and Ridge: fitted once
         for name, model in models.items():
             assert model.random_state == seed, name
             chosen = selections[name].hyperparameters
             assert {key: model.get_params()[key] for key in chosen} == chosen, name
-    # lbfgs logistic regression and Ridge draw no random numbers: their replicates are identical
-    for name in ("lr_baseline", "lr_distilled"):
-        for replicate in students.replicate_logits(name, features).values():
-            np.testing.assert_array_equal(replicate, students.logits(name, features=features))
     save_students(tmp_path / "students", students)
     save_replicates(tmp_path / "seeds", students.replicates)
     loaded = load_students(tmp_path / "students", replicates=tmp_path / "seeds")
-    assert sorted(loaded.replicates) == [1, 2]
+    assert sorted(loaded.replicates) == [1, 2] and loaded.refitted() == tuple(RANDOM_STUDENTS)
     for name in STUDENT_NAMES:
         saved, reloaded = (
             students.replicate_logits(name, features),
             loaded.replicate_logits(name, features),
         )
-        for seed in (1, 2):
+        assert sorted(saved) == ([1, 2] if name in RANDOM_STUDENTS else []), name
+        for seed in saved:
             np.testing.assert_array_equal(reloaded[seed], saved[seed])
     assert load_students(tmp_path / "students").replicates == {}
     one_seed = fit(student_params())[0]
@@ -314,6 +322,45 @@ def test_replicates_refit_the_chosen_students_with_the_following_seeds(tmp_path)
     assert load_students(tmp_path / "students", replicates=tmp_path / "one_seed").replicates == {}
     with pytest.raises(UserError, match="no_such/seeds.json is missing or unreadable"):
         load_students(tmp_path / "students", replicates=tmp_path / "no_such")
+
+
+@pytest.mark.parametrize("variant", ["baseline", "distilled"])
+@pytest.mark.parametrize("kind", ["lr", "svm", "tree"])
+def test_a_fit_said_to_draw_no_random_numbers_gives_the_same_bytes_for_every_seed(kind, variant):
+    transfer = transfer_set()
+    rows = transfer.source == "labelled" if variant == "baseline" else slice(None)
+    features = fit_featurizer(student_params().tfidf, transfer.texts)[1][rows]
+    target = transfer.gold[rows] if variant == "baseline" else transfer.teacher_logits
+    space = search_space(kind, variant, student_params())
+    hyperparameters = candidates(space)[0]
+    fits = [
+        build_student(kind, variant, hyperparameters, student_params(), seed).fit(features, target)
+        for seed in (0, 1)
+    ]
+    said = [draws_random_numbers(model) for model in fits]
+    assert said[0] == said[1] == (kind != "lr")
+    if not said[0]:  # the same bytes but for the seed itself, which this fit never read
+        first, second = (pickle.dumps(model.set_params(random_state=None)) for model in fits)
+        assert first == second
+
+
+def test_the_number_of_parallel_fits_changes_no_byte(tmp_path):
+    grids = {"tree_max_depth": (2, 8), "svm_C": (0.5, 2.0), "ridge_alpha": (0.1, 3.0)}
+    params = student_params(seeds=2, **grids)
+    files = {}
+    for n_jobs in (1, 2):
+        students, selections = fit(dataclasses.replace(params, n_jobs=n_jobs))
+        save_students(tmp_path / f"students{n_jobs}", students)
+        save_replicates(tmp_path / f"seeds{n_jobs}", students.replicates)
+        files[n_jobs] = {
+            (kind, path.relative_to(tmp_path / f"{kind}{n_jobs}")): path.read_bytes()
+            for kind in ("students", "seeds")
+            for path in sorted((tmp_path / f"{kind}{n_jobs}").rglob("*"))
+            if path.is_file()
+        }
+        assert selections["tree_baseline"].tried == 2
+    assert len(files[1]) > 10
+    assert files[1] == files[2]
 
 
 def test_unlabeled_subset_is_seeded_sorted_and_nested():

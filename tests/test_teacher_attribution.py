@@ -4,12 +4,11 @@ import pytest
 import torch
 from conftest import tiny_teacher
 
-from bertdistill.attributions import Attribution, review_words, without_words
+from bertdistill.attributions import Attribution, completeness_gap, review_words, without_words
 from bertdistill.config import InferenceParams
 from bertdistill.errors import UserError
 from bertdistill.inference import Teacher
 from bertdistill.teacher_attribution import (
-    completeness_gap,
     guided_occlusion,
     integrated_gradients,
     measured_first,

@@ -1,0 +1,45 @@
+"""DVC stage `explain_teacher`: the teacher's side of the explanations, computed once per teacher
+and test split: on the chosen test reviews, its logits, its word attributions (Integrated
+Gradients and guided occlusion on all of them, full occlusion and LIME on subsets), their ERASER
+measures and a random floor's, and its logits on the deletion texts the students are compared
+on. `explain` reads them, so student experiments never re-run the teacher."""
+
+from __future__ import annotations
+
+import logging
+
+from bertdistill.config import InferenceParams, TeacherExplainParams
+from bertdistill.errors import run_cli
+from bertdistill.explain_teacher import choose_reviews, explain_teacher
+from bertdistill.inference import load_teacher
+from bertdistill.params_file import load_section
+from bertdistill.stage import begin, parser, read_frame, write_timing
+from bertdistill.teacher_explanations import write_teacher_explanations
+
+logger = logging.getLogger("explain_teacher")
+
+
+def main() -> None:
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--test", required=True, help="test split parquet")
+    args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
+    args_parser.add_argument("--out", required=True, help="folder for the teacher's explanations")
+    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
+    args = args_parser.parse_args()
+    params, seed, started = begin(args)
+    config = load_section(params, "explain", TeacherExplainParams, only=True)
+    inference = load_section(params, "inference", InferenceParams)
+    logger.info("config: %s", config)
+
+    reviews = choose_reviews(read_frame(args.test), config.num_reviews, seed)
+    teacher = load_teacher(args.teacher, precision=inference.precision)
+    # Integrated Gradients needs gradients: an int8 teacher labels, an fp32 copy is explained.
+    gradient_teacher = teacher if inference.precision != "int8" else load_teacher(args.teacher)
+    explained = explain_teacher(reviews, teacher, gradient_teacher, inference, config, seed)
+    write_teacher_explanations(args.out, explained)
+    logger.info("wrote %s: the teacher's explanations of %d reviews", args.out, len(reviews))
+    write_timing(args.timing, started, reviews=len(reviews))
+
+
+if __name__ == "__main__":
+    run_cli(main)
