@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +217,68 @@ def explain_params(**changes) -> ExplainParams:
     project = Path(__file__).resolve().parents[1]
     committed = load_section(load_params(project / "params.yaml"), "explain", ExplainParams)
     return dataclasses.replace(committed, **changes)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# Written by the tiny run itself, or by DVC for the project's own data import.
+NOT_COPIED = ("metrics/", "plots/", "dvc.lock", "data/imdb.dvc", "data/snli.dvc", "data/.gitignore")
+
+
+def run(*command: str, cwd: Path) -> str:
+    """A command with this Python's environment first on PATH; a failure shows its output."""
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def make_repo(folder: Path, source: Path, params: dict) -> Path:
+    """A fresh git + DVC repo holding the project's tracked files and ``params``, run once with
+    `dvc repro`. The tiny data enters through DVC as the default data does (`dvc import-url` to
+    data/imdb)."""
+    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
+    for name in tracked:
+        if (ROOT / name).is_file() and not name.startswith(NOT_COPIED):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    params["prepare"]["source"] = "data/imdb"
+    (folder / "params.yaml").write_text(yaml_dump(params))
+    run("git", "init", "-q", cwd=folder)
+    run("dvc", "import-url", "-q", str(source), "data/imdb", cwd=folder)
+    run("dvc", "repro", cwd=folder)
+    commit(folder, "tiny run")
+    return folder
+
+
+def yaml_dump(data: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def commit(folder: Path, message: str) -> None:
+    run("git", "add", "-A", cwd=folder)
+    git_user = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    run("git", *git_user, "commit", "-qm", message, cwd=folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
+    """The one end-to-end run of the IMDB-shaped task: `dvc repro` of the real dvc.yaml on
+    tiny params in a temp git repo. Tests only read it; those that change things copy it or
+    run a stage in a folder of their own that links its outputs."""
+    folder = tmp_path_factory.mktemp("tiny_run")
+    return make_repo(folder, tiny_imdb, tiny_params(tiny_imdb, tiny_bert))
+
+
+def run_predict(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess:
+    """`python -m bertdistill.predict` in ``cwd``, its result whatever its exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "bertdistill.predict", *args],
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )

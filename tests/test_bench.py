@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +24,7 @@ def keys(data: object) -> set[str]:
     return set()
 
 
+@pytest.mark.slow
 def test_paper_scale_cpu_smoke_times_the_cpu_stages_and_records_no_quality(tmp_path):
     out = tmp_path / "result.json"
     result = subprocess.run(

@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import NLI_CLASSES, pair_task, tiny_params, write_tiny_pairs
+from conftest import (
+    NLI_CLASSES,
+    make_repo,
+    pair_task,
+    run,
+    run_predict,
+    tiny_params,
+    write_tiny_pairs,
+)
 
-from bertdistill.registry import KINDS, MODEL_NAMES
+from bertdistill import dvc_stages
+from bertdistill.registry import KINDS, MODEL_NAMES, STUDENT_NAMES, TEACHER
+from bertdistill.student_files import load_students
+from bertdistill.tables import frame_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["prepare", "finetune_teacher", "label_with_teacher", "distill_students", "evaluate"]
@@ -41,45 +50,13 @@ METRICS = {
         "teacher_random_comprehensiveness",
     ],
 }
-# Written by the tiny run itself, or by DVC for the project's own data import.
-NOT_COPIED = ("metrics/", "plots/", "dvc.lock", "data/imdb.dvc", "data/snli.dvc", "data/.gitignore")
+pytestmark = pytest.mark.slow
 
 
-def run(*command: str, cwd: Path) -> str:
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr}")
-    return result.stdout + result.stderr
-
-
-def make_repo(folder: Path, source: Path, params: dict) -> Path:
-    """A fresh git + DVC repo holding the project's tracked files and ``params``, run once. The
-    tiny data enters through DVC as the default data does (`dvc import-url` to data/imdb)."""
-    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
-    for name in tracked:
-        if (ROOT / name).is_file() and not name.startswith(NOT_COPIED):
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, folder / name)
-    params["prepare"]["source"] = "data/imdb"
-    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run("git", "init", "-q", cwd=folder)
-    run("dvc", "import-url", "-q", str(source), "data/imdb", cwd=folder)
-    run("dvc", "repro", cwd=folder)
-    commit(folder, "tiny run")
-    return folder
-
-
-def commit(folder: Path, message: str) -> None:
-    run("git", "add", "-A", cwd=folder)
-    git_user = ("-c", "user.name=test", "-c", "user.email=test@example.com")
-    run("git", *git_user, "commit", "-qm", message, cwd=folder)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
-    """The tiny pipeline run once; tests only read it (those that change things copy it)."""
-    return make_repo(tmp_path_factory.mktemp("repo"), tiny_imdb, tiny_params(tiny_imdb, tiny_bert))
+@pytest.fixture
+def built(tiny_run) -> Path:
+    """The tiny pipeline, run once per session (conftest's ``tiny_run``)."""
+    return tiny_run
 
 
 @pytest.fixture
@@ -107,12 +84,29 @@ def ran_stages(output: str) -> list[str]:
     return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
-def test_two_clean_runs_give_identical_outputs(built, tmp_path, tiny_imdb, tiny_bert):
-    """Same params, CPU: every output but the timing files is byte-identical."""
-    again = make_repo(tmp_path / "again", tiny_imdb, tiny_params(tiny_imdb, tiny_bert))
-    first, second = output_hashes(built), output_hashes(again)
-    assert len(first) > 20
-    assert {path: digest for path, digest in second.items() if first.get(path) != digest} == {}
+def test_every_stage_run_again_gives_identical_outputs(built, tmp_path):
+    """Same params, CPU: every stage's command run again in a fresh folder, stage by stage,
+    writes every output but the timing files byte for byte as the `dvc repro` run did."""
+    folder = tmp_path / "again"
+    folder.mkdir()
+    shutil.copy2(built / "params.yaml", folder / "params.yaml")
+    (folder / "data").mkdir()
+    (folder / "data/imdb").symlink_to(built / "data/imdb")
+    for stage in STAGES:
+        run(*dvc_stages.stage_command(ROOT, stage), cwd=folder)
+    outputs = [path for path in output_hashes(built) if not path.startswith("data/imdb")]
+    assert len(outputs) > 20
+    differing = [path for path in outputs if not same_tree(built / path, folder / path)]
+    assert differing == []
+
+
+def same_tree(first: Path, second: Path) -> bool:
+    """Whether two files, or two folders file by file, hold the same bytes."""
+    if first.is_file():
+        return second.is_file() and first.read_bytes() == second.read_bytes()
+    files = sorted(path.relative_to(first) for path in first.rglob("*") if path.is_file())
+    theirs = sorted(path.relative_to(second) for path in second.rglob("*") if path.is_file())
+    return files == theirs and all(same_tree(first / name, second / name) for name in files)
 
 
 def test_repro_writes_every_metrics_file_and_the_students_learn_from_the_teacher(built):
@@ -160,12 +154,9 @@ def test_an_experiment_reruns_only_the_stages_that_read_the_changed_key(repo, se
     key, value = setting.split("=")
     params_diff = json.loads(run("dvc", "params", "diff", "--json", cwd=repo))
     assert str(params_diff["params.yaml"][key]["new"]) == value
-
-
-def test_a_student_change_shows_in_metrics_diff(repo):
-    run("dvc", "exp", "run", "-S", "distill_students.lr_C=0.01", cwd=repo)
-    diff = json.loads(run("dvc", "metrics", "diff", "--all", "--json", cwd=repo))
-    assert "lr_baseline_accuracy" in diff["metrics/evaluate.json"]
+    if key.startswith("distill_students"):  # a student change shows in metrics diff
+        diff = json.loads(run("dvc", "metrics", "diff", "--all", "--json", cwd=repo))
+        assert "lr_baseline_accuracy" in diff["metrics/evaluate.json"]
 
 
 def test_a_temp_experiment_finds_the_data_and_keeps_a_params_yaml_edit(repo):
@@ -174,7 +165,7 @@ def test_a_temp_experiment_finds_the_data_and_keeps_a_params_yaml_edit(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["explain"]["top_k"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run("dvc", "exp", "run", "--temp", "-S", "prepare.train_size=16", cwd=repo)
+    run("dvc", "exp", "run", "--temp", "-S", "distill_students.unlabeled_limit=20", cwd=repo)
     assert yaml.safe_load((repo / "params.yaml").read_text())["explain"]["top_k"] == 2
     shown = json.loads(run("dvc", "exp", "show", "--json", cwd=repo))
     experiments = [
@@ -184,29 +175,105 @@ def test_a_temp_experiment_finds_the_data_and_keeps_a_params_yaml_edit(repo):
     ]
     assert len(experiments) == 1
     exp_params = experiments[0]["params"]["params.yaml"]["data"]
-    assert (exp_params["prepare"]["train_size"], exp_params["explain"]["top_k"]) == (16, 2)
-    run(sys.executable, str(ROOT / "tools/label_efficiency.py"), cwd=repo)
-    table = pd.read_csv(repo / "plots/label_efficiency.csv")
-    assert table["train_size"].tolist() == [16, 24]
+    students = exp_params["distill_students"]
+    assert (students["unlabeled_limit"], exp_params["explain"]["top_k"]) == (20, 2)
+    tool = str(ROOT / "tools/label_efficiency.py")
+    run(sys.executable, tool, "--by", "unlabeled_size", cwd=repo)
+    table = pd.read_csv(repo / "plots/unlabeled_pool.csv")
+    assert table["unlabeled_size"].tolist() == [20, 40]
     committed = json.loads((repo / "metrics/evaluate.json").read_text())
-    row = table.set_index("train_size").loc[24]
+    row = table.set_index("unlabeled_size").loc[40]
     assert row["teacher"] == committed["teacher_accuracy"]
 
 
-def test_a_tiny_pair_task_of_three_classes_runs_end_to_end(tmp_path, tiny_bert):
+def test_a_tiny_pair_task_of_three_classes_runs_end_to_end_and_predicts(tmp_path, tiny_bert):
     """SNLI's shape: pairs of three named classes, train, validation and unlabelled pairs cut
-    from one file, every stage, then nothing left to run."""
+    from one file, 2 synthetic variants per labelled pair, every stage, then nothing left to
+    run; predict reads pairs."""
     source = write_tiny_pairs(tmp_path / "pairs", dev_size=120)
     params = tiny_params(source, tiny_bert)
     params["prepare"] |= {"dataset": "tiny pairs"} | pair_task(unlabeled_size=60)
-    params["augment"]["n_augment"] = 0
     repo = make_repo(tmp_path / "repo", source, params)
+    assert "Data and pipelines are up to date" in run("dvc", "status", cwd=repo)
+    train = pd.read_parquet(repo / "data/prepared/train.parquet")
+    assert list(train.columns) == ["id", "text", "text_pair", "label"]
+    assert sorted(train["label"].unique()) == [0, 1, 2]
+    prepared = json.loads((repo / "metrics/prepare.json").read_text())
+    assert prepared["unlabeled_size"] == 60 and prepared["test_size"] == 30
+    assert {f"train_share_{name}" for name in NLI_CLASSES} <= set(prepared)
+    assert "train_positive_share" not in prepared
+    columns = ["id", *(f"teacher_logit_{k}" for k in range(3))]
+    variants = pd.read_parquet(repo / "data/logits/augmented.parquet")
+    assert len(variants) == 2 * len(train)
+    assert {"text", "text_pair", "student_text", *columns[1:]} <= set(variants.columns)
+    for text in variants["student_text"]:  # the students' view of a pair: its spaced words
+        tokens = text.split()
+        assert all(t.startswith(("p_", "h_", "new_", "neg_", "overlap_")) for t in tokens), text
+        assert sum(t.startswith("overlap_") for t in tokens) == 1 and "mask" not in text.lower()
+    for split in ("train", "validation", "test", "unlabeled"):
+        logits = pd.read_parquet(repo / f"data/logits/{split}.parquet")
+        split_rows = pd.read_parquet(repo / f"data/prepared/{split}.parquet")
+        assert list(logits.columns) == columns
+        assert logits["id"].tolist() == split_rows["id"].tolist()
+        assert logits[columns[1:]].notna().all().all()
+    students = json.loads((repo / "metrics/students.json").read_text())
+    assert all(students[f"{name}_val_accuracy"] > 0 for name in STUDENT_NAMES)
     evaluated = json.loads((repo / "metrics/evaluate.json").read_text())
-    for model in MODEL_NAMES:
-        keys = ["macro_f1", "roc_auc", *(f"accuracy_{name}" for name in NLI_CLASSES)]
-        assert all(0 <= evaluated[f"{model}_{key}"] <= 1 for key in keys), model
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")
+    for name in MODEL_NAMES:
+        keys = ["macro_f1", "roc_auc", *(f"accuracy_{label}" for label in NLI_CLASSES)]
+        assert all(0 <= evaluated[f"{name}_{key}"] <= 1 for key in keys), name
+        assert f"{name}_f1" not in evaluated
+        confusion = pd.read_csv(repo / f"plots/evaluate/confusion/{name}.csv")
+        assert confusion["actual"].tolist() == [NLI_CLASSES[k] for k in test["label"]]
+        assert set(confusion["predicted"]) <= set(NLI_CLASSES)
+        hits = (confusion["actual"] == confusion["predicted"]).mean()
+        assert evaluated[f"{name}_accuracy"] == hits
+        for index, label in enumerate(NLI_CLASSES):
+            rows = confusion[test["label"] == index]
+            share = (rows["predicted"] == label).mean()
+            assert evaluated[f"{name}_accuracy_{label}"] == pytest.approx(share)
     assert evaluated["test_size"] == 30
+    report = (repo / "metrics/report.md").read_text()
+    assert "## Accuracy per class" in report and "macro-F1" in report
     explained = json.loads((repo / "metrics/explain.json").read_text())
     assert all(key in explained for key in METRICS["metrics/explain.json"])
-    assert "## Accuracy per class" in (repo / "metrics/report.md").read_text()
-    assert "Data and pipelines are up to date" in run("dvc", "status", cwd=repo)
+    for model in MODEL_NAMES:
+        for measure in ("comprehensiveness", "sufficiency"):
+            assert math.isfinite(explained[f"{model}_random_{measure}"])
+    assert math.isfinite(explained["lr_distilled_vs_lr_baseline_deletion_fidelity_diff"])
+    records = json.loads((repo / "reports/explain/explanations.json").read_text())
+    for record in records:
+        assert record["label_name"] == NLI_CLASSES[record["label"]]
+        assert record["explained"] in NLI_CLASSES
+        words = [word for word, _ in record["models"][TEACHER]["methods"]["integrated_gradients"]]
+        assert words and all(word.startswith(("p_", "h_")) for word in words)
+    page = (repo / "reports/explain/index.html").read_text()
+    assert "<b>premise</b>" in page and "<b>hypothesis</b>" in page
+    coefficients = pd.read_csv(repo / "plots/explain/coefficients/svm_distilled.csv")
+    named = {ngram.split(": ")[0] for ngram in coefficients["ngram"]}
+    assert named == set(NLI_CLASSES)  # each class's strongest n-grams, named by class
+    assert_predict_reads_pairs(repo, frame_texts(test.head(4)))
+
+
+def assert_predict_reads_pairs(repo: Path, pairs: list[tuple[str, str]]) -> None:
+    """predict on pairs given as arguments and in a tab-separated file, with every class named."""
+    (repo / "pairs.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in pairs[1:]))
+    students = load_students(repo / "models/students", names=["lr_distilled"])
+    expected = students.logits("lr_distilled", pairs).argmax(axis=1)
+    for model in ("lr_distilled", "teacher"):
+        rows = []
+        for source in (("--pair", *pairs[0]), ("--file", "pairs.tsv")):
+            result = run_predict("--model", model, "--json", *source, cwd=repo)
+            assert result.returncode == 0, result.stderr
+            rows += [json.loads(line) for line in result.stdout.splitlines()]
+        assert [(row["text"], row["text_pair"]) for row in rows] == pairs
+        for row in rows:
+            assert list(row["probabilities"]) == list(NLI_CLASSES)
+            assert sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+            assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+        if model == "lr_distilled":
+            assert [row["label"] for row in rows] == [NLI_CLASSES[k] for k in expected]
+    explained = run_predict("--explain", "--json", "--pair", *pairs[0], cwd=repo)
+    row = json.loads(explained.stdout)
+    assert row["top_words"] and all(w.startswith(("p_", "h_")) for w, _ in row["top_words"])

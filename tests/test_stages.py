@@ -15,13 +15,11 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (
-    NLI_CLASSES,
     default_sigint,
     dropout_free_copy,
-    pair_task,
+    run_predict,
     synthetic_reviews,
     tiny_params,
-    write_tiny_pairs,
 )
 
 from bertdistill import dvc_stages
@@ -30,7 +28,7 @@ from bertdistill.data import clean_text
 from bertdistill.errors import UserError
 from bertdistill.evaluation import with_intervals
 from bertdistill.linear import LINEAR_DIR
-from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
+from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
 from bertdistill.student_files import (
     FEATURIZER_FILE,
     META_FILE,
@@ -38,7 +36,6 @@ from bertdistill.student_files import (
     VOCABULARY_FILE,
     load_students,
 )
-from bertdistill.tables import frame_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -96,14 +93,14 @@ def sigmoid(logits) -> np.ndarray:
     return 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
-    """Run the stages in dvc.yaml's order with its commands, in a temp folder."""
-    work = tmp_path_factory.mktemp("stages")
-    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_imdb, tiny_bert)))
-    for name in STAGES:
-        run_stage(name, cwd=work)
-    return work
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def workdir(tiny_run) -> Path:
+    """The stages' outputs on tiny data: conftest's one `dvc repro` of the pipeline. Tests read
+    it; a test that runs a stage does so in a folder of its own (:func:`stage_folder`)."""
+    return tiny_run
 
 
 def test_prepare_writes_the_four_splits(workdir):
@@ -494,92 +491,6 @@ def test_prepare_reads_other_column_names_from_its_params(tmp_path, tiny_bert):
         assert prepared["label"].tolist() == prepared["text"].map(labels).tolist()
 
 
-def test_sentence_pairs_of_three_classes_run_through_every_stage_and_predict(tmp_path, tiny_bert):
-    source = write_tiny_pairs(tmp_path / "snli", dev_size=90)
-    result = run_prepare_on(source, tmp_path, tiny_bert, **pair_task(unlabeled_size=30))
-    assert result.returncode == 0, result.stderr
-    train = pd.read_parquet(tmp_path / "data/prepared/train.parquet")
-    assert list(train.columns) == ["id", "text", "text_pair", "label"]
-    assert sorted(train["label"].unique()) == [0, 1, 2]
-    metrics = read_json(tmp_path / "metrics/prepare.json")
-    assert metrics["unlabeled_size"] == 30 and metrics["test_size"] == 30
-    assert {f"train_share_{name}" for name in NLI_CLASSES} <= set(metrics)
-    assert "train_positive_share" not in metrics
-    run_stage("finetune_teacher", tmp_path)
-    assert read_json(tmp_path / "metrics/teacher.json")["val_accuracy"] > 0
-    run_stage("label_with_teacher", tmp_path)  # with tiny_params' 2 variants per labelled pair
-    columns = ["id", *(f"teacher_logit_{k}" for k in range(3))]
-    variants = pd.read_parquet(tmp_path / "data/logits/augmented.parquet")
-    assert len(variants) == 2 * len(train)
-    assert {"text", "text_pair", "student_text", *columns[1:]} <= set(variants.columns)
-    for text in variants["student_text"]:  # the students' view of a pair: its spaced words
-        tokens = text.split()
-        assert all(t.startswith(("p_", "h_", "new_", "neg_", "overlap_")) for t in tokens), text
-        assert sum(t.startswith("overlap_") for t in tokens) == 1 and "mask" not in text.lower()
-    for split in ("train", "validation", "test", "unlabeled"):
-        logits = pd.read_parquet(tmp_path / f"data/logits/{split}.parquet")
-        prepared = pd.read_parquet(tmp_path / f"data/prepared/{split}.parquet")
-        assert list(logits.columns) == columns
-        assert logits["id"].tolist() == prepared["id"].tolist()
-        assert logits[columns[1:]].notna().all().all()
-    run_stage("distill_students", tmp_path)
-    students = read_json(tmp_path / "metrics/students.json")
-    assert all(students[f"{name}_val_accuracy"] > 0 for name in STUDENT_NAMES)
-    run_stage("evaluate", tmp_path)
-    metrics = read_json(tmp_path / "metrics/evaluate.json")
-    test = pd.read_parquet(tmp_path / "data/prepared/test.parquet")
-    for name in MODEL_NAMES:
-        confusion = pd.read_csv(tmp_path / f"plots/evaluate/confusion/{name}.csv")
-        assert confusion["actual"].tolist() == [NLI_CLASSES[k] for k in test["label"]]
-        assert set(confusion["predicted"]) <= set(NLI_CLASSES)
-        assert metrics[f"{name}_accuracy"] == (confusion["actual"] == confusion["predicted"]).mean()
-        for index, label in enumerate(NLI_CLASSES):
-            rows = confusion[test["label"] == index]
-            share = (rows["predicted"] == label).mean()
-            assert metrics[f"{name}_accuracy_{label}"] == pytest.approx(share)
-        assert 0 <= metrics[f"{name}_macro_f1"] <= 1 and f"{name}_f1" not in metrics
-    report = (tmp_path / "metrics/report.md").read_text()
-    assert "## Accuracy per class" in report and "macro-F1" in report
-    run_stage("explain_teacher", tmp_path)
-    run_stage("explain", tmp_path)
-    explained = read_json(tmp_path / "metrics/explain.json")
-    for model in MODEL_NAMES:
-        for measure in ("comprehensiveness", "sufficiency"):
-            assert np.isfinite(explained[f"{model}_random_{measure}"])
-    assert np.isfinite(explained["lr_distilled_vs_lr_baseline_deletion_fidelity_diff"])
-    records = read_json(tmp_path / "reports/explain/explanations.json")
-    for record in records:
-        assert record["label_name"] == NLI_CLASSES[record["label"]]
-        assert record["explained"] in NLI_CLASSES
-        words = [word for word, _ in record["models"][TEACHER]["methods"]["integrated_gradients"]]
-        assert words and all(word.startswith(("p_", "h_")) for word in words)
-    page = (tmp_path / "reports/explain/index.html").read_text()
-    assert "<b>premise</b>" in page and "<b>hypothesis</b>" in page
-    coefficients = pd.read_csv(tmp_path / "plots/explain/coefficients/svm_distilled.csv")
-    named = {ngram.split(": ")[0] for ngram in coefficients["ngram"]}
-    assert named == set(NLI_CLASSES)  # each class's strongest n-grams, named by class
-    pairs = frame_texts(test.head(4))
-    (tmp_path / "pairs.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in pairs[1:]))
-    students = load_students(tmp_path / "models/students", names=["lr_distilled"])
-    expected = students.logits("lr_distilled", pairs).argmax(axis=1)
-    for model in ("lr_distilled", "teacher"):
-        rows = []
-        for source in (("--pair", *pairs[0]), ("--file", "pairs.tsv")):
-            result = run_predict("--model", model, "--json", *source, cwd=tmp_path)
-            assert result.returncode == 0, result.stderr
-            rows += [json.loads(line) for line in result.stdout.splitlines()]
-        assert [(row["text"], row["text_pair"]) for row in rows] == pairs
-        for row in rows:
-            assert list(row["probabilities"]) == list(NLI_CLASSES)
-            assert sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-3)
-            assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
-        if model == "lr_distilled":
-            assert [row["label"] for row in rows] == [NLI_CLASSES[k] for k in expected]
-    explained = run_predict("--explain", "--json", "--pair", *pairs[0], cwd=tmp_path)
-    row = json.loads(explained.stdout)
-    assert row["top_words"] and all(w.startswith(("p_", "h_")) for w, _ in row["top_words"])
-
-
 def truncate_test_file(source: Path) -> None:
     content = (source / "test.parquet").read_bytes()
     (source / "test.parquet").write_bytes(content[: len(content) // 2])  # an interrupted copy
@@ -616,17 +527,6 @@ def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
     assert result.returncode == 2
     assert "models/teacher is not a saved teacher" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def run_predict(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bertdistill.predict", *args],
-        cwd=cwd,
-        env=ENV,
-        input=stdin,
-        capture_output=True,
-        text=True,
-    )
 
 
 def test_predict_classifies_arguments_files_and_stdin_with_any_model(workdir, tmp_path):
