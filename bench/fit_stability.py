@@ -26,7 +26,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from bertdistill.config import StudentParams
 from bertdistill.io import read_json, write_json
 from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.students import build_student, fit_featurizer
+from bertdistill.student_fitting import build_student, fit_featurizer
 
 
 def vocabulary_cut(params, texts: list[str]) -> dict:

@@ -5,13 +5,13 @@ Run after `dvc repro` (needs models/teacher and data/prepared/test.parquet):
 
     python bench/guided_ranking.py --reviews 40
 
-For each of ``--reviews`` test reviews (drawn as the explain stage draws them) the teacher's
+For each of ``--reviews`` test reviews (drawn as the explain_teacher stage draws them) the teacher's
 Integrated Gradients (``explain.ig_steps``) and full occlusion (every word's drop) are computed
 once; guided occlusion at each ``--shares`` is then built from them exactly (the words it would
 occlude are the guide's strongest, their drops are full occlusion's), in two ways:
 
 - ``raw``: the other words keep the guide's values as they are;
-- ``first`` (the explain stage's, :func:`measured_first`): the other words' guide values are
+- ``first`` (the explain_teacher stage's, :func:`measured_first`): the other words' guide values are
   scaled below the smallest measured drop, so every measured word ranks first.
 
 Writes bench/results/guided_ranking.json and prints each variant minus full occlusion.
@@ -65,7 +65,8 @@ def add_explain_inputs(parser: argparse.ArgumentParser, reviews: int) -> None:
 
 def explain_inputs(args: argparse.Namespace):
     """Logging, the seed (torch seeded with it), the inference and explain params, the fp32
-    teacher on the CPU and the ``--reviews`` test reviews drawn as the explain stage draws them."""
+    teacher on the CPU and the ``--reviews`` test reviews drawn as the explain_teacher stage
+    draws them."""
     setup_logging()
     params = load_params(args.params)
     seed = load_seed(params)

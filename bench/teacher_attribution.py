@@ -7,12 +7,12 @@ Run after `dvc repro` (needs models/teacher and data/prepared/test.parquet):
 
     python bench/teacher_attribution.py --reviews 10
 
-SHAP is measured here only, not in the explain stage (the project does not pin it):
+SHAP is measured here only, not in the pipeline (the project does not pin it):
 
     pip install shap==0.51.0   # pulls numba 0.68.1, llvmlite 0.50.0, slicer 0.0.8
     python bench/teacher_attribution.py --reviews 10 --shap-evals 500
 
-For each of ``--reviews`` test reviews (drawn as the explain stage draws them): the time of
+For each of ``--reviews`` test reviews (drawn as the explain_teacher stage draws them): the time of
 labelling the review alone (median of 3), of Integrated Gradients at each ``--steps``, of
 occlusion, of guided occlusion at each ``--guided-shares`` guided by each of those Integrated
 Gradients (its cost: that Integrated Gradients plus occluding that share of words) and of LIME

@@ -284,7 +284,7 @@ class TeacherExplainParams:
     deletion_share: float
 
     def __post_init__(self) -> None:
-        counts = dataclasses.asdict(self)
+        counts = own_fields(self, TeacherExplainParams)
         subsets = {key: counts.pop(key) for key in ("occlusion_reviews", "lime_reviews")}
         _positive("explain", **counts)
         _non_negative("explain", **subsets)
@@ -308,8 +308,14 @@ class ExplainMeasureParams:
     min_interval_reviews: int
 
     def __post_init__(self) -> None:
-        _positive("explain", **dataclasses.asdict(self))
+        _positive("explain", **own_fields(self, ExplainMeasureParams))
         _enough_resamples("explain", self.bootstrap_resamples)
+
+
+def own_fields(section: object, part: type) -> dict:
+    """The values of ``section`` (a params dataclass, perhaps a whole section) that ``part``
+    declares: what that part validates, and what a stage that reads only it records."""
+    return {field.name: getattr(section, field.name) for field in dataclasses.fields(part)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,15 +329,24 @@ class ExplainParams(TeacherExplainParams, ExplainMeasureParams):
         enough_reviews(self.num_reviews, self.min_interval_reviews)
 
 
-def enough_reviews(reviews: int, min_interval_reviews: int) -> None:
-    """The agreement figures need intervals: ``explain.num_reviews`` (or the reviews the
-    teacher's explanations hold) at least ``explain.min_interval_reviews``."""
-    if reviews < min_interval_reviews:
+def enough_reviews(reviews: int, min_interval_reviews: int, source: str | None = None) -> None:
+    """The agreement figures need intervals: at least ``explain.min_interval_reviews`` reviews,
+    counted by ``explain.num_reviews`` or, with ``source``, in the teacher's explanations there
+    (a test split may hold fewer usable reviews than asked for)."""
+    if reviews >= min_interval_reviews:
+        return
+    if source is None:
         raise UserError(
             f"params key 'explain.num_reviews' is {reviews}, fewer than "
             f"explain.min_interval_reviews ({min_interval_reviews}): the agreement "
             "figures need intervals, raise it"
         )
+    raise UserError(
+        f"{source} explains {reviews} reviews, fewer than explain.min_interval_reviews "
+        f"({min_interval_reviews}): the agreement figures need intervals; lower "
+        "explain.min_interval_reviews, or explain more reviews (explain.num_reviews, a larger test "
+        "split)"
+    )
 
 
 def _enough_resamples(section: str, resamples: int) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from bertdistill.attributions import Attribution
-from bertdistill.config import BatchingParams, InferenceParams, TeacherExplainParams
+from bertdistill.config import BatchingParams, InferenceParams, TeacherExplainParams, own_fields
 from bertdistill.distributed import SINGLE, Workers
 from bertdistill.faithfulness import deletion_texts, eraser_values, random_floor_values
 from bertdistill.inference import Teacher
@@ -160,6 +160,6 @@ def explain_teacher(
         deleted=texts_frame(deleted).assign(**logit_columns(deleted_logits)),
         attributions=attributions,
         eraser=eraser,
-        settings=dataclasses.asdict(config),
+        settings=own_fields(config, TeacherExplainParams),
         spec=dataclasses.asdict(teacher.spec),
     )

@@ -29,7 +29,7 @@ from bertdistill.lime_explanations import explain_reviews, lime_attribution
 from bertdistill.registry import STUDENT_NAMES, TEACHER
 from bertdistill.students import Students
 from bertdistill.tables import frame_logits, frame_texts
-from bertdistill.teacher_explanations import TeacherExplanations
+from bertdistill.teacher_explanations import RANDOM, TeacherExplanations
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +103,9 @@ def measure(
     logger.info("ERASER: every student re-scored on its explainers' perturbed reviews")
     texts, targets = frame_texts(teacher.reviews), teacher.targets
     values: dict[tuple[str, str], Values] = {
-        (TEACHER, method): found for method, found in teacher.eraser.items() if method != "random"
+        (TEACHER, method): found for method, found in teacher.eraser.items() if method != RANDOM
     }
-    floor = {TEACHER: teacher.eraser["random"]}
+    floor = {TEACHER: teacher.eraser[RANDOM]}
     for name in STUDENT_NAMES:
 
         def score(batch, name=name):

@@ -45,16 +45,28 @@ def load_seed(params: dict[str, Any]) -> int:
 
 
 def load_section(
-    params: dict[str, Any], name: str, cls: type[Section], only: bool = False
+    params: dict[str, Any],
+    name: str,
+    cls: type[Section],
+    only: bool = False,
+    section: type | None = None,
 ) -> Section:
     """Build section ``name`` as ``cls``; unknown (typo), missing and mistyped keys fail.
 
     With ``only``, ``cls`` is a part of the section: its keys are read, the others ignored (a
-    stage that reads two keys of a section lists just those in ``dvc.yaml``).
+    stage that reads two keys of a section lists just those in ``dvc.yaml``). With ``section``
+    (the whole section's class) a key that belongs to no part of it still fails as a typo: only
+    the names of the other keys are looked at, never their values.
     """
     if name not in params:
         raise UserError(f"params section '{name}' is missing from params.yaml")
     raw = params[name]
+    if section is not None and isinstance(raw, dict):
+        known = {field.name for field in dataclasses.fields(section)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            valid = ", ".join(sorted(known))
+            raise UserError(f"unknown params key '{name}.{unknown[0]}': valid keys are {valid}")
     if only and isinstance(raw, dict):
         wanted = {field.name for field in dataclasses.fields(cls)}
         raw = {key: value for key, value in raw.items() if key in wanted}

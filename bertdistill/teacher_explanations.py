@@ -76,7 +76,7 @@ def write_teacher_explanations(folder: str | Path, explained: TeacherExplanation
         "spec": explained.spec,
         "methods": list(explained.attributions),  # their order: JSON keys are written sorted
         "attributions": {
-            method: [dataclasses.asdict(item) for item in items]
+            method: [_stored(item) for item in items]
             for method, items in explained.attributions.items()
         },
         "eraser": {
@@ -104,12 +104,21 @@ def read_teacher_explanations(folder: str | Path) -> TeacherExplanations:
             f"{folder / missing[0]} not found: run the stage that writes it "
             "(`dvc repro explain_teacher`)"
         )
-    stored = read_json(folder / EXPLAINED_FILE)
+    try:
+        return _explanations(folder, read_json(folder / EXPLAINED_FILE))
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(
+            f"{folder / EXPLAINED_FILE} is not what explain_teacher writes ({error!r}): re-run "
+            "`dvc repro -f explain_teacher`"
+        ) from None
+
+
+def _explanations(folder: Path, stored: dict) -> TeacherExplanations:
     return TeacherExplanations(
         reviews=pd.read_parquet(folder / REVIEWS_FILE),
         deleted=pd.read_parquet(folder / DELETIONS_FILE),
         attributions={
-            method: [Attribution(**item) for item in stored["attributions"][method]]
+            method: [_attribution(item) for item in stored["attributions"][method]]
             for method in stored["methods"]
         },
         eraser={
@@ -119,3 +128,13 @@ def read_teacher_explanations(folder: str | Path) -> TeacherExplanations:
         settings=stored["settings"],
         spec=stored["spec"],
     )
+
+
+def _stored(attribution: Attribution) -> dict:
+    """An attribution as JSON; its words as [word, value] pairs, since their order (the review's)
+    breaks ties in rankings and fixes the order of sums, and JSON objects are written sorted."""
+    return dataclasses.asdict(attribution) | {"words": list(attribution.words.items())}
+
+
+def _attribution(stored: dict) -> Attribution:
+    return Attribution(**stored | {"words": dict(stored["words"])})

@@ -12,8 +12,9 @@ from bertdistill.io import write_json
 from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
 from bertdistill.student_files import save_replicates, save_students
-from bertdistill.students import TransferSet, fit_students, unlabeled_subset
+from bertdistill.student_fitting import fit_students
 from bertdistill.tables import frame_logits, frame_texts
+from bertdistill.transfer import TransferSet, unlabeled_subset
 
 logger = logging.getLogger("distill_students")
 

@@ -90,9 +90,8 @@ def main() -> None:
         }
         if name != TEACHER:
             replicates = list(students.replicate_logits(name, features).values())
-            seeds = 1 + len(students.replicates)
             if not replicates:  # deterministic: every seed gives these very logits
-                replicates = [model_logits] * (seeds - 1)
+                replicates = [model_logits] * len(students.replicates)
             per_model[name] |= seed_spread(labels, [model_logits, *replicates])
         write_csv(f"{args.plots_dir}/roc/{name}.csv", roc_points(labels, model_logits))
         write_csv(

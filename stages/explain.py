@@ -11,6 +11,7 @@ import logging
 from bertdistill.config import (
     ClassesParams,
     ExplainMeasureParams,
+    ExplainParams,
     TeacherNameParams,
     enough_reviews,
 )
@@ -41,14 +42,14 @@ def main() -> None:
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
     params, seed, started = begin(args)
-    config = load_section(params, "explain", ExplainMeasureParams, only=True)
+    config = load_section(params, "explain", ExplainMeasureParams, only=True, section=ExplainParams)
     # Only the teacher's model name, for the report's titles: fine-tuning settings are not read.
     teacher_name = load_section(params, "finetune_teacher", TeacherNameParams, only=True)
     classes = load_section(params, "prepare", ClassesParams, only=True).names
     logger.info("config: %s", config)
 
     teacher = read_teacher_explanations(args.teacher_explanations)
-    enough_reviews(len(teacher.reviews), config.min_interval_reviews)
+    enough_reviews(len(teacher.reviews), config.min_interval_reviews, args.teacher_explanations)
     students = load_students(args.students)
     result = explain_models(teacher, students, config, seed)
 

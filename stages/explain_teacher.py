@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from bertdistill.config import InferenceParams, TeacherExplainParams
+from bertdistill.config import ExplainParams, InferenceParams, TeacherExplainParams
 from bertdistill.errors import run_cli
 from bertdistill.explain_teacher import choose_reviews, explain_teacher
 from bertdistill.inference import load_teacher
@@ -27,7 +27,7 @@ def main() -> None:
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
     params, seed, started = begin(args)
-    config = load_section(params, "explain", TeacherExplainParams, only=True)
+    config = load_section(params, "explain", TeacherExplainParams, only=True, section=ExplainParams)
     inference = load_section(params, "inference", InferenceParams)
     logger.info("config: %s", config)
 

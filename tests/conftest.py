@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from bertdistill.config import ExplainParams
 from bertdistill.params_file import load_params, load_section
@@ -183,8 +184,6 @@ def tiny_imdb(tmp_path_factory) -> Path:
 
 def tiny_params(source: Path, model: Path) -> dict:
     """The committed params.yaml, shrunk to run the whole pipeline in well under a minute."""
-    import yaml
-
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["prepare"] |= {
         "source": str(source),
@@ -252,8 +251,6 @@ def make_repo(folder: Path, source: Path, params: dict) -> Path:
 
 
 def yaml_dump(data: dict) -> str:
-    import yaml
-
     return yaml.safe_dump(data, sort_keys=False)
 
 

@@ -42,6 +42,9 @@ def test_the_teachers_explanations_read_back_as_they_were_made(explained):
     _, (reviews, _, _, made, stored, _) = explained
     assert list(stored.attributions) == list(made.attributions)  # the report's method order
     assert stored.attributions == made.attributions
+    for method, items in made.attributions.items():  # words in the review's order: ties
+        for ours, theirs in zip(items, stored.attributions[method], strict=True):
+            assert list(theirs.words.items()) == list(ours.words.items()), method
     assert stored.logits.dtype == made.logits.dtype
     np.testing.assert_array_equal(stored.logits, made.logits)
     pd.testing.assert_frame_equal(stored.deleted, made.deleted)
@@ -50,6 +53,34 @@ def test_the_teachers_explanations_read_back_as_they_were_made(explained):
         for measure, values in measures.items():
             np.testing.assert_array_equal(stored.eraser[method][measure], values)
     assert stored.settings == made.settings and stored.spec == made.spec
+
+
+def test_a_truncated_review_keeps_its_word_order_and_sums_through_storage(tiny_bert, tmp_path):
+    """A review longer than the teacher's tokens leaves words with nothing (zeros, ties): the
+    stored words keep the review's order, which breaks those ties and orders the sums."""
+    reviews = synthetic_reviews(3, seed=12).assign(id=["a", "b", "c"])
+    teacher = tiny_teacher(tiny_bert, max_len=12, seed=0)
+    config = explain_params(**TINY_EXPLAIN | {"num_reviews": 3, "occlusion_reviews": 1})
+    made = explain_teacher(reviews, teacher, teacher, INFERENCE, config, seed=3)
+    assert any(0.0 in item.words.values() for item in made.attributions[TEACHER_METHOD])
+    write_teacher_explanations(tmp_path / "stored", made)
+    stored = read_teacher_explanations(tmp_path / "stored")
+    for method, items in made.attributions.items():
+        for ours, theirs in zip(items, stored.attributions[method], strict=True):
+            assert list(theirs.words) == list(ours.words) != sorted(ours.words), method
+            assert theirs.total() == ours.total()
+
+
+def test_the_teacher_side_is_repeatable_and_follows_the_seed(explained):
+    _, (reviews, teacher, other, made, _, _) = explained
+    again = explain_teacher(reviews, teacher, other, INFERENCE, CONFIG, seed=3)
+    assert again.attributions == made.attributions
+    pd.testing.assert_frame_equal(again.deleted, made.deleted)
+    for method, measures in made.eraser.items():
+        for measure, values in measures.items():
+            np.testing.assert_array_equal(again.eraser[method][measure], values)
+    other_seed = explain_teacher(reviews, teacher, other, INFERENCE, CONFIG, seed=4)
+    assert not other_seed.deleted.equals(made.deleted)
 
 
 def test_explain_refuses_a_folder_the_teacher_stage_did_not_finish(tmp_path):

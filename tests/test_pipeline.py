@@ -178,6 +178,8 @@ def test_a_temp_experiment_finds_the_data_and_keeps_a_params_yaml_edit(repo):
     students = exp_params["distill_students"]
     assert (students["unlabeled_limit"], exp_params["explain"]["top_k"]) == (20, 2)
     tool = str(ROOT / "tools/label_efficiency.py")
+    run(sys.executable, tool, cwd=repo)  # by train_size: one labelled size so far, one row
+    assert pd.read_csv(repo / "plots/label_efficiency.csv")["train_size"].tolist() == [24]
     run(sys.executable, tool, "--by", "unlabeled_size", cwd=repo)
     table = pd.read_csv(repo / "plots/unlabeled_pool.csv")
     assert table["unlabeled_size"].tolist() == [20, 40]
@@ -202,6 +204,7 @@ def test_a_tiny_pair_task_of_three_classes_runs_end_to_end_and_predicts(tmp_path
     assert prepared["unlabeled_size"] == 60 and prepared["test_size"] == 30
     assert {f"train_share_{name}" for name in NLI_CLASSES} <= set(prepared)
     assert "train_positive_share" not in prepared
+    assert json.loads((repo / "metrics/teacher.json").read_text())["val_accuracy"] > 0
     columns = ["id", *(f"teacher_logit_{k}" for k in range(3))]
     variants = pd.read_parquet(repo / "data/logits/augmented.parquet")
     assert len(variants) == 2 * len(train)

@@ -529,6 +529,23 @@ def test_missing_teacher_is_one_clear_line(tmp_path, workdir):
     assert "Traceback" not in result.stderr
 
 
+def test_explain_without_the_teachers_explanations_is_one_clear_line(tmp_path, workdir):
+    folder = stage_folder(tmp_path, workdir, "models/students")  # no data/teacher_explanations
+    result = run_stage("explain", folder, check=False)
+    assert_one_error_line(result, "data/teacher_explanations", "dvc repro explain_teacher")
+    assert not (folder / "reports").exists() and not (folder / "metrics").exists()
+
+
+def test_an_explain_typo_stops_both_explain_stages(tmp_path, workdir):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["explain"]["topk"] = 2
+    inputs = ("data/prepared", "models/teacher", "models/students", "data/teacher_explanations")
+    folder = stage_folder(tmp_path, workdir, *inputs, params=params)
+    for stage in ("explain_teacher", "explain"):
+        result = run_stage(stage, folder, check=False)
+        assert_one_error_line(result, "unknown params key 'explain.topk'")
+
+
 def test_predict_classifies_arguments_files_and_stdin_with_any_model(workdir, tmp_path):
     texts = pd.read_parquet(workdir / "data/prepared/test.parquet")["text"].tolist()[:3]
     expected = pd.read_parquet(workdir / "data/logits/test.parquet")["teacher_logit"][:3]

@@ -6,8 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from conftest import pair_frame, synthetic_pairs, synthetic_reviews
 from sklearn.multioutput import MultiOutputRegressor
+from threadpoolctl import threadpool_limits
 
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
@@ -21,18 +23,17 @@ from bertdistill.student_files import (
     save_replicates,
     save_students,
 )
-from bertdistill.students import (
-    TransferSet,
+from bertdistill.student_fitting import (
     build_student,
     candidates,
-    distillation_targets,
     draws_random_numbers,
+    fit_candidate,
     fit_featurizer,
     fit_students,
     search_space,
-    unlabeled_subset,
 )
 from bertdistill.tables import frame_texts
+from bertdistill.transfer import TransferSet, distillation_targets, unlabeled_subset
 
 
 def student_params(**overrides) -> StudentParams:
@@ -276,7 +277,7 @@ def test_loading_the_student_files_module_leaves_torch_usable():
 def test_the_vocabulary_cut_breaks_ties_by_the_ngram_not_by_the_sort():
     """max_features keeps the most frequent n-grams, equal counts going to the alphabetically
     first: the same vocabulary on any CPU (NumPy's default sort orders ties by CPU)."""
-    from bertdistill.students import fit_featurizer
+    from bertdistill.student_fitting import fit_featurizer
 
     texts = ["delta echo alpha", "charlie bravo delta", "echo foxtrot"]
     params = TfidfParams(ngram_max=1, min_df=1, max_df=1.0, max_features=4, sublinear_tf=True)
@@ -342,6 +343,27 @@ def test_a_fit_said_to_draw_no_random_numbers_gives_the_same_bytes_for_every_see
     if not said[0]:  # the same bytes but for the seed itself, which this fit never read
         first, second = (pickle.dumps(model.set_params(random_state=None)) for model in fits)
         assert first == second
+
+
+def test_a_fit_does_not_follow_the_blas_threads_of_its_process():
+    """OpenBLAS sums vectors of more than about 10,000 entries in another order with another
+    thread count (joblib's workers get fewer threads than the main process)."""
+    rng = np.random.default_rng(0)
+    features = sp.random(400, 30000, density=0.003, random_state=0, format="csr")
+    data = {
+        "baseline": (features, (rng.random(400) > 0.5).astype(int)),
+        "distilled": (features, rng.normal(size=400)),
+    }
+    for variant, (rows, target) in data.items():
+        fitted = []
+        for threads in (1, 2):
+            with threadpool_limits(limits=threads, user_api="blas"):
+                model, _ = fit_candidate(
+                    "lr", variant, {"C": 4.0} if variant == "baseline" else {"alpha": 1.0},
+                    student_params(), 0, 1, (rows, target, rows[:10], target[:10] > 0),
+                )  # fmt: skip
+            fitted.append(model.coef_)
+        np.testing.assert_array_equal(fitted[0], fitted[1])
 
 
 def test_the_number_of_parallel_fits_changes_no_byte(tmp_path):
