@@ -81,6 +81,7 @@ def attribute_teacher(
     teacher: Teacher,
     gradient_teacher: Teacher,
     logits: np.ndarray,
+    targets: np.ndarray | None,
     inference: InferenceParams,
     config: TeacherExplainParams,
     seed: int,
@@ -88,10 +89,9 @@ def attribute_teacher(
     """The teacher's attributions on ``reviews``, whose logits are ``logits``, the reference
     first (the report colours reviews by it); ``gradient_teacher`` is the teacher Integrated
     Gradients differentiates, an fp32 copy where ``teacher`` labels at int8. With K classes,
-    of the class the teacher predicts."""
+    of class ``targets[review]``, the one the teacher predicts."""
     texts = frame_texts(reviews)
     occluded = config.occlusion_reviews
-    targets = logits.argmax(axis=1) if logits.ndim == 2 else None
     gradients = [
         integrated_gradients(
             gradient_teacher,
@@ -142,7 +142,7 @@ def explain_teacher(
     logits = np.asarray(score(texts))
     targets = logits.argmax(axis=1) if logits.ndim == 2 else None
     attributions = attribute_teacher(
-        reviews, teacher, gradient_teacher, logits, inference, config, seed
+        reviews, teacher, gradient_teacher, logits, targets, inference, config, seed
     )
     logger.info("ERASER: the teacher re-scored on its explainers' perturbed reviews")
     eraser = {RANDOM: random_floor_values(texts, score, logits, seed, targets)}

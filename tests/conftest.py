@@ -242,16 +242,12 @@ def make_repo(folder: Path, source: Path, params: dict) -> Path:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
     params["prepare"]["source"] = "data/imdb"
-    (folder / "params.yaml").write_text(yaml_dump(params))
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "init", "-q", cwd=folder)
     run("dvc", "import-url", "-q", str(source), "data/imdb", cwd=folder)
     run("dvc", "repro", cwd=folder)
     commit(folder, "tiny run")
     return folder
-
-
-def yaml_dump(data: dict) -> str:
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 def commit(folder: Path, message: str) -> None:
