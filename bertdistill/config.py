@@ -92,7 +92,7 @@ class InferenceParams(BatchingParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choice("inference", "precision", self.precision, ("fp32", "bf16", "int8"))
+        _choice("inference", "precision", self.precision, ("fp32", "bf16", "int8", "onnx_int8"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +112,7 @@ class TeacherParams:
     max_grad_norm: float
     length_group_size: int
     precision: str
+    freeze_word_embeddings: bool
     batch_tokens: int | None = None
     seed: int | None = None  # the teacher's own seed; None: the project's seed
 

@@ -1,5 +1,6 @@
 """Inference with a fine-tuned teacher: loading it (no network, no pickle), choosing the device,
-int8 quantisation for CPUs, and logits for any texts, sharded under a launcher."""
+int8 for CPUs (ONNX Runtime's, or torch's dynamic quantisation), and logits for any texts,
+sharded under a launcher."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from bertdistill.batching import predict_logits
 from bertdistill.config import BatchingParams
 from bertdistill.distributed import SINGLE, Workers, sharded
 from bertdistill.errors import UserError
+from bertdistill.onnx_teacher import ONNX_FILE, OnnxClassifier, int8_folder
 from bertdistill.scoring import class_proba
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 from bertdistill.teacher_model import (
@@ -34,6 +36,9 @@ from bertdistill.texts import Text
 
 logger = logging.getLogger(__name__)
 
+# Precisions whose model is a quantised copy: no gradients, run as given (no autocast).
+QUANTISED = ("int8", "onnx_int8")
+
 
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -42,10 +47,10 @@ def pick_device() -> torch.device:
 @dataclass
 class Teacher:
     """A fine-tuned teacher ready for inference: model, tokenizer, encoding spec, and the
-    precision it runs at (``fp32``, ``bf16`` autocast, or ``int8``: ``model`` is then the
-    quantised copy), fixed when it is loaded."""
+    precision it runs at (``fp32``, ``bf16`` autocast, or ``int8``/``onnx_int8``: ``model`` is
+    then the quantised copy), fixed when it is loaded."""
 
-    model: BertClassifier
+    model: BertClassifier | OnnxClassifier
     tokenizer: PreTrainedTokenizerBase
     spec: EncodingSpec
     device: torch.device
@@ -70,7 +75,7 @@ class Teacher:
                 self.tokenizer.pad_token_id,
                 params,
                 self.device,
-                "fp32" if self.precision == "int8" else self.precision,
+                "fp32" if self.precision in QUANTISED else self.precision,
                 progress and workers.is_main,
                 description,
             )
@@ -88,13 +93,18 @@ class Teacher:
 
 
 def load_teacher(
-    folder: str | Path, device: torch.device | None = None, precision: str = "fp32"
+    folder: str | Path,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    int8_model: str | Path | None = None,
 ) -> Teacher:
     """Load a teacher saved by :func:`bertdistill.training.save_teacher`; no network, no pickle.
 
-    ``precision`` is what its logits run at: ``fp32``, ``bf16`` (autocast; for GPUs) or
-    ``int8``, a dynamically quantised copy for CPU inference (never the default: its logits
-    differ slightly from the fp32 teacher's).
+    ``precision`` is what its logits run at: ``fp32``, ``bf16`` (autocast; for GPUs),
+    ``onnx_int8`` (CPU: ONNX Runtime runs the int8 model `quantize_teacher` wrote,
+    ``int8_model``, by default ``<folder>_int8/model_int8.onnx``) or ``int8`` (CPU: torch's
+    dynamic quantisation of the fp32 weights, made on loading). Both int8 paths give logits a
+    little off the fp32 teacher's.
     """
     folder = Path(folder)
     weights = folder / WEIGHTS_FILE
@@ -122,13 +132,16 @@ def load_teacher(
             f"re-run `dvc repro -f finetune_teacher` or `dvc checkout`"
         ) from None
     model.to(device).eval()
+    if precision in QUANTISED and device.type != "cpu":
+        raise UserError(
+            f"inference.precision={precision} is a CPU path, not for {device.type}: "
+            f"use bf16 (autocast) or fp32 there"
+        )
+    if precision == "onnx_int8":
+        path = int8_model or int8_folder(folder) / ONNX_FILE
+        return Teacher(OnnxClassifier(path, num_logits), tokenizer, spec, device, precision)
     if precision == "int8":
-        if device.type != "cpu":
-            raise UserError(
-                f"inference.precision=int8 is a CPU path (dynamic quantisation), not for "
-                f"{device.type}: use bf16 (autocast) or fp32 there"
-            )
-        logger.warning("teacher runs int8 (dynamic quantisation), not fp32")
+        logger.warning("teacher runs int8 (torch dynamic quantisation), not fp32")
         model = quantize_int8(model)
     return Teacher(model, tokenizer, spec, device, precision)
 

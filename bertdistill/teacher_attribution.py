@@ -28,7 +28,7 @@ from bertdistill.attributions import WORD, Attribution, review_words, without_wo
 from bertdistill.config import BatchingParams
 from bertdistill.errors import UserError
 from bertdistill.faithfulness import top_count
-from bertdistill.inference import Teacher
+from bertdistill.inference import QUANTISED, Teacher
 from bertdistill.pairs import SIDES
 from bertdistill.teacher_model import EncodingSpec, encode_texts, truncate_ids, truncate_pair
 from bertdistill.texts import Text
@@ -47,9 +47,10 @@ def integrated_gradients(
     :func:`~bertdistill.attributions.completeness_gap` is captum's convergence delta. A K-class
     teacher's logit of class ``target`` is explained. Explains the fp32 model whatever precision
     the teacher labels at."""
-    if teacher.precision == "int8":
+    if teacher.precision in QUANTISED:
         raise UserError(
-            "Integrated Gradients needs gradients, which the int8 (quantised) teacher has not: "
+            f"Integrated Gradients needs gradients, which the {teacher.precision} (quantised) "
+            f"teacher has not: "
             "load a second copy of the teacher at precision fp32 for it"
         )
     ids, words_at = position_words(teacher.tokenizer, text, teacher.spec)

@@ -71,8 +71,8 @@ class BertClassifier(nn.Module):
         them); None where no row is a pair or the encoder has a single segment embedding."""
         if self.sep_token_id is None or getattr(self.encoder.config, "type_vocab_size", 1) < 2:
             return None
-        separators = input_ids == self.sep_token_id
-        after_first = (separators.cumsum(dim=1) - separators.long()).clamp(max=1)
+        separators = (input_ids == self.sep_token_id).long()  # ONNX has no cumsum of booleans
+        after_first = (separators.cumsum(dim=1) - separators).clamp(max=1)
         after_first = after_first * attention_mask.to(after_first.dtype)
         return after_first if bool(after_first.any()) else None
 

@@ -85,8 +85,11 @@ def train(
     # and the learning-rate schedule needs the total.
     plan = [epoch_batches(lengths, params, rng, workers) for _ in range(params.epochs)]
     total_steps = sum(len(batches) for batches in plan)
+    if params.freeze_word_embeddings:
+        model.encoder.get_input_embeddings().requires_grad_(False)
+    # fused: one kernel per parameter group instead of several per tensor (same update)
     optimizer = torch.optim.AdamW(
-        _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
+        _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0, fused=True
     )
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(params.warmup_ratio * total_steps), total_steps
@@ -195,10 +198,12 @@ def _accumulate_gradients(
 
 
 def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and LayerNorm weights, as in BERT's own recipe."""
+    """The trainable parameters; no weight decay on biases and LayerNorm weights, as in BERT's
+    own recipe."""
     decay, no_decay = [], []
     for parameter in model.parameters():
-        (no_decay if parameter.ndim < 2 else decay).append(parameter)
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 else decay).append(parameter)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

@@ -11,7 +11,7 @@ import logging
 from bertdistill.config import ExplainParams, InferenceParams, TeacherExplainParams
 from bertdistill.errors import run_cli
 from bertdistill.explain_teacher import choose_reviews, explain_teacher
-from bertdistill.inference import load_teacher
+from bertdistill.inference import QUANTISED, load_teacher
 from bertdistill.params_file import load_section
 from bertdistill.stage import begin, parser, read_frame, write_timing
 from bertdistill.teacher_explanations import write_teacher_explanations
@@ -23,6 +23,9 @@ def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--test", required=True, help="test split parquet")
     args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
+    args_parser.add_argument(
+        "--teacher-int8", help="the teacher's int8 ONNX model (inference.precision onnx_int8)"
+    )
     args_parser.add_argument("--out", required=True, help="folder for the teacher's explanations")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
@@ -32,9 +35,11 @@ def main() -> None:
     logger.info("config: %s", config)
 
     reviews = choose_reviews(read_frame(args.test), config.num_reviews, seed)
-    teacher = load_teacher(args.teacher, precision=inference.precision)
+    teacher = load_teacher(
+        args.teacher, precision=inference.precision, int8_model=args.teacher_int8
+    )
     # Integrated Gradients needs gradients: an int8 teacher labels, an fp32 copy is explained.
-    gradient_teacher = teacher if inference.precision != "int8" else load_teacher(args.teacher)
+    gradient_teacher = load_teacher(args.teacher) if inference.precision in QUANTISED else teacher
     explained = explain_teacher(reviews, teacher, gradient_teacher, inference, config, seed)
     write_teacher_explanations(args.out, explained)
     logger.info("wrote %s: the teacher's explanations of %d reviews", args.out, len(reviews))

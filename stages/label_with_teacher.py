@@ -32,6 +32,9 @@ def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
     args_parser.add_argument(
+        "--teacher-int8", help="the teacher's int8 ONNX model (inference.precision onnx_int8)"
+    )
+    args_parser.add_argument(
         "--split",
         nargs=2,
         action="append",
@@ -52,7 +55,9 @@ def main() -> None:
     augment = load_section(params, "augment", AugmentParams) if args.augment else None
 
     workers = init_workers()
-    teacher = load_teacher(args.teacher, workers.device(), inference.precision)
+    teacher = load_teacher(
+        args.teacher, workers.device(), inference.precision, int8_model=args.teacher_int8
+    )
     labelled, labelling_seconds = 0, 0.0
     # (texts to label, columns kept beside the logits, output): splits keep their ids, synthetic
     # variants their source ids and both views of the text.

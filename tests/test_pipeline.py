@@ -31,8 +31,8 @@ from bertdistill.student_files import load_students
 from bertdistill.tables import frame_texts
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["prepare", "finetune_teacher", "label_with_teacher", "distill_students", "evaluate"]
-STAGES += ["explain_teacher", "explain"]
+STAGES = ["prepare", "finetune_teacher", "quantize_teacher", "label_with_teacher"]
+STAGES += ["distill_students", "evaluate", "explain_teacher", "explain"]
 METRICS = {
     "metrics/prepare.json": ["train_size", "validation_size", "test_size", "unlabeled_size"],
     "metrics/teacher.json": ["best_epoch", "val_accuracy"],
@@ -143,7 +143,7 @@ def test_second_repro_is_up_to_date(repo):
         ("explain.top_k=2", ["explain"]),
         ("explain.ig_steps=2", ["explain_teacher", "explain"]),
         ("distill_students.lr_C=0.01", ["distill_students", "evaluate", "explain"]),
-        ("inference.precision=int8", STAGES[2:]),
+        ("inference.precision=int8", STAGES[3:]),
     ],
 )
 def test_an_experiment_reruns_only_the_stages_that_read_the_changed_key(repo, setting, expected):

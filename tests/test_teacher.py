@@ -45,6 +45,7 @@ def teacher_params(model, **overrides) -> TeacherParams:
         max_grad_norm=1.0,
         length_group_size=4,
         precision="fp32",
+        freeze_word_embeddings=False,
     )
     return TeacherParams(**(values | overrides))
 
@@ -243,6 +244,26 @@ def test_training_learns_the_tiny_task_and_keeps_the_best_epoch(tiny_bert):
     assert result.epochs[result.best_epoch - 1]["val_accuracy"] == result.best_val_accuracy
     first, last = result.epochs[0]["train_loss"], result.epochs[-1]["train_loss"]
     assert last < first
+
+
+def test_frozen_word_embeddings_stay_pre_trained_while_the_rest_learns(tiny_bert):
+    params = teacher_params(tiny_bert, epochs=1, freeze_word_embeddings=True)
+    torch.manual_seed(0)
+    pre_trained, _ = load_pretrained(params, 2)
+    _, model = train_tiny(params, synthetic_reviews(32, seed=1), synthetic_reviews(16, seed=2))
+    before = dict(pre_trained.named_parameters())
+    words = "encoder.embeddings.word_embeddings.weight"
+    assert torch.equal(dict(model.named_parameters())[words], before[words])
+    for name, parameter in model.named_parameters():
+        if name.startswith("encoder.") and name != words:
+            assert not torch.equal(parameter, before[name]), name
+    # without the key the same training moves them
+    _, moved = train_tiny(
+        teacher_params(tiny_bert, epochs=1),
+        synthetic_reviews(32, seed=1),
+        synthetic_reviews(16, seed=2),
+    )
+    assert not torch.equal(dict(moved.named_parameters())[words], before[words])
 
 
 def test_micro_batches_keep_order_and_fit_the_budget():

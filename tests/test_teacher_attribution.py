@@ -54,9 +54,10 @@ def test_every_word_is_a_key_and_words_truncated_away_get_zero(teacher):
     assert abs(completeness_gap(attribution)) < 0.02 * abs(attribution.output - attribution.bias)
 
 
-def test_int8_teacher_is_refused_for_integrated_gradients(teacher):
+@pytest.mark.parametrize("precision", ["int8", "onnx_int8"])
+def test_a_quantised_teacher_is_refused_for_integrated_gradients(teacher, precision):
     with pytest.raises(UserError, match="precision fp32"):
-        integrated_gradients(dataclasses.replace(teacher, precision="int8"), TEXT, 4, 4)
+        integrated_gradients(dataclasses.replace(teacher, precision=precision), TEXT, 4, 4)
 
 
 def test_occlusion_is_the_logit_drop_without_the_word_in_one_batched_call(teacher, monkeypatch):
