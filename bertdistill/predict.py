@@ -77,7 +77,7 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
         )
     from bertdistill.student_files import load_students
 
-    students = load_students(models_dir / "students", names=[name])
+    students = load_students([models_dir / "students", models_dir / "trees"], names=[name])
     return Model(
         lambda texts: students.logits(name, list(texts)),
         lambda text: students.features([text]).count_nonzero() > 0,

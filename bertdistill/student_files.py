@@ -242,37 +242,80 @@ def _schema_types(node: object) -> set[str]:
     return found
 
 
+Folders = str | Path | Sequence[str | Path]
+
+
+def _folder_list(folders: Folders) -> list[Path]:
+    return [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+
+
+def student_file(folders: Folders, name: str) -> Path:
+    """The skops file of student ``name``: in the first of ``folders`` that holds it (the
+    linear students and the trees are fitted by separate stages, into separate folders)."""
+    folders = _folder_list(folders)
+    for folder in folders:
+        if (folder / f"{name}.skops").is_file():
+            return folder / f"{name}.skops"
+    raise UserError(
+        f"no {name}.skops in {', '.join(map(str, folders))}: run `dvc repro` (distill_students, "
+        f"distill_trees)"
+    )
+
+
 def load_students(
-    folder: str | Path, names: Sequence[str] | None = None, replicates: str | Path | None = None
+    folders: Folders, names: Sequence[str] | None = None, replicates: Folders | None = None
 ) -> Students:
-    """The featuriser and the students ``names`` (all six by default) saved in ``folder``, with
-    their re-fits under further seeds from the folder ``replicates`` when given."""
-    folder = Path(folder)
-    meta_file = folder / META_FILE
-    if not meta_file.is_file():
-        raise UserError(f"{folder} holds no trained students: run `dvc repro distill_students`")
-    meta = json.loads(meta_file.read_text())
+    """The students ``names`` (all six by default) from the folders the student stages write,
+    with their featuriser, and their re-fits under further seeds from the folders
+    ``replicates`` when given. Students from several folders must share one featuriser and
+    target (every stage fits the same one; a stale folder is refused)."""
+    for folder in _folder_list(folders):
+        if not (folder / META_FILE).is_file():
+            raise UserError(
+                f"{folder} holds no trained students: run `dvc repro` "
+                f"(distill_students, distill_trees)"
+            )
     names = names or STUDENT_NAMES
-    models = {name: load_skops(folder / f"{name}.skops") for name in names}
-    replicate_models = {} if replicates is None else load_replicates(Path(replicates), names)
-    featurizer = load_featurizer(folder)
-    return Students(featurizer, models, meta["target"], meta["temperature"], replicate_models)
+    files = {name: student_file(folders, name) for name in names}
+    used = list(dict.fromkeys(path.parent for path in files.values()))
+    metas = [json.loads((folder / META_FILE).read_text()) for folder in used]
+    first = used[0]
+    for folder, meta in zip(used[1:], metas[1:], strict=True):
+        if meta != metas[0] or any(
+            (folder / part).read_bytes() != (first / part).read_bytes()
+            for part in (FEATURIZER_FILE, VOCABULARY_FILE)
+        ):
+            raise UserError(
+                f"the students in {first} and {folder} were fitted with different featurisers "
+                f"or targets: re-run `dvc repro` so both follow the same params"
+            )
+    models = {name: load_skops(path) for name, path in files.items()}
+    replicate_models = {} if replicates is None else load_replicates(replicates, names)
+    featurizer = load_featurizer(first)
+    return Students(
+        featurizer, models, metas[0]["target"], metas[0]["temperature"], replicate_models
+    )
 
 
-def load_replicates(folder: Path, names: Sequence[str]) -> dict[int, dict[str, BaseEstimator]]:
-    seeds_file = folder / SEEDS_FILE
-    try:
-        listing = json.loads(seeds_file.read_text())
-        seeds, refitted = listing["seeds"], set(listing["students"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(
-            f"{seeds_file} is missing or unreadable ({error}): run `dvc repro distill_students`"
-        ) from None
-    return {
-        seed: {
-            name: load_skops(folder / str(seed) / f"{name}.skops")
-            for name in names
-            if name in refitted
-        }
-        for seed in seeds
-    }
+def load_replicates(folders: Folders, names: Sequence[str]) -> dict[int, dict[str, BaseEstimator]]:
+    """seed -> name -> the student ``name`` re-fitted with that seed, from every folder of
+    re-fits; a deterministic student has none."""
+    merged: dict[int, dict[str, BaseEstimator]] = {}
+    for folder in _folder_list(folders):
+        seeds_file = folder / SEEDS_FILE
+        try:
+            listing = json.loads(seeds_file.read_text())
+            seeds, refitted = listing["seeds"], set(listing["students"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(
+                f"{seeds_file} is missing or unreadable ({error}): run `dvc repro distill_students`"
+            ) from None
+        for seed in seeds:
+            merged.setdefault(seed, {}).update(
+                {
+                    name: load_skops(folder / str(seed) / f"{name}.skops")
+                    for name in names
+                    if name in refitted
+                }
+            )
+    return merged

@@ -23,13 +23,23 @@ from threadpoolctl import threadpool_limits
 
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.pairs import student_text
-from bertdistill.registry import STUDENTS
+from bertdistill.registry import KINDS, STUDENTS, Student
 from bertdistill.scoring import predicted_classes
 from bertdistill.students import Students, student_logits
 from bertdistill.texts import Text
 from bertdistill.transfer import TransferSet, distillation_targets
 
 logger = logging.getLogger(__name__)
+
+# The `distill_students` keys every fit reads, and those each student kind's fits read beyond
+# them: dvc.yaml lists exactly these for each student stage (a test checks), so a change to one
+# kind's grid re-fits that kind only.
+SHARED_KEYS = ("tfidf", "target", "temperature", "gold_alpha", "seeds", "unlabeled_limit", "n_jobs")
+KIND_KEYS = {
+    "lr": ("lr_C", "ridge_alpha", "max_iter"),
+    "svm": ("svm_C", "svr_C", "svr_epsilon", "max_iter"),
+    "tree": ("tree_max_depth", "tree_min_samples_leaf"),
+}
 
 
 def fit_featurizer(
@@ -167,10 +177,11 @@ def fit_students(
     val_labels: np.ndarray,
     params: StudentParams,
     seed: int,
+    kinds: Sequence[str] = KINDS,
 ) -> tuple[Students, dict[str, Selection]]:
-    """Fit baselines on the gold labels of the labelled rows only and distilled regressors on the
-    teacher's outputs over the whole transfer set; all share one TF-IDF featuriser fitted on the
-    transfer set's texts.
+    """Fit the students of ``kinds``: baselines on the gold labels of the labelled rows only and
+    distilled regressors on the teacher's outputs over the whole transfer set; all share one
+    TF-IDF featuriser fitted on the transfer set's texts (the same bytes for any ``kinds``).
 
     Each student's hyperparameters are chosen by accuracy on the validation split (gold labels),
     never on the test split. With ``params.seeds`` > 1 the chosen configuration of a student
@@ -208,28 +219,34 @@ def fit_students(
         "distilled": (transfer_features, targets, val_features, val_labels),
     }
     parallel = Parallel(n_jobs=params.n_jobs)
-    models, selections = search(parallel, data, params, seed, outputs)
-    replicates = refit(parallel, data, models, selections, params, seed, outputs)
-    students = Students(featurizer, models, params.target, params.temperature, replicates)
-    return students, selections
+    students = [student for student in STUDENTS if student.kind in kinds]
+    models, selections = search(parallel, students, data, params, seed, outputs)
+    replicates = refit(parallel, students, data, models, selections, params, seed, outputs)
+    fitted = Students(featurizer, models, params.target, params.temperature, replicates)
+    return fitted, selections
 
 
 FitData = tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]
 
 
 def search(
-    parallel: Parallel, data: dict[str, FitData], params: StudentParams, seed: int, outputs: int
+    parallel: Parallel,
+    students: Sequence[Student],
+    data: dict[str, FitData],
+    params: StudentParams,
+    seed: int,
+    outputs: int,
 ) -> tuple[dict[str, BaseEstimator], dict[str, Selection]]:
-    """Every student's candidates fitted (``data`` per variant) and the best on validation kept
-    (ties go to the first candidate)."""
-    grids = {s.name: candidates(search_space(s.kind, s.variant, params)) for s in STUDENTS}
-    jobs = [(student, hyper) for student in STUDENTS for hyper in grids[student.name]]
+    """The candidates of each of ``students`` fitted (``data`` per variant) and the best on
+    validation kept (ties go to the first candidate)."""
+    grids = {s.name: candidates(search_space(s.kind, s.variant, params)) for s in students}
+    jobs = [(student, hyper) for student in students for hyper in grids[student.name]]
     fitted = parallel(
         delayed(fit_candidate)(s.kind, s.variant, hyper, params, seed, outputs, data[s.variant])
         for s, hyper in jobs
     )
     models, selections = {}, {}
-    for student in STUDENTS:
+    for student in students:
         best, best_accuracy = None, -1.0
         for (owner, hyperparameters), (model, accuracy) in zip(jobs, fitted, strict=True):
             if owner is not student:
@@ -244,6 +261,7 @@ def search(
 
 def refit(
     parallel: Parallel,
+    students: Sequence[Student],
     data: dict[str, FitData],
     models: dict[str, BaseEstimator],
     selections: dict[str, Selection],
@@ -253,7 +271,7 @@ def refit(
 ) -> dict[int, dict[str, BaseEstimator]]:
     """The chosen students whose fit draws random numbers, re-fitted with seeds ``seed + 1``,
     ..., ``seed + params.seeds - 1`` (seed -> name -> model)."""
-    seeded = [s for s in STUDENTS if draws_random_numbers(models[s.name])]
+    seeded = [s for s in students if draws_random_numbers(models[s.name])]
     others = range(seed + 1, seed + params.seeds)
     jobs = [(student, other) for other in others for student in seeded]
     fitted = parallel(

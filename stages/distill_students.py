@@ -1,4 +1,6 @@
-"""DVC stage `distill_students`: gold-label baselines and teacher-distilled students (skops)."""
+"""DVC stages `distill_students` and `distill_trees`: gold-label baselines and teacher-distilled
+twins of the student kinds given (`--kinds`; skops). Each stage fits the same TF-IDF featuriser
+and keeps a copy, so a change to one kind's grid re-fits that kind's stage only."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from bertdistill.config import StudentParams
 from bertdistill.errors import UserError, run_cli
 from bertdistill.io import write_json
 from bertdistill.params_file import load_section
+from bertdistill.registry import KINDS
 from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
 from bertdistill.student_files import save_replicates, save_students
 from bertdistill.student_fitting import fit_students
@@ -28,6 +31,9 @@ def main() -> None:
         help="teacher-labelled synthetic variants (label_with_teacher --augment output)",
     )
     args_parser.add_argument("--validation", required=True, help="validation split, for tuning")
+    args_parser.add_argument(
+        "--kinds", nargs="+", required=True, choices=KINDS, help="the student kinds to fit"
+    )
     args_parser.add_argument("--out", required=True, help="folder for the skops students")
     args_parser.add_argument(
         "--seeds-out", required=True, help="folder for the students re-fitted with further seeds"
@@ -60,7 +66,7 @@ def main() -> None:
         (augmented["student_text"].tolist(), frame_logits(augmented)),
     )
     students, selections = fit_students(
-        transfer, frame_texts(validation), validation["label"].to_numpy(), config, seed
+        transfer, frame_texts(validation), validation["label"].to_numpy(), config, seed, args.kinds
     )
     save_students(args.out, students)
     save_replicates(args.seeds_out, students.replicates)

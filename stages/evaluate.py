@@ -31,7 +31,12 @@ from bertdistill.io import write_csv, write_json, write_text
 from bertdistill.params_file import load_section
 from bertdistill.registry import STUDENT_NAMES, TEACHER, teacher_model_title
 from bertdistill.stage import begin, parser, read_with_logits, write_timing
-from bertdistill.student_files import FEATURIZER_FILE, VOCABULARY_FILE, load_students
+from bertdistill.student_files import (
+    FEATURIZER_FILE,
+    VOCABULARY_FILE,
+    load_students,
+    student_file,
+)
 from bertdistill.tables import PAIR, frame_logits, frame_texts
 from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
 
@@ -54,9 +59,14 @@ def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--test", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
     args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
-    args_parser.add_argument("--students", required=True, help="folder of skops students")
     args_parser.add_argument(
-        "--student-seeds", required=True, help="folder of the students re-fitted with other seeds"
+        "--students", nargs="+", required=True, help="folders of skops students"
+    )
+    args_parser.add_argument(
+        "--student-seeds",
+        nargs="+",
+        required=True,
+        help="folders of the students re-fitted with other seeds",
     )
     args_parser.add_argument("--metrics", required=True, help="quality metrics JSON")
     args_parser.add_argument("--report", required=True, help="markdown report")
@@ -68,18 +78,18 @@ def main() -> None:
     dataset = load_section(params, "prepare", DatasetNameParams, only=True).dataset
     classes = load_section(params, "prepare", ClassesParams, only=True).names
     teacher_model = load_section(params, "finetune_teacher", TeacherNameParams, only=True).model
-    teacher_folder, students_folder = Path(args.teacher), Path(args.students)
+    teacher_folder = Path(args.teacher)
     teacher_spec, teacher_size = read_teacher_files(teacher_folder)
 
     test = read_with_logits(*args.test)
     texts, labels = frame_texts(test), test["label"].to_numpy()
     teacher_logits = frame_logits(test)
-    students = load_students(students_folder, replicates=args.student_seeds)
+    students = load_students(args.students, replicates=args.student_seeds)
     features = students.features(texts)
     logits = {TEACHER: teacher_logits}
     logits |= {name: students.logits(name, features=features) for name in STUDENT_NAMES}
     sizes = {TEACHER: teacher_size}
-    sizes |= {name: (students_folder / f"{name}.skops").stat().st_size for name in STUDENT_NAMES}
+    sizes |= {name: student_file(args.students, name).stat().st_size for name in STUDENT_NAMES}
     accuracy, comparisons = with_intervals(labels, logits, config.bootstrap_resamples, seed)
     per_model = {}
     for name, model_logits in logits.items():
@@ -103,8 +113,9 @@ def main() -> None:
     metrics = flatten(per_model)
     for comparison in comparisons:
         metrics |= comparison.metrics()
-    metrics["featurizer_size_bytes"] = sum(
-        (students_folder / name).stat().st_size for name in (FEATURIZER_FILE, VOCABULARY_FILE)
+    metrics["featurizer_size_bytes"] = sum(  # each student folder holds a copy: one counted
+        (Path(args.students[0]) / name).stat().st_size
+        for name in (FEATURIZER_FILE, VOCABULARY_FILE)
     )
     metrics["test_size"] = len(test)
     metrics["bootstrap_resamples"] = config.bootstrap_resamples

@@ -35,7 +35,9 @@ def main() -> None:
     args_parser.add_argument(
         "--teacher-explanations", required=True, help="explain_teacher's output folder"
     )
-    args_parser.add_argument("--students", required=True, help="folder of skops students")
+    args_parser.add_argument(
+        "--students", nargs="+", required=True, help="folders of skops students"
+    )
     args_parser.add_argument("--out", required=True, help="folder for the report and its JSON")
     args_parser.add_argument("--metrics", required=True, help="explanation metrics JSON")
     args_parser.add_argument("--plots-dir", required=True, help="folder for coefficient CSVs")

@@ -127,6 +127,29 @@ def params_read(script: Path) -> set[str]:
     return keys
 
 
+def student_keys(command: str) -> set[str]:
+    """The `distill_students` keys a student stage's fits read: the shared ones and those of the
+    kinds after its ``--kinds``."""
+    from bertdistill.student_fitting import KIND_KEYS, SHARED_KEYS
+
+    words = command.split()
+    after = words[words.index("--kinds") + 1 :]
+    kinds = after[: next((i for i, word in enumerate(after) if word.startswith("--")), len(after))]
+    return set(SHARED_KEYS).union(*(KIND_KEYS[kind] for kind in kinds))
+
+
+def test_the_student_stages_fit_every_kind_once():
+    from bertdistill.registry import KINDS
+
+    kinds = []
+    for definition in STAGES.values():
+        words = definition["cmd"].split()
+        if "--kinds" in words:
+            after = words[words.index("--kinds") + 1 :]
+            kinds += after[: next(i for i, word in enumerate(after) if word.startswith("--"))]
+    assert sorted(kinds) == sorted(KINDS)
+
+
 def params_listed(entries: list) -> set[str]:
     """dvc.yaml's ``params:`` entries, a section expanded to its keys in params.yaml."""
     committed = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -144,6 +167,9 @@ def params_listed(entries: list) -> set[str]:
 def test_a_stage_lists_exactly_the_params_it_reads(stage):
     script = next(word for word in STAGES[stage]["cmd"].split() if word.startswith("stages/"))
     read, listed = params_read(ROOT / script), params_listed(STAGES[stage].get("params", []))
+    if "--kinds" in STAGES[stage]["cmd"]:  # a student stage reads its kinds' keys only
+        read = {key for key in read if not key.startswith("distill_students.")}
+        read |= {f"distill_students.{key}" for key in student_keys(STAGES[stage]["cmd"])}
     assert read - listed == set(), f"{stage} reads params that dvc.yaml does not list"
     assert listed - read == set(), f"{stage} lists params it does not read (re-runs for nothing)"
 
@@ -183,6 +209,7 @@ def test_the_teachers_explanations_read_no_student_report_or_statistics_code():
     deps = {str(dep) for dep in STAGES["explain_teacher"]["deps"]}
     for student_side in (
         "models/students",
+        "models/trees",
         "bertdistill/students.py",
         "bertdistill/evaluation.py",
         "bertdistill/explain_report.py",

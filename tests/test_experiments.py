@@ -1,8 +1,10 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bertdistill.errors import UserError
@@ -312,3 +314,45 @@ def test_the_readme_figures_are_drawn_the_same_way_twice(tmp_path):
         text=True,
     )
     assert missing.returncode == 2 and "run tools/label_efficiency.py" in missing.stderr
+
+
+def write_confusion(folder: Path, predicted: dict[str, list[int]], actual: list[int]) -> None:
+    """A run's confusion files as evaluate writes them, for each model's predicted classes."""
+    names = ["negative", "positive"]
+    for model in MODELS:
+        rows = pd.DataFrame(
+            {
+                "actual": [names[label] for label in actual],
+                "predicted": [names[label] for label in predicted.get(model, actual)],
+            }
+        )
+        path = folder / CONFUSION.format(model=model)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(path, index=False)
+
+
+def test_compare_runs_tells_a_real_change_from_a_tie(tmp_path):
+    rng = np.random.default_rng(0)
+    actual = rng.integers(0, 2, 400).tolist()
+    flipped = [1 - label if index % 3 == 0 else label for index, label in enumerate(actual)]
+    one_flip = [1 - actual[0], *actual[1:]]
+    # before: every model right; after: lr_baseline wrong on a third, svm_baseline on one text
+    write_confusion(tmp_path / "before", {}, actual)
+    write_confusion(tmp_path / "after", {"lr_baseline": flipped, "svm_baseline": one_flip}, actual)
+    command = [sys.executable, str(ROOT / "tools/compare_runs.py"), "--resamples", "500"]
+    command += ["--before", "workspace", "--before-repo", str(tmp_path / "before")]
+    command += ["--after", "workspace", "--after-repo", str(tmp_path / "after")]
+    subprocess.run([*command, "--out", str(tmp_path / "diff.json")], check=True)
+    rows = json.loads((tmp_path / "diff.json").read_text())["models"]
+    lower = rows["lr_baseline"]
+    assert lower["accuracy_difference"] == pytest.approx(-np.mean(np.arange(400) % 3 == 0))
+    assert lower["accuracy_difference_ci"][1] < 0 and not lower["accuracy_tie"]
+    assert rows["svm_baseline"]["accuracy_tie"] and rows["teacher"]["accuracy_tie"]
+    assert rows["svm_baseline"]["accuracy_difference"] == pytest.approx(-1 / 400)
+    assert lower["after_agreement"] == pytest.approx(1 - np.mean(np.arange(400) % 3 == 0))
+    short = tmp_path / "short"
+    write_confusion(short, {}, actual[:10])
+    command[command.index(str(tmp_path / "after"))] = str(short)
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "compare runs of the same test split" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -32,11 +32,12 @@ from bertdistill.tables import frame_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["prepare", "finetune_teacher", "quantize_teacher", "label_with_teacher"]
-STAGES += ["distill_students", "evaluate", "explain_teacher", "explain"]
+STAGES += ["distill_students", "distill_trees", "evaluate", "explain_teacher", "explain"]
 METRICS = {
     "metrics/prepare.json": ["train_size", "validation_size", "test_size", "unlabeled_size"],
     "metrics/teacher.json": ["best_epoch", "val_accuracy"],
     "metrics/students.json": ["transfer_size", "tfidf_features"],
+    "metrics/trees.json": ["transfer_size", "tree_distilled_val_accuracy"],
     "metrics/evaluate.json": [
         f"{model}_{key}"
         for model in MODEL_NAMES
@@ -143,6 +144,7 @@ def test_second_repro_is_up_to_date(repo):
         ("explain.top_k=2", ["explain"]),
         ("explain.ig_steps=2", ["explain_teacher", "explain"]),
         ("distill_students.lr_C=0.01", ["distill_students", "evaluate", "explain"]),
+        ("distill_students.tree_max_depth=3", ["distill_trees", "evaluate", "explain"]),
         ("inference.precision=int8", STAGES[3:]),
     ],
 )
@@ -220,6 +222,7 @@ def test_a_tiny_pair_task_of_three_classes_runs_end_to_end_and_predicts(tmp_path
         assert logits["id"].tolist() == split_rows["id"].tolist()
         assert logits[columns[1:]].notna().all().all()
     students = json.loads((repo / "metrics/students.json").read_text())
+    students |= json.loads((repo / "metrics/trees.json").read_text())
     assert all(students[f"{name}_val_accuracy"] > 0 for name in STUDENT_NAMES)
     evaluated = json.loads((repo / "metrics/evaluate.json").read_text())
     test = pd.read_parquet(repo / "data/prepared/test.parquet")

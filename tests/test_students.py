@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from bertdistill.config import StudentParams, TfidfParams
 from bertdistill.errors import UserError
 from bertdistill.pairs import cross_features, student_text
-from bertdistill.registry import STUDENT_NAMES
+from bertdistill.registry import KINDS, STUDENT_NAMES
 from bertdistill.student_files import (
     FEATURIZER_FILE,
     VOCABULARY_FILE,
@@ -24,6 +24,8 @@ from bertdistill.student_files import (
     save_students,
 )
 from bertdistill.student_fitting import (
+    KIND_KEYS,
+    SHARED_KEYS,
     build_student,
     candidates,
     draws_random_numbers,
@@ -455,3 +457,81 @@ def test_gold_alpha_is_refused_for_three_classes():
         distillation_targets(np.zeros((4, 3)), "logits", 1.0, np.array([0, 1, 2, -1]), 0.5)
     probabilities = distillation_targets(np.array([[0.0, 0.0, np.log(2.0)]]), "probabilities", 1.0)
     np.testing.assert_allclose(probabilities, [[0.25, 0.25, 0.5]])
+
+
+# A changed value for every per-kind key: a list grid gets another candidate.
+CHANGED = {
+    "lr_C": (1.0,),
+    "ridge_alpha": (9.0,),
+    "svm_C": (7.0,),
+    "svr_C": (3.0,),
+    "svr_epsilon": 0.5,
+    "max_iter": 17,
+    "tree_max_depth": (3,),
+    "tree_min_samples_leaf": (4,),
+}
+
+
+def test_the_declared_keys_cover_the_section_and_each_kind_reads_only_its_own():
+    fields = {field.name for field in dataclasses.fields(StudentParams)}
+    assert set(SHARED_KEYS).union(*KIND_KEYS.values()) == fields
+    assert set(CHANGED) == set().union(*KIND_KEYS.values())
+    base = student_params()
+    for kind in KINDS:
+        for key, value in CHANGED.items():
+            changed = dataclasses.replace(base, **{key: value})
+            for variant in ("baseline", "distilled"):
+                space, other = (search_space(kind, variant, p) for p in (base, changed))
+                built = [
+                    build_student(kind, variant, candidates(s)[0], p, 0).get_params()
+                    for s, p in ((space, base), (other, changed))
+                ]
+                if key not in KIND_KEYS[kind]:
+                    assert (space, built[0]) == (other, built[1]), (kind, variant, key)
+            # a key of the kind's own changes one of its two students
+            if key in KIND_KEYS[kind]:
+                assert any(
+                    build_student(
+                        kind, v, candidates(search_space(kind, v, base))[0], base, 0
+                    ).get_params()
+                    != build_student(
+                        kind, v, candidates(search_space(kind, v, changed))[0], changed, 0
+                    ).get_params()
+                    for v in ("baseline", "distilled")
+                ), (kind, key)
+
+
+def test_students_of_separate_folders_load_together_and_stale_ones_are_refused(tmp_path):
+    transfer = transfer_set()
+    val = synthetic_reviews(30, seed=3)
+    params = student_params(seeds=2)
+    for kinds, out in ((("lr", "svm"), "students"), (("tree",), "trees")):
+        students, _ = fit_students(
+            transfer, val["text"].tolist(), val["label"].to_numpy(), params, 0, kinds
+        )
+        assert {name.split("_")[0] for name in students.models} == set(kinds)
+        save_students(tmp_path / out, students)
+        save_replicates(tmp_path / f"{out}_seeds", students.replicates)
+    assert (tmp_path / "students" / FEATURIZER_FILE).read_bytes() == (
+        tmp_path / "trees" / FEATURIZER_FILE
+    ).read_bytes()
+    folders = [tmp_path / "students", tmp_path / "trees"]
+    both = load_students(
+        folders, replicates=[tmp_path / "students_seeds", tmp_path / "trees_seeds"]
+    )
+    assert set(both.models) == set(STUDENT_NAMES)
+    assert set(both.refitted()) == {
+        "svm_baseline",
+        "svm_distilled",
+        "tree_baseline",
+        "tree_distilled",
+    }
+    with pytest.raises(UserError, match=r"no tree_baseline\.skops in"):
+        load_students(folders[:1])
+    other = student_params(tfidf=dataclasses.replace(params.tfidf, ngram_max=1))
+    trees, _ = fit_students(
+        transfer, val["text"].tolist(), val["label"].to_numpy(), other, 0, ("tree",)
+    )
+    save_students(tmp_path / "trees", trees)
+    with pytest.raises(UserError, match="different featurisers or targets: re-run `dvc repro`"):
+        load_students(folders)
