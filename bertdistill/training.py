@@ -87,9 +87,8 @@ def train(
     total_steps = sum(len(batches) for batches in plan)
     if params.freeze_word_embeddings:
         model.encoder.get_input_embeddings().requires_grad_(False)
-    # fused: one kernel per parameter group instead of several per tensor (same update)
     optimizer = torch.optim.AdamW(
-        _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0, fused=True
+        _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
     )
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(params.warmup_ratio * total_steps), total_steps
