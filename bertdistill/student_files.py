@@ -269,14 +269,15 @@ def load_students(
     with their featuriser, and their re-fits under further seeds from the folders
     ``replicates`` when given. Students from several folders must share one featuriser and
     target (every stage fits the same one; a stale folder is refused)."""
-    for folder in _folder_list(folders):
-        if not (folder / META_FILE).is_file():
-            raise UserError(
-                f"{folder} holds no trained students: run `dvc repro` "
-                f"(distill_students, distill_trees)"
-            )
+    folders = _folder_list(folders)
+    fitted = [folder for folder in folders if (folder / META_FILE).is_file()]
+    if not fitted:
+        raise UserError(
+            f"{folders[0]} holds no trained students: run `dvc repro` "
+            f"(distill_students, distill_trees)"
+        )
     names = names or STUDENT_NAMES
-    files = {name: student_file(folders, name) for name in names}
+    files = {name: student_file(fitted, name) for name in names}
     used = list(dict.fromkeys(path.parent for path in files.values()))
     metas = [json.loads((folder / META_FILE).read_text()) for folder in used]
     first = used[0]

@@ -45,7 +45,7 @@ def test_paper_scale_cpu_smoke_times_the_cpu_stages_and_records_no_quality(tmp_p
     )
     assert result.returncode == 0, result.stderr[-3000:]
     bench = json.loads(out.read_text())
-    for stage in ("prepare", "distill_students", "evaluate"):
+    for stage in ("prepare", "distill_students", "distill_trees", "evaluate"):
         assert bench["stages"][stage]["wall_seconds"] > 0
         assert bench["stages"][stage]["peak_rss_mib"] > 0
     # --smoke's sizes: 40 labelled reviews, 60 unlabelled, 30 test, each labelled one augmented.
