@@ -48,7 +48,7 @@ def example_input(teacher: Teacher) -> tuple[torch.Tensor, torch.Tensor]:
 def export_onnx(teacher: Teacher, path: str | Path) -> None:
     """The torch fp32 teacher as an fp32 ONNX graph with dynamic batch and length."""
     with warnings.catch_warnings(), torch.inference_mode():
-        # the TorchScript exporter: the dynamo one needs onnxscript and gives the same graph
+        # the TorchScript exporter (the dynamo one needs onnxscript, which is not installed)
         warnings.simplefilter("ignore")
         torch.onnx.export(
             teacher.model.eval(),
