@@ -255,9 +255,9 @@ def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str, source: str) -> pd.
     return merged.sort_values(x, kind="stable").reset_index(drop=True)
 
 
-def run_hits(repo: str | Path, rev: str, model: str) -> np.ndarray:
-    """Which test texts ``model`` got right in the run at git revision ``rev`` (its confusion
-    rows, committed with the run; the working tree's file for :data:`WORKSPACE`)."""
+def run_predictions(repo: str | Path, rev: str, model: str) -> pd.DataFrame:
+    """``model``'s confusion rows in the run at git revision ``rev``: one (actual, predicted)
+    row per test text, committed with the run; the working tree's file for :data:`WORKSPACE`."""
     path = CONFUSION.format(model=model)
     try:
         if rev == WORKSPACE:
@@ -273,7 +273,12 @@ def run_hits(repo: str | Path, rev: str, model: str) -> np.ndarray:
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or error
         raise UserError(f"cannot read {path} of run {rev} in {repo}: {detail}") from None
-    frame = pd.read_csv(io.StringIO(shown))
+    return pd.read_csv(io.StringIO(shown))
+
+
+def run_hits(repo: str | Path, rev: str, model: str) -> np.ndarray:
+    """Which test texts ``model`` got right in the run at git revision ``rev``."""
+    frame = run_predictions(repo, rev, model)
     return (frame["actual"] == frame["predicted"]).to_numpy()
 
 

@@ -16,34 +16,17 @@ in the same order (the same `prepare` settings and data).
 from __future__ import annotations
 
 import argparse
-import io
 import logging
-import subprocess
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from bertdistill.errors import UserError, run_cli
 from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.experiments import CONFUSION, WORKSPACE
+from bertdistill.experiments import run_predictions
 from bertdistill.io import setup_logging, write_json
 from bertdistill.registry import MODEL_NAMES, TEACHER
 
 logger = logging.getLogger("compare_runs")
-
-
-def predictions(repo: str, rev: str, model: str) -> pd.DataFrame:
-    """A run's confusion rows for ``model``: one (actual, predicted) row per test text."""
-    path = CONFUSION.format(model=model)
-    if rev == WORKSPACE:
-        return pd.read_csv(Path(repo) / path)
-    shown = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True, check=False
-    )
-    if shown.returncode != 0:
-        raise UserError(f"cannot read {path} of run {rev} in {repo}: {shown.stderr.strip()}")
-    return pd.read_csv(io.StringIO(shown.stdout))
 
 
 def compare(before: tuple[str, str], after: tuple[str, str], resamples: int, seed: int) -> dict:
@@ -51,10 +34,10 @@ def compare(before: tuple[str, str], after: tuple[str, str], resamples: int, see
     rows = {}
     runs = {"before": before, "after": after}
     teachers = {
-        side: predictions(*run, TEACHER)["predicted"].to_numpy() for side, run in runs.items()
+        side: run_predictions(*run, TEACHER)["predicted"].to_numpy() for side, run in runs.items()
     }
     for model in MODEL_NAMES:
-        shown = {side: predictions(*run, model) for side, run in runs.items()}
+        shown = {side: run_predictions(*run, model) for side, run in runs.items()}
         if len(shown["after"]) != len(shown["before"]):
             raise UserError(
                 f"the runs scored {len(shown['before'])} and {len(shown['after'])} test texts: "
