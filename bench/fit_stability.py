@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 
-from bertdistill.config import StudentParams
-from bertdistill.io import read_json, write_json
-from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.student_fitting import build_student, fit_featurizer
+from bertdistill.core.files import read_json, write_json
+from bertdistill.core.params import StudentParams
+from bertdistill.core.params_file import load_params, load_section, load_seed
+from bertdistill.students.fitting import build_student, fit_featurizer
 
 
 def vocabulary_cut(params, texts: list[str]) -> dict:

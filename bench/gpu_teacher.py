@@ -36,11 +36,12 @@ import torch
 import yaml
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from bertdistill.config import InferenceParams
-from bertdistill.inference import load_teacher
-from bertdistill.io import setup_logging, write_json
-from bertdistill.params_file import load_params, load_section
-from bertdistill.profiles import apply, check_keys, load_profile, overrides
+from bertdistill.core.files import write_json
+from bertdistill.core.params import InferenceParams
+from bertdistill.core.params_file import load_params, load_section
+from bertdistill.core.profiles import apply, check_keys, load_profile, overrides
+from bertdistill.core.runtime import setup_logging
+from bertdistill.teacher.inference import load_teacher
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,20 +25,21 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bertdistill.attributions import Attribution
-from bertdistill.config import ExplainParams, InferenceParams
-from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.explain_teacher import choose_reviews, remembering
-from bertdistill.faithfulness import MEASURES, eraser_values
-from bertdistill.inference import load_teacher
-from bertdistill.io import setup_logging, write_json
-from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.teacher_attribution import (
+from bertdistill.core.files import write_json
+from bertdistill.core.params import ExplainParams, InferenceParams
+from bertdistill.core.params_file import load_params, load_section, load_seed
+from bertdistill.core.runtime import setup_logging
+from bertdistill.evaluation.statistics import mean_intervals, paired_difference
+from bertdistill.explain.attributions import Attribution
+from bertdistill.explain.erasure import MEASURES, eraser_values
+from bertdistill.explain.teacher_attributions import (
     guided_words,
     integrated_gradients,
     measured_first,
     occlusion,
 )
+from bertdistill.explain.teacher_run import choose_reviews, remembering
+from bertdistill.teacher.inference import load_teacher
 
 
 def guided_variants(
@@ -89,10 +90,10 @@ def main() -> None:
     teacher = remembering(teacher)
     texts = reviews["text"].tolist()
 
-    def score(batch):
+    def logits_of(batch):
         return teacher.logits(batch, inference, progress=False)
 
-    original = score(texts)
+    original = logits_of(texts)
     guides = [
         integrated_gradients(teacher, text, config.ig_steps, inference.batch_tokens)
         for text in texts
@@ -103,7 +104,7 @@ def main() -> None:
         methods |= guided_variants(guides, full, share)
     values = {}
     for name, items in methods.items():
-        found = eraser_values(texts, score, original, items, seed)
+        found = eraser_values(texts, logits_of, original, items, seed)
         values |= {f"{name}_{measure}": found[measure] for measure in MEASURES}
     means, samples = mean_intervals(values, args.resamples, seed)
     versus = {

@@ -21,11 +21,12 @@ import pandas as pd
 import torch
 from machine import matmul_peak_gflops
 
-from bertdistill.config import InferenceParams
-from bertdistill.inference import load_teacher
-from bertdistill.io import setup_logging, write_json
-from bertdistill.lime_explanations import explain
-from bertdistill.params_file import load_params, load_section
+from bertdistill.core.files import write_json
+from bertdistill.core.params import InferenceParams
+from bertdistill.core.params_file import load_params, load_section
+from bertdistill.core.runtime import setup_logging
+from bertdistill.explain.lime_explainer import explain
+from bertdistill.teacher.inference import load_teacher
 
 
 def main() -> None:

@@ -23,12 +23,13 @@ import pandas as pd
 import torch
 from machine import matmul_peak_gflops
 
-from bertdistill.config import InferenceParams
-from bertdistill.data import clean_text
-from bertdistill.inference import load_teacher
-from bertdistill.io import setup_logging, write_json
-from bertdistill.onnx_teacher import export_int8
-from bertdistill.params_file import load_params, load_section
+from bertdistill.core.files import write_json
+from bertdistill.core.params import InferenceParams
+from bertdistill.core.params_file import load_params, load_section
+from bertdistill.core.runtime import setup_logging
+from bertdistill.data.splits import clean_text
+from bertdistill.teacher.inference import load_teacher
+from bertdistill.teacher.onnx_int8 import export_int8
 
 
 def main() -> None:

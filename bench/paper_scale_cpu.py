@@ -36,15 +36,15 @@ import sklearn
 import yaml
 from machine import matmul_peak_gflops
 
-from bertdistill.augment import augment_reviews, student_view
-from bertdistill.config import AugmentParams
-from bertdistill.dvc_stages import stage_command
-from bertdistill.errors import UserError, run_cli
-from bertdistill.io import read_json, write_json, write_parquet, write_text
-from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.profiles import check_keys, load_profile
-from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
-from bertdistill.teacher_model import EncodingSpec
+from bertdistill.core.dvc_stages import stage_command
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.files import read_json, write_json, write_parquet, write_text
+from bertdistill.core.params import AugmentParams
+from bertdistill.core.params_file import load_params, load_section, load_seed
+from bertdistill.core.profiles import check_keys, load_profile
+from bertdistill.data.augment import augment_reviews, student_view
+from bertdistill.teacher.files import SPEC_FILE, WEIGHTS_FILE
+from bertdistill.teacher.model import EncodingSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MASK_TOKEN = "[MASK]"  # bert-base-uncased's, the paper profile's teacher

@@ -37,17 +37,17 @@ import torch
 from guided_ranking import add_explain_inputs, explain_inputs, guided_variants
 from machine import matmul_peak_gflops
 
-from bertdistill.attributions import WORD, completeness_gap
-from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.faithfulness import MEASURES, eraser_values, random_floor_values
-from bertdistill.io import write_json
-from bertdistill.lime_explanations import explain, lime_attribution
-from bertdistill.teacher_attribution import (
+from bertdistill.core.files import write_json
+from bertdistill.evaluation.statistics import mean_intervals, paired_difference
+from bertdistill.explain.attributions import WORD, completeness_gap
+from bertdistill.explain.erasure import MEASURES, eraser_values, random_floor_values
+from bertdistill.explain.lime_explainer import explain, lime_attribution
+from bertdistill.explain.teacher_attributions import (
     guided_occlusion,
     integrated_gradients,
     occlusion,
 )
-from bertdistill.teacher_explanations import RANDOM
+from bertdistill.explain.teacher_outputs import RANDOM
 
 
 def timed(function, *args, repeats: int = 1):
@@ -60,7 +60,7 @@ def timed(function, *args, repeats: int = 1):
     return result, statistics.median(seconds)
 
 
-def shap_words(score, text: str, max_evals: int) -> list[tuple[str, float]]:
+def shap_words(logits_of, text: str, max_evals: int) -> list[tuple[str, float]]:
     """SHAP's Partition explainer (Owen values over a hierarchy of neighbouring words) of the
     teacher's logit on ``text``, with at most ``max_evals`` model calls: each word occurrence
     (``\\w+``) is a player, masked as "..."; returns (occurrence, value) pairs, which
@@ -69,7 +69,7 @@ def shap_words(score, text: str, max_evals: int) -> list[tuple[str, float]]:
 
     masker = shap.maskers.Text(r"\W+")
     explainer = shap.explainers.Partition(
-        lambda texts: np.asarray(score(list(texts)))[:, None], masker
+        lambda texts: np.asarray(logits_of(list(texts)))[:, None], masker
     )
     explained = explainer([text], max_evals=max_evals, batch_size=64, silent=True)
     tokens = masker.tokenizer(text)["input_ids"]
@@ -102,7 +102,7 @@ def main() -> None:
     seed, inference, config, teacher, reviews = explain_inputs(args)
     texts = reviews["text"].tolist()
 
-    def score(batch):
+    def logits_of(batch):
         return teacher.logits(batch, inference, progress=False)
 
     peak_before = matmul_peak_gflops()
@@ -119,7 +119,7 @@ def main() -> None:
     methods |= {f"{name}_raw": [] for name in guided.values()}  # no time of their own
     gaps: dict[str, list[float]] = {f"integrated_gradients_{steps}": [] for steps in steps_list}
     for position, text in enumerate(texts):
-        labelled, took = timed(score, [text], repeats=3)
+        labelled, took = timed(logits_of, [text], repeats=3)
         seconds["labelling"].append(took)
         for steps in steps_list:
             name = f"integrated_gradients_{steps}"
@@ -151,18 +151,18 @@ def main() -> None:
         methods["lime"].append(lime_attribution(words, text))
         seconds["lime"].append(took)
         for evals in args.shap_evals:
-            words, took = timed(shap_words, score, text, evals)
+            words, took = timed(shap_words, logits_of, text, evals)
             methods[f"shap_{evals}"].append(lime_attribution(words, text))
             seconds[f"shap_{evals}"].append(took)
         print(f"review {position}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()))
     peak_after = matmul_peak_gflops()
 
-    original = np.asarray(score(texts))
+    original = np.asarray(logits_of(texts))
     values = {}
     for name, items in methods.items():
-        found = eraser_values(texts, score, original, items, seed)
+        found = eraser_values(texts, logits_of, original, items, seed)
         values |= {f"{name}_{measure}": found[measure] for measure in MEASURES}
-    floor = random_floor_values(texts, score, original, seed)
+    floor = random_floor_values(texts, logits_of, original, seed)
     values |= {f"{RANDOM}_{measure}": floor[measure] for measure in MEASURES}
     means, samples = mean_intervals(values, args.resamples, seed)
     versus_lime = {

@@ -32,14 +32,15 @@ import torch
 from machine import matmul_peak_gflops
 from torch import nn
 
-from bertdistill.batching import collate, predict_logits
-from bertdistill.config import InferenceParams, TeacherParams
-from bertdistill.data import clean_text
-from bertdistill.inference import load_teacher, quantize_int8
-from bertdistill.io import setup_logging, write_json
-from bertdistill.params_file import load_params, load_section
-from bertdistill.teacher_model import encode_texts, load_pretrained
-from bertdistill.training import train
+from bertdistill.core.files import write_json
+from bertdistill.core.params import InferenceParams, TeacherParams
+from bertdistill.core.params_file import load_params, load_section
+from bertdistill.core.runtime import setup_logging
+from bertdistill.data.splits import clean_text
+from bertdistill.teacher.batching import collate, predict_logits
+from bertdistill.teacher.inference import load_teacher, quantize_int8
+from bertdistill.teacher.model import encode_texts, load_pretrained
+from bertdistill.teacher.training import train
 
 
 def forward_flops(lengths: list[int], config) -> float:

@@ -30,13 +30,14 @@ import torch
 from machine import matmul_peak_gflops
 from torch import nn
 
-from bertdistill.batching import collate, length_grouped_batches, micro_batches
-from bertdistill.config import TeacherParams
-from bertdistill.data import clean_text
-from bertdistill.io import setup_logging, write_json
-from bertdistill.params_file import load_params, load_section
-from bertdistill.teacher_model import EncodingSpec, encode_texts, load_pretrained
-from bertdistill.training import _parameter_groups
+from bertdistill.core.files import write_json
+from bertdistill.core.params import TeacherParams
+from bertdistill.core.params_file import load_params, load_section
+from bertdistill.core.runtime import setup_logging
+from bertdistill.data.splits import clean_text
+from bertdistill.teacher.batching import collate, length_grouped_batches, micro_batches
+from bertdistill.teacher.model import EncodingSpec, encode_texts, load_pretrained
+from bertdistill.teacher.training import _parameter_groups
 
 PHASES = ("data", "forward", "backward", "clip", "optimizer")
 

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bertdistill.config import SENTIMENT_CLASSES, ExplainParams, TaskParams
-from bertdistill.errors import UserError, run_cli
-from bertdistill.pairs import student_text
-from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.registry import MODEL_NAMES
-from bertdistill.scoring import class_proba
-from bertdistill.texts import Text, text_parts
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.logits import class_proba
+from bertdistill.core.params import SENTIMENT_CLASSES, ExplainParams, TaskParams
+from bertdistill.core.params_file import load_params, load_section, load_seed
+from bertdistill.core.registry import MODEL_NAMES
+from bertdistill.core.texts import Text, text_parts
+from bertdistill.students.pair_features import student_text
 
 Logits = Callable[[Sequence[Text]], np.ndarray]
 _WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
@@ -55,8 +55,8 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
     """One model. A linear student reads its numpy export (no scikit-learn, no torch: well under
     a second); a tree reads its skops file."""
     if name == "teacher":
-        from bertdistill.config import InferenceParams
-        from bertdistill.inference import load_teacher
+        from bertdistill.core.params import InferenceParams
+        from bertdistill.teacher.inference import load_teacher
 
         inference = load_section(params, "inference", InferenceParams)
         teacher = load_teacher(models_dir / "teacher", precision=inference.precision)
@@ -64,8 +64,8 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
             lambda texts: teacher.logits(list(texts), inference, progress=False),
             lambda text: any(part.strip() for part in text_parts(text)),
         )
-    from bertdistill.linear import LINEAR_DIR, LinearStudent
-    from bertdistill.registry import LINEAR_STUDENTS
+    from bertdistill.core.registry import LINEAR_STUDENTS
+    from bertdistill.students.numpy_linear import LINEAR_DIR, LinearStudent
 
     if name in LINEAR_STUDENTS and (models_dir / "students" / LINEAR_DIR).is_dir():
         student = LinearStudent(models_dir / "students", name)
@@ -75,7 +75,7 @@ def load_model(name: str, models_dir: Path, params: dict) -> Model:
                 term in student.vocabulary for term in student.terms(student_text(text))
             ),
         )
-    from bertdistill.student_files import load_students
+    from bertdistill.students.files import load_students
 
     students = load_students([models_dir / "students", models_dir / "trees"], names=[name])
     return Model(
@@ -130,7 +130,7 @@ def predictions(
     LIME's top words when ``explain`` is given, and a warning for a text that holds no word the
     model knows."""
     if explain is not None:  # lime is slow to import: only when asked for
-        from bertdistill.lime_explanations import explain as lime_explain
+        from bertdistill.explain.lime_explainer import explain as lime_explain
 
     probabilities = class_proba(model.logits(texts))
     rows = []

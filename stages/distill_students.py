@@ -8,16 +8,16 @@ import logging
 
 import pandas as pd
 
-from bertdistill.config import StudentParams
-from bertdistill.errors import UserError, run_cli
-from bertdistill.io import write_json
-from bertdistill.params_file import load_section
-from bertdistill.registry import KINDS
-from bertdistill.stage import begin, parser, read_frame, read_with_logits, write_timing
-from bertdistill.student_files import save_replicates, save_students
-from bertdistill.student_fitting import fit_students
-from bertdistill.tables import frame_logits, frame_texts
-from bertdistill.transfer import TransferSet, unlabeled_subset
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.files import write_json
+from bertdistill.core.params import StudentParams
+from bertdistill.core.params_file import load_section
+from bertdistill.core.registry import KINDS
+from bertdistill.core.stage import begin, parser, read_frame, read_with_logits, write_timing
+from bertdistill.core.tables import frame_logits, frame_texts
+from bertdistill.students.files import save_replicates, save_students
+from bertdistill.students.fitting import fit_students
+from bertdistill.students.transfer_set import TransferSet, unlabeled_subset
 
 logger = logging.getLogger("distill_students")
 
@@ -41,7 +41,7 @@ def main() -> None:
     args_parser.add_argument("--metrics", required=True, help="JSON with the transfer-set sizes")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
-    params, seed, started = begin(args)
+    params, seed, started = begin(args, uses_torch=False)
     config = load_section(params, "distill_students", StudentParams)
     logger.info("config: %s", config)
 

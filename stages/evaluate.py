@@ -9,36 +9,34 @@ import json
 import logging
 from pathlib import Path
 
-from bertdistill.config import (
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.files import write_csv, write_json, write_text
+from bertdistill.core.params import (
     ClassesParams,
     DatasetNameParams,
     EvaluateParams,
     TeacherNameParams,
 )
-from bertdistill.errors import UserError, run_cli
-from bertdistill.evaluation import (
-    ReportRun,
+from bertdistill.core.params_file import load_section
+from bertdistill.core.registry import STUDENT_NAMES, TEACHER, teacher_model_title
+from bertdistill.core.stage import begin, parser, read_with_logits, write_timing
+from bertdistill.core.tables import PAIR, frame_logits, frame_texts
+from bertdistill.evaluation.classification import (
+    classification_metrics,
     confusion_rows,
     flatten,
-    report_markdown,
     roc_points,
-    score,
-    seed_spread,
     throughput,
-    with_intervals,
 )
-from bertdistill.io import write_csv, write_json, write_text
-from bertdistill.params_file import load_section
-from bertdistill.registry import STUDENT_NAMES, TEACHER, teacher_model_title
-from bertdistill.stage import begin, parser, read_with_logits, write_timing
-from bertdistill.student_files import (
+from bertdistill.evaluation.report import ReportRun, report_markdown
+from bertdistill.evaluation.statistics import seed_spread, with_intervals
+from bertdistill.students.files import (
     FEATURIZER_FILE,
     VOCABULARY_FILE,
     load_students,
     student_file,
 )
-from bertdistill.tables import PAIR, frame_logits, frame_texts
-from bertdistill.teacher_files import SPEC_FILE, WEIGHTS_FILE
+from bertdistill.teacher.files import SPEC_FILE, WEIGHTS_FILE
 
 logger = logging.getLogger("evaluate")
 
@@ -73,7 +71,7 @@ def main() -> None:
     args_parser.add_argument("--plots-dir", required=True, help="folder for ROC/confusion CSVs")
     args_parser.add_argument("--timing", required=True, help="JSON for throughput and wall time")
     args = args_parser.parse_args()
-    params, seed, started = begin(args)
+    params, seed, started = begin(args, uses_torch=False)
     config = load_section(params, "evaluate", EvaluateParams)
     dataset = load_section(params, "prepare", DatasetNameParams, only=True).dataset
     classes = load_section(params, "prepare", ClassesParams, only=True).names
@@ -93,7 +91,7 @@ def main() -> None:
     accuracy, comparisons = with_intervals(labels, logits, config.bootstrap_resamples, seed)
     per_model = {}
     for name, model_logits in logits.items():
-        per_model[name] = score(labels, model_logits, teacher_logits, classes) | {
+        per_model[name] = classification_metrics(labels, model_logits, teacher_logits, classes) | {
             "accuracy_ci_low": accuracy[name].low,
             "accuracy_ci_high": accuracy[name].high,
             "size_bytes": sizes[name],

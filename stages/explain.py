@@ -8,24 +8,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from bertdistill.config import (
+from bertdistill.core.errors import run_cli
+from bertdistill.core.files import atomic_path, write_csv, write_json
+from bertdistill.core.params import (
     ClassesParams,
     ExplainMeasureParams,
     ExplainParams,
     TeacherNameParams,
     enough_reviews,
 )
-from bertdistill.errors import run_cli
-from bertdistill.explain_report import PER_CLASS, render, report_records
-from bertdistill.explaining import explain_models
-from bertdistill.io import atomic_path, write_csv, write_json
-from bertdistill.params_file import load_section
-from bertdistill.registry import short_titles, teacher_model_title
-from bertdistill.stage import begin, parser, write_timing
-from bertdistill.student_files import load_students
-from bertdistill.student_views import coefficient_table, global_views
-from bertdistill.tables import PAIR
-from bertdistill.teacher_explanations import read_teacher_explanations
+from bertdistill.core.params_file import load_section
+from bertdistill.core.registry import short_titles, teacher_model_title
+from bertdistill.core.stage import begin, parser, write_timing
+from bertdistill.core.tables import PAIR
+from bertdistill.explain.global_views import coefficient_table, global_views
+from bertdistill.explain.report import PER_CLASS, render, report_records
+from bertdistill.explain.student_run import explain_models
+from bertdistill.explain.teacher_outputs import read_teacher_explanations
+from bertdistill.students.files import load_students
 
 logger = logging.getLogger("explain")
 
@@ -43,7 +43,7 @@ def main() -> None:
     args_parser.add_argument("--plots-dir", required=True, help="folder for coefficient CSVs")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
-    params, seed, started = begin(args)
+    params, seed, started = begin(args, uses_torch=False)
     config = load_section(params, "explain", ExplainMeasureParams, only=True, section=ExplainParams)
     # Only the teacher's model name, for the report's titles: fine-tuning settings are not read.
     teacher_name = load_section(params, "finetune_teacher", TeacherNameParams, only=True)

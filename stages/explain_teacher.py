@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from bertdistill.config import ExplainParams, InferenceParams, TeacherExplainParams
-from bertdistill.errors import run_cli
-from bertdistill.explain_teacher import choose_reviews, explain_teacher
-from bertdistill.inference import QUANTISED, load_teacher
-from bertdistill.params_file import load_section
-from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.teacher_explanations import write_teacher_explanations
+from bertdistill.core.errors import run_cli
+from bertdistill.core.params import ExplainParams, InferenceParams, TeacherExplainParams
+from bertdistill.core.params_file import load_section
+from bertdistill.core.stage import begin, parser, read_frame, write_timing
+from bertdistill.explain.teacher_outputs import write_teacher_explanations
+from bertdistill.explain.teacher_run import choose_reviews, explain_teacher
+from bertdistill.teacher.inference import QUANTISED, load_teacher
 
 logger = logging.getLogger("explain_teacher")
 
@@ -29,7 +29,7 @@ def main() -> None:
     args_parser.add_argument("--out", required=True, help="folder for the teacher's explanations")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
-    params, seed, started = begin(args)
+    params, seed, started = begin(args, uses_torch=True)
     config = load_section(params, "explain", TeacherExplainParams, only=True, section=ExplainParams)
     inference = load_section(params, "inference", InferenceParams)
     logger.info("config: %s", config)

@@ -10,15 +10,16 @@ import logging
 
 import pandas as pd
 
-from bertdistill.config import BatchingParams, ClassesParams, TeacherParams
-from bertdistill.distributed import finish, init_workers
-from bertdistill.errors import run_cli
-from bertdistill.io import seed_everything, write_csv, write_json
-from bertdistill.params_file import load_section
-from bertdistill.stage import begin, parser, read_frame, write_timing
-from bertdistill.tables import frame_texts
-from bertdistill.teacher_model import EncodingSpec, encode_texts, load_pretrained
-from bertdistill.training import save_teacher, train
+from bertdistill.core.errors import run_cli
+from bertdistill.core.files import write_csv, write_json
+from bertdistill.core.params import BatchingParams, ClassesParams, TeacherParams
+from bertdistill.core.params_file import load_section
+from bertdistill.core.runtime import seed_everything
+from bertdistill.core.stage import begin, parser, read_frame, write_timing
+from bertdistill.core.tables import frame_texts
+from bertdistill.teacher.distributed import finish, init_workers
+from bertdistill.teacher.model import EncodingSpec, encode_texts, load_pretrained
+from bertdistill.teacher.training import save_teacher, train
 
 logger = logging.getLogger("finetune_teacher")
 
@@ -32,7 +33,7 @@ def main() -> None:
     args_parser.add_argument("--plots-dir", required=True, help="folder for training-curve CSVs")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
-    params, seed, started = begin(args)
+    params, seed, started = begin(args, uses_torch=True)
     config = load_section(params, "finetune_teacher", TeacherParams)
     # Validation batches like labelling does; the other inference keys are not read here.
     batching = load_section(params, "inference", BatchingParams, only=True)
@@ -40,7 +41,7 @@ def main() -> None:
     logger.info("config: %s; classes: %s", config, ", ".join(classes))
     if config.seed is not None:  # the teacher's own seed: its seed spread, on the same splits
         seed = config.seed
-        seed_everything(seed)
+        seed_everything(seed, torch=True)
 
     train_frame = read_frame(args.train)
     val_frame = read_frame(args.validation)

@@ -10,20 +10,20 @@ from __future__ import annotations
 import logging
 import time
 
-from bertdistill.augment import augment_reviews, student_view
-from bertdistill.config import AugmentParams, InferenceParams
-from bertdistill.distributed import finish, init_workers
-from bertdistill.errors import run_cli
-from bertdistill.inference import load_teacher
-from bertdistill.io import write_parquet
-from bertdistill.params_file import load_section
-from bertdistill.stage import (
+from bertdistill.core.errors import run_cli
+from bertdistill.core.files import write_parquet
+from bertdistill.core.params import AugmentParams, InferenceParams
+from bertdistill.core.params_file import load_section
+from bertdistill.core.stage import (
     begin,
     parser,
     read_frame,
     write_timing,
 )
-from bertdistill.tables import frame_texts, logit_columns
+from bertdistill.core.tables import frame_texts, logit_columns
+from bertdistill.data.augment import augment_reviews, student_view
+from bertdistill.teacher.distributed import finish, init_workers
+from bertdistill.teacher.inference import load_teacher
 
 logger = logging.getLogger("label_with_teacher")
 
@@ -50,7 +50,7 @@ def main() -> None:
     )
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time, throughput")
     args = args_parser.parse_args()
-    params, seed, started = begin(args)
+    params, seed, started = begin(args, uses_torch=True)
     inference = load_section(params, "inference", InferenceParams)
     augment = load_section(params, "augment", AugmentParams) if args.augment else None
 

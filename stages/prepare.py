@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from bertdistill.config import PrepareParams
-from bertdistill.data import label_shares, make_splits
-from bertdistill.errors import run_cli
-from bertdistill.io import write_json, write_parquet
-from bertdistill.params_file import load_section
-from bertdistill.sources import load_raw
-from bertdistill.stage import begin, parser, write_timing
+from bertdistill.core.errors import run_cli
+from bertdistill.core.files import write_json, write_parquet
+from bertdistill.core.params import PrepareParams
+from bertdistill.core.params_file import load_section
+from bertdistill.core.stage import begin, parser, write_timing
+from bertdistill.data.sources import load_raw
+from bertdistill.data.splits import label_shares, make_splits
 
 logger = logging.getLogger("prepare")
 
@@ -22,7 +22,7 @@ def main() -> None:
     args_parser.add_argument("--metrics", required=True, help="JSON file for split sizes")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
-    params, seed, started = begin(args)
+    params, seed, started = begin(args, uses_torch=False)
     config = load_section(params, "prepare", PrepareParams)
     logger.info("config: %s", config)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from bertdistill.errors import run_cli
-from bertdistill.inference import load_teacher
-from bertdistill.onnx_teacher import export_int8
-from bertdistill.stage import begin, parser, write_timing
+from bertdistill.core.errors import run_cli
+from bertdistill.core.stage import begin, parser, write_timing
+from bertdistill.teacher.inference import load_teacher
+from bertdistill.teacher.onnx_int8 import export_int8
 
 logger = logging.getLogger("quantize_teacher")
 
@@ -20,7 +20,7 @@ def main() -> None:
     args_parser.add_argument("--out", required=True, help="folder for the int8 ONNX model")
     args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
-    _, _, started = begin(args)
+    _, _, started = begin(args, uses_torch=True)
     teacher = load_teacher(args.teacher)
     path = export_int8(teacher, args.out)
     logger.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)

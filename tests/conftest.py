@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from bertdistill.config import ExplainParams
-from bertdistill.params_file import load_params, load_section
+from bertdistill.core.params import ExplainParams
+from bertdistill.core.params_file import load_params, load_section
 
 POSITIVE = ["great", "excellent", "wonderful", "loved", "best", "superb"]
 NEGATIVE = ["awful", "terrible", "boring", "worst", "hated", "dull"]
@@ -153,8 +153,8 @@ def tiny_teacher(model: Path, max_len: int = 64, seed: int = 0):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from bertdistill.inference import Teacher
-    from bertdistill.teacher_model import BertClassifier, EncodingSpec
+    from bertdistill.teacher.inference import Teacher
+    from bertdistill.teacher.model import BertClassifier, EncodingSpec
 
     torch.manual_seed(seed)
     encoder = AutoModel.from_pretrained(model, add_pooling_layer=False)

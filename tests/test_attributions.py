@@ -9,26 +9,26 @@ from sklearn.multioutput import MultiOutputRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from bertdistill.attributions import (
+from bertdistill.core.tables import frame_texts
+from bertdistill.evaluation.statistics import mean_intervals, paired_difference
+from bertdistill.explain.attributions import (
     Attribution,
     only_words,
     review_words,
     student_attribution,
     without_words,
 )
-from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.explanation_metrics import deletion_fidelity, rank_correlation, top_overlap
-from bertdistill.faithfulness import (
+from bertdistill.explain.erasure import (
     PERCENTS,
     deletions,
-    eraser_scores,
+    eraser_measures,
     eraser_texts,
     explained_logits,
     random_ranking,
     ranking_for_prediction,
 )
-from bertdistill.pairs import side_word, student_text
-from bertdistill.tables import frame_texts
+from bertdistill.explain.measures import deletion_fidelity, rank_correlation, top_overlap
+from bertdistill.students.pair_features import side_word, student_text
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +88,19 @@ class CountingModel:
                          for t in texts], dtype=float)  # fmt: skip
 
 
-def test_eraser_scores_the_true_reasons_above_a_random_ranking():
+def test_eraser_measures_rank_the_true_reasons_above_a_random_ranking():
     texts = [" ".join(["good"] + [f"w{i}" for i in range(30)])] * 3
     model = CountingModel()
     original = model(texts)
     true = [["good", *[f"w{i}" for i in range(30)]]] * 3
-    comprehensive, sufficient = eraser_scores(texts, true, model, original)
+    comprehensive, sufficient = eraser_measures(texts, true, model, original)
     base = 1 / (1 + np.exp(-1))
     # removing "good" drops p(positive) from sigmoid(1) to 0.5 at every k
     assert comprehensive == pytest.approx(np.full(3, base - 0.5))
     # keeping only the top words keeps "good": no drop
     assert sufficient == pytest.approx(np.zeros(3))
     shuffled = [random_ranking(text, seed) for seed, text in enumerate(texts)]
-    random_comprehensive, random_sufficient = eraser_scores(texts, shuffled, model, original)
+    random_comprehensive, random_sufficient = eraser_measures(texts, shuffled, model, original)
     assert random_comprehensive.mean() < comprehensive.mean()
     assert random_sufficient.mean() > sufficient.mean()
 
@@ -258,7 +258,7 @@ def test_three_class_eraser_measures_the_target_class_and_ranks_towards_it():
     original = three_logits(texts)
     targets = np.array([0, 1])
     rankings = [["good", "w1", "w2", "w3"], ["bad", "w1", "w2", "w3"]]
-    comprehensive, sufficient = eraser_scores(texts, rankings, three_logits, original, targets)
+    comprehensive, sufficient = eraser_measures(texts, rankings, three_logits, original, targets)
     before = explained_logits(original, targets)
     after = explained_logits(three_logits(["w1 w2 w3"] * 2), targets)
     drop = 1 / (1 + np.exp(-before)) - 1 / (1 + np.exp(-after))

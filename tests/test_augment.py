@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bertdistill.augment import MAX_NGRAM, augment_reviews, student_view
-from bertdistill.config import AugmentParams
-from bertdistill.errors import UserError
-from bertdistill.pairs import student_text
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import AugmentParams
+from bertdistill.data.augment import MAX_NGRAM, augment_reviews, student_view
+from bertdistill.students.pair_features import student_text
 
 MASK = "[MASK]"
 SOURCES = [

@@ -63,7 +63,7 @@ def test_guided_ranking_builds_both_variants_from_full_occlusions_drops(monkeypa
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     from guided_ranking import guided_variants
 
-    from bertdistill.attributions import Attribution
+    from bertdistill.explain.attributions import Attribution
 
     guide = Attribution({"a": 4.0, "b": -3.0, "c": 2.0, "d": 1.0, "e": -0.5})
     full = Attribution({"a": 0.1, "b": -0.2, "c": 0.3, "d": 0.05, "e": 0.0})

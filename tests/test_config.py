@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bertdistill.config import (
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import (
     AugmentParams,
     EvaluateParams,
     ExplainParams,
@@ -14,8 +15,7 @@ from bertdistill.config import (
     StudentParams,
     TeacherParams,
 )
-from bertdistill.errors import UserError
-from bertdistill.params_file import load_params, load_section, load_seed
+from bertdistill.core.params_file import load_params, load_section, load_seed
 
 SECTIONS = {
     "prepare": PrepareParams,

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from conftest import NLI_CLASSES, synthetic_pairs, synthetic_reviews
 
-from bertdistill import sources
-from bertdistill.config import PrepareParams
-from bertdistill.data import clean_text, label_shares, make_splits
-from bertdistill.errors import UserError
-from bertdistill.params_file import load_params, load_section
-from bertdistill.sources import load_raw
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import PrepareParams
+from bertdistill.core.params_file import load_params, load_section
+from bertdistill.data import sources
+from bertdistill.data.sources import load_raw
+from bertdistill.data.splits import clean_text, label_shares, make_splits
 
 
 def test_clean_text_removes_break_tags_and_extra_space():

@@ -12,7 +12,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # The error type and the CLI wrapper: they shape messages and exit codes, never an output.
-NOT_DEPENDENCIES = {"bertdistill/errors.py"}
+NOT_DEPENDENCIES = {"bertdistill/core/errors.py"}
 
 
 def project_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
@@ -36,7 +36,7 @@ def project_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
                 continue
             module = ROOT / (name.replace(".", "/") + ".py")
             if not module.is_file():
-                continue  # a name inside a module (from bertdistill.io import write_json)
+                continue  # a name inside a module (from bertdistill.core.files import write_json)
             if module not in seen:
                 seen.add(module)
                 project_imports(module, seen)
@@ -110,7 +110,7 @@ def params_read(script: Path) -> set[str]:
     each ``load_section(params, "name", Cls)`` as the whole section, and with ``only=True`` as
     just the fields of ``Cls``. Stages read params only through such literal calls in their own
     script (the package takes typed sections), which this relies on."""
-    from bertdistill import config
+    from bertdistill.core import params as sections
 
     committed = yaml.safe_load((ROOT / "params.yaml").read_text())
     keys = {"seed"}
@@ -120,7 +120,7 @@ def params_read(script: Path) -> set[str]:
         section = node.args[1].value
         only = any(kw.arg == "only" and kw.value.value is True for kw in node.keywords)
         if only:
-            fields = dataclasses.fields(getattr(config, node.args[2].id))
+            fields = dataclasses.fields(getattr(sections, node.args[2].id))
             keys |= {f"{section}.{field.name}" for field in fields}
         else:
             keys |= {f"{section}.{key}" for key in committed[section]}
@@ -130,7 +130,7 @@ def params_read(script: Path) -> set[str]:
 def student_keys(command: str) -> set[str]:
     """The `distill_students` keys a student stage's fits read: the shared ones and those of the
     kinds after its ``--kinds``."""
-    from bertdistill.student_fitting import KIND_KEYS, SHARED_KEYS
+    from bertdistill.students.fitting import KIND_KEYS, SHARED_KEYS
 
     words = command.split()
     after = words[words.index("--kinds") + 1 :]
@@ -139,7 +139,7 @@ def student_keys(command: str) -> set[str]:
 
 
 def test_the_student_stages_fit_every_kind_once():
-    from bertdistill.registry import KINDS
+    from bertdistill.core.registry import KINDS
 
     kinds = []
     for definition in STAGES.values():
@@ -181,7 +181,7 @@ def test_an_inference_change_leaves_the_fine_tuning_alone():
 
 
 def test_the_plot_list_draws_every_model_of_the_registry():
-    from bertdistill.registry import LINEAR_STUDENTS, MODEL_NAMES
+    from bertdistill.core.registry import LINEAR_STUDENTS, MODEL_NAMES
 
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     files = {title: list(next(iter(plot.values()))["y"]) for plot in plots for title in plot}
@@ -210,11 +210,11 @@ def test_the_teachers_explanations_read_no_student_report_or_statistics_code():
     for student_side in (
         "models/students",
         "models/trees",
-        "bertdistill/students.py",
-        "bertdistill/evaluation.py",
-        "bertdistill/explain_report.py",
-        "bertdistill/explanation_metrics.py",
-        "bertdistill/explaining.py",
+        "bertdistill/students/models.py",
+        "bertdistill/evaluation/statistics.py",
+        "bertdistill/explain/report.py",
+        "bertdistill/explain/measures.py",
+        "bertdistill/explain/student_run.py",
     ):
         assert student_side not in deps
     listed = params_listed(STAGES["explain_teacher"]["params"])

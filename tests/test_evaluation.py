@@ -1,29 +1,30 @@
 import numpy as np
 import pytest
 
-from bertdistill.evaluation import (
-    Comparison,
-    Interval,
-    ReportRun,
-    bootstrap_means,
+from bertdistill.core.registry import PAPER_TABLE, STUDENT_NAMES, teacher_model_title
+from bertdistill.evaluation.classification import (
+    classification_metrics,
     confusion_rows,
     flatten,
-    mcnemar_exact,
-    report_markdown,
     roc_points,
-    score,
-    seed_spread,
     throughput,
+)
+from bertdistill.evaluation.report import ReportRun, report_markdown
+from bertdistill.evaluation.statistics import (
+    Comparison,
+    Interval,
+    bootstrap_means,
+    mcnemar_exact,
+    seed_spread,
     with_intervals,
 )
-from bertdistill.registry import PAPER_TABLE, STUDENT_NAMES, teacher_model_title
 
 
 def test_score_against_gold_and_teacher():
     labels = np.array([0, 0, 1, 1])
     logits = np.array([-2.0, 1.0, 3.0, 0.5])
     teacher = np.array([-1.0, -1.0, 2.0, -3.0])
-    result = score(labels, logits, teacher)
+    result = classification_metrics(labels, logits, teacher)
     assert result["accuracy"] == pytest.approx(0.75)
     assert result["f1"] == pytest.approx(0.8)
     assert result["roc_auc"] == pytest.approx(0.75)

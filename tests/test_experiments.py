@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bertdistill.errors import UserError
-from bertdistill.experiments import (
+from bertdistill.core.errors import UserError
+from bertdistill.core.registry import KINDS
+from bertdistill.core.registry import MODEL_NAMES as MODELS
+from bertdistill.evaluation.experiments import (
     COLUMNS,
     CONFUSION,
     curve,
@@ -19,8 +21,6 @@ from bertdistill.experiments import (
     setting_digest,
     steps,
 )
-from bertdistill.registry import KINDS
-from bertdistill.registry import MODEL_NAMES as MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,15 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bertdistill.attributions import Attribution, review_words
-from bertdistill.config import TeacherNameParams
-from bertdistill.evaluation import Interval
-from bertdistill.explain_report import METHOD_TITLES, render, report_records
-from bertdistill.explain_teacher import choose_reviews
-from bertdistill.explanation_metrics import GAP_KEY, flat_metrics
-from bertdistill.lime_explanations import explain, explain_reviews
-from bertdistill.params_file import load_section
-from bertdistill.registry import (
+from bertdistill.core.params import TeacherNameParams
+from bertdistill.core.params_file import load_section
+from bertdistill.core.registry import (
     KIND_TITLES,
     LINEAR_STUDENTS,
     MODEL_NAMES,
@@ -22,7 +16,13 @@ from bertdistill.registry import (
     short_titles,
     teacher_model_title,
 )
-from bertdistill.student_views import coefficient_table, global_views
+from bertdistill.evaluation.statistics import Interval
+from bertdistill.explain.attributions import Attribution, review_words
+from bertdistill.explain.global_views import coefficient_table, global_views
+from bertdistill.explain.lime_explainer import explain, explain_reviews
+from bertdistill.explain.measures import GAP_KEY, flat_metrics
+from bertdistill.explain.report import METHOD_TITLES, render, report_records
+from bertdistill.explain.teacher_run import choose_reviews
 
 
 def keyword_classifier(texts):
@@ -47,7 +47,7 @@ def test_lime_finds_the_words_the_classifier_uses_and_is_seeded():
 def test_linear_top_words_and_tree_levels():
     from sklearn.tree import DecisionTreeClassifier
 
-    from bertdistill.student_views import linear_top_words, tree_top_levels
+    from bertdistill.explain.global_views import linear_top_words, tree_top_levels
 
     vocabulary = np.array(["bad", "fine", "good", "plot"])
     words = linear_top_words(vocabulary, np.array([[-2.0, 0.1, 3.0, -0.5]]), k=2)

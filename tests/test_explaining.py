@@ -3,19 +3,19 @@ import pandas as pd
 import pytest
 from conftest import TINY_EXPLAIN, explain_params, synthetic_reviews, tiny_teacher
 
-from bertdistill.attributions import completeness_gap
-from bertdistill.config import InferenceParams
-from bertdistill.errors import UserError
-from bertdistill.explain_teacher import explain_teacher, remembering
-from bertdistill.explaining import explain_models
-from bertdistill.explanation_metrics import GAP_KEY, STUDENT_METHOD, TEACHER_METHOD, top_overlap
-from bertdistill.faithfulness import MEASURES, eraser_values
-from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
-from bertdistill.teacher_attribution import guided_occlusion, integrated_gradients
-from bertdistill.teacher_explanations import (
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import InferenceParams
+from bertdistill.core.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
+from bertdistill.explain.attributions import completeness_gap
+from bertdistill.explain.erasure import MEASURES, eraser_values
+from bertdistill.explain.measures import GAP_KEY, STUDENT_METHOD, TEACHER_METHOD, top_overlap
+from bertdistill.explain.student_run import explain_models
+from bertdistill.explain.teacher_attributions import guided_occlusion, integrated_gradients
+from bertdistill.explain.teacher_outputs import (
     read_teacher_explanations,
     write_teacher_explanations,
 )
+from bertdistill.explain.teacher_run import explain_teacher, remembering
 
 INFERENCE = InferenceParams(batch_tokens=512, max_batch_size=16, precision="fp32")
 CONFIG = explain_params(**TINY_EXPLAIN | {"num_reviews": 5})
@@ -140,12 +140,12 @@ def test_the_teachers_other_explainers_are_compared_with_its_reference_on_the_sa
     result, (reviews, teacher, *_) = explained
     texts = reviews["text"].tolist()
 
-    def score(batch):
+    def logits_of(batch):
         return teacher.logits(batch, INFERENCE, progress=False)
 
     original = result.original[TEACHER]
     values = {
-        method: eraser_values(texts, score, original, result.attributions[(TEACHER, method)], 3)
+        method: eraser_values(texts, logits_of, original, result.attributions[(TEACHER, method)], 3)
         for method in (TEACHER_METHOD, "integrated_gradients", "occlusion")
     }
     for method, count in (("integrated_gradients", 5), ("occlusion", 2)):

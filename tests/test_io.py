@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import default_sigint
 
-from bertdistill.io import write_text
+from bertdistill.core.files import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WRITER = textwrap.dedent(
     """
     import sys, time
-    from bertdistill.io import atomic_path
+    from bertdistill.core.files import atomic_path
     with atomic_path(sys.argv[1]) as tmp:
         tmp.write_text("half of the new")
         print("writing", flush=True)

@@ -9,12 +9,12 @@ import pytest
 from conftest import explain_params, synthetic_reviews
 from test_students import fit, student_params
 
-from bertdistill.config import TfidfParams
-from bertdistill.errors import UserError
-from bertdistill.linear import LINEAR_DIR, LinearStudent
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import TfidfParams
+from bertdistill.core.registry import LINEAR_STUDENTS
 from bertdistill.predict import NO_KNOWN_WORD, load_model, predictions, read_texts
-from bertdistill.registry import LINEAR_STUDENTS
-from bertdistill.student_files import save_students
+from bertdistill.students.files import save_students
+from bertdistill.students.numpy_linear import LINEAR_DIR, LinearStudent
 
 # Beyond the synthetic reviews: case, accents, punctuation, one-letter words (not tokens),
 # only unseen words (the intercept alone), nothing at all.

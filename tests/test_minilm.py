@@ -5,10 +5,10 @@ import pytest
 import torch
 from test_teacher import teacher_params
 
-from bertdistill.batching import predict_logits
-from bertdistill.config import InferenceParams
-from bertdistill.teacher_model import MINILM_PACKAGE, EncodingSpec, encode_texts, load_pretrained
-from bertdistill.training import train
+from bertdistill.core.params import InferenceParams
+from bertdistill.teacher.batching import predict_logits
+from bertdistill.teacher.model import MINILM_PACKAGE, EncodingSpec, encode_texts, load_pretrained
+from bertdistill.teacher.training import train
 
 # Two reviews copied verbatim from IMDB's test split (aclImdb test/pos/17_8.txt, test/neg/78_1.txt).
 REVIEWS = [

@@ -11,13 +11,13 @@ import torch
 from conftest import synthetic_pairs, synthetic_reviews, tiny_teacher
 from transformers import AutoModel
 
-from bertdistill.batching import collate
-from bertdistill.config import InferenceParams
-from bertdistill.errors import UserError
-from bertdistill.inference import load_teacher
-from bertdistill.onnx_teacher import ONNX_FILE, export_int8, export_onnx, int8_folder
-from bertdistill.teacher_model import BertClassifier, encode_texts
-from bertdistill.training import save_teacher
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import InferenceParams
+from bertdistill.teacher.batching import collate
+from bertdistill.teacher.inference import load_teacher
+from bertdistill.teacher.model import BertClassifier, encode_texts
+from bertdistill.teacher.onnx_int8 import ONNX_FILE, export_int8, export_onnx, int8_folder
+from bertdistill.teacher.training import save_teacher
 
 INFERENCE = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
 

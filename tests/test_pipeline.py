@@ -25,10 +25,10 @@ from conftest import (
     write_tiny_pairs,
 )
 
-from bertdistill import dvc_stages
-from bertdistill.registry import KINDS, MODEL_NAMES, STUDENT_NAMES, TEACHER
-from bertdistill.student_files import load_students
-from bertdistill.tables import frame_texts
+from bertdistill.core import dvc_stages
+from bertdistill.core.registry import KINDS, MODEL_NAMES, STUDENT_NAMES, TEACHER
+from bertdistill.core.tables import frame_texts
+from bertdistill.students.files import load_students
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["prepare", "finetune_teacher", "quantize_teacher", "label_with_teacher"]

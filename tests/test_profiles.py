@@ -8,10 +8,10 @@ import pytest
 import yaml
 from test_config import SECTIONS
 
-from bertdistill.config import AugmentParams, ExplainParams, PrepareParams
-from bertdistill.errors import UserError
-from bertdistill.params_file import load_params, load_section, load_seed
-from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import AugmentParams, ExplainParams, PrepareParams
+from bertdistill.core.params_file import load_params, load_section, load_seed
+from bertdistill.core.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
 
 PROFILES = sorted(path.stem for path in (ROOT / "conf/profiles").glob("*.yaml"))
 

@@ -4,8 +4,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertdistill.data import clean_text, make_splits
-from bertdistill.teacher_model import truncate_ids
+from bertdistill.data.splits import clean_text, make_splits
+from bertdistill.teacher.model import truncate_ids
 
 
 @given(st.text())

@@ -22,14 +22,13 @@ from conftest import (
     tiny_params,
 )
 
-from bertdistill import dvc_stages
-from bertdistill.attributions import student_attribution
-from bertdistill.data import clean_text
-from bertdistill.errors import UserError
-from bertdistill.evaluation import with_intervals
-from bertdistill.linear import LINEAR_DIR
-from bertdistill.registry import MODEL_NAMES, STUDENT_NAMES
-from bertdistill.student_files import (
+from bertdistill.core import dvc_stages
+from bertdistill.core.errors import UserError
+from bertdistill.core.registry import MODEL_NAMES, STUDENT_NAMES
+from bertdistill.data.splits import clean_text
+from bertdistill.evaluation.statistics import with_intervals
+from bertdistill.explain.attributions import student_attribution
+from bertdistill.students.files import (
     FEATURIZER_FILE,
     META_FILE,
     SEEDS_FILE,
@@ -37,6 +36,7 @@ from bertdistill.student_files import (
     load_students,
     student_file,
 )
+from bertdistill.students.numpy_linear import LINEAR_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
@@ -655,7 +655,7 @@ def test_a_stages_peak_memory_is_its_own_not_its_launchers():
     """DVC forks and execs each stage: the peak a stage reports must not be DVC's."""
     touch = "ballast = bytearray({} * 2**20); ballast[::4096] = b'x' * len(ballast[::4096])\n"
     launcher = touch.format(600) + "import os, sys; os.execv(sys.executable, sys.argv[1:])"
-    report = "from bertdistill.stage import peak_rss_mib; print(peak_rss_mib())"
+    report = "from bertdistill.core.stage import peak_rss_mib; print(peak_rss_mib())"
 
     def peak(program: str) -> float:
         command = [sys.executable, "-c", launcher, sys.executable, "-c", program]

@@ -11,11 +11,11 @@ from conftest import pair_frame, synthetic_pairs, synthetic_reviews
 from sklearn.multioutput import MultiOutputRegressor
 from threadpoolctl import threadpool_limits
 
-from bertdistill.config import StudentParams, TfidfParams
-from bertdistill.errors import UserError
-from bertdistill.pairs import cross_features, student_text
-from bertdistill.registry import KINDS, STUDENT_NAMES
-from bertdistill.student_files import (
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import StudentParams, TfidfParams
+from bertdistill.core.registry import KINDS, STUDENT_NAMES
+from bertdistill.core.tables import frame_texts
+from bertdistill.students.files import (
     FEATURIZER_FILE,
     VOCABULARY_FILE,
     load_skops,
@@ -23,7 +23,7 @@ from bertdistill.student_files import (
     save_replicates,
     save_students,
 )
-from bertdistill.student_fitting import (
+from bertdistill.students.fitting import (
     KIND_KEYS,
     SHARED_KEYS,
     build_student,
@@ -34,8 +34,8 @@ from bertdistill.student_fitting import (
     fit_students,
     search_space,
 )
-from bertdistill.tables import frame_texts
-from bertdistill.transfer import TransferSet, distillation_targets, unlabeled_subset
+from bertdistill.students.pair_features import cross_features, student_text
+from bertdistill.students.transfer_set import TransferSet, distillation_targets, unlabeled_subset
 
 
 def student_params(**overrides) -> StudentParams:
@@ -265,7 +265,7 @@ def test_loading_the_student_files_module_leaves_torch_usable():
     afterwards (in a fresh process, so the import order is the one a stage sees)."""
     probe = (
         "import sys\n"
-        "import bertdistill.student_files\n"
+        "import bertdistill.students.files\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "import torch\n"
         "from sklearn.externals.array_api_compat import is_torch_array\n"
@@ -279,7 +279,7 @@ def test_loading_the_student_files_module_leaves_torch_usable():
 def test_the_vocabulary_cut_breaks_ties_by_the_ngram_not_by_the_sort():
     """max_features keeps the most frequent n-grams, equal counts going to the alphabetically
     first: the same vocabulary on any CPU (NumPy's default sort orders ties by CPU)."""
-    from bertdistill.student_fitting import fit_featurizer
+    from bertdistill.students.fitting import fit_featurizer
 
     texts = ["delta echo alpha", "charlie bravo delta", "echo foxtrot"]
     params = TfidfParams(ngram_max=1, min_df=1, max_df=1.0, max_features=4, sublinear_tf=True)

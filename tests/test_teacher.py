@@ -5,25 +5,25 @@ import pytest
 import torch
 from conftest import NLI_CLASSES, dropout_free_copy, pair_frame, synthetic_pairs, synthetic_reviews
 
-from bertdistill.batching import (
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import InferenceParams, TeacherParams
+from bertdistill.core.tables import frame_texts
+from bertdistill.teacher.batching import (
     collate,
     length_grouped_batches,
     micro_batches,
     predict_logits,
     token_budget_batches,
 )
-from bertdistill.config import InferenceParams, TeacherParams
-from bertdistill.errors import UserError
-from bertdistill.inference import is_feed_forward_output, load_teacher
-from bertdistill.tables import frame_texts
-from bertdistill.teacher_model import (
+from bertdistill.teacher.inference import is_feed_forward_output, load_teacher
+from bertdistill.teacher.model import (
     BertClassifier,
     EncodingSpec,
     encode_texts,
     load_pretrained,
     truncate_ids,
 )
-from bertdistill.training import save_teacher, train
+from bertdistill.teacher.training import save_teacher, train
 
 INFERENCE = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
 

@@ -4,11 +4,15 @@ import pytest
 import torch
 from conftest import tiny_teacher
 
-from bertdistill.attributions import Attribution, completeness_gap, review_words, without_words
-from bertdistill.config import InferenceParams
-from bertdistill.errors import UserError
-from bertdistill.inference import Teacher
-from bertdistill.teacher_attribution import (
+from bertdistill.core.errors import UserError
+from bertdistill.core.params import InferenceParams
+from bertdistill.explain.attributions import (
+    Attribution,
+    completeness_gap,
+    review_words,
+    without_words,
+)
+from bertdistill.explain.teacher_attributions import (
     guided_occlusion,
     integrated_gradients,
     measured_first,
@@ -17,7 +21,8 @@ from bertdistill.teacher_attribution import (
     position_words,
     word_sums,
 )
-from bertdistill.teacher_model import BertClassifier, EncodingSpec
+from bertdistill.teacher.inference import Teacher
+from bertdistill.teacher.model import BertClassifier, EncodingSpec
 
 BATCHING = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
 TEXT = "Great movie, the acting was awful! The plot was great."

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from render_check import browser  # beside this file, which Python puts on the path
 
-from bertdistill.errors import UserError, run_cli
+from bertdistill.core.errors import UserError, run_cli
 
 TIMEOUT = 60  # seconds Chromium may take to start, load the page or run the check
 ALPHA_TOLERANCE = 0.01  # the page writes opacity to 2 decimals; Chromium keeps it in 8 bits

@@ -20,11 +20,12 @@ import logging
 
 import numpy as np
 
-from bertdistill.errors import UserError, run_cli
-from bertdistill.evaluation import mean_intervals, paired_difference
-from bertdistill.experiments import run_predictions
-from bertdistill.io import setup_logging, write_json
-from bertdistill.registry import MODEL_NAMES, TEACHER
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.files import write_json
+from bertdistill.core.registry import MODEL_NAMES, TEACHER
+from bertdistill.core.runtime import setup_logging
+from bertdistill.evaluation.experiments import run_predictions
+from bertdistill.evaluation.statistics import mean_intervals, paired_difference
 
 logger = logging.getLogger("compare_runs")
 

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from bertdistill.errors import UserError, run_cli
-from bertdistill.experiments import CURVES, curve, finished_runs, merge, run_hits, steps
-from bertdistill.io import setup_logging, write_csv
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.files import write_csv
+from bertdistill.core.runtime import setup_logging
+from bertdistill.evaluation.experiments import CURVES, curve, finished_runs, merge, run_hits, steps
 
 logger = logging.getLogger("label_efficiency")
 

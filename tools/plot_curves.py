@@ -16,10 +16,11 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from bertdistill.errors import UserError, run_cli
-from bertdistill.experiments import CURVES
-from bertdistill.io import atomic_path, setup_logging
-from bertdistill.registry import STUDENTS, TEACHER
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.files import atomic_path
+from bertdistill.core.registry import STUDENTS, TEACHER
+from bertdistill.core.runtime import setup_logging
+from bertdistill.evaluation.experiments import CURVES
 
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)

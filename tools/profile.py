@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bertdistill.errors import run_cli
-from bertdistill.params_file import load_params
-from bertdistill.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
+from bertdistill.core.errors import run_cli
+from bertdistill.core.params_file import load_params
+from bertdistill.core.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
 
 
 def main() -> None:

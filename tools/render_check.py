@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bertdistill.errors import UserError, run_cli
-from bertdistill.io import setup_logging, write_json
+from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.files import write_json
+from bertdistill.core.runtime import setup_logging
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 

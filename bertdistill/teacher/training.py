@@ -1,0 +1,225 @@
+"""Fine-tuning the teacher: BCE-with-logits (cross-entropy for K classes), AdamW with warm-up and
+decay, gradient clipping, micro-batches with accumulated gradients, DDP under a launcher, the best
+validation epoch kept."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from bertdistill.core.files import atomic_path
+from bertdistill.core.logits import predicted_classes
+from bertdistill.core.params import BatchingParams, TeacherParams
+from bertdistill.teacher.batching import (
+    collate,
+    length_grouped_batches,
+    micro_batches,
+    precision_context,
+    predict_logits,
+)
+from bertdistill.teacher.distributed import SINGLE, Workers, sharded
+from bertdistill.teacher.files import SPEC_FILE, WEIGHTS_FILE
+from bertdistill.teacher.model import BertClassifier, EncodingSpec
+
+
+@dataclass
+class TrainingResult:
+    best_epoch: int
+    best_val_accuracy: float
+    steps: list[dict]
+    epochs: list[dict]
+    train_seconds: float
+    validation_seconds: float
+
+
+def epoch_batches(
+    lengths: Sequence[int], params: TeacherParams, rng: np.random.Generator, workers: Workers
+) -> list[np.ndarray]:
+    """One epoch's optimiser batches. With several workers each batch is split between them, so
+    a batch smaller than the number of workers (at most one per group) is left out."""
+    batches = length_grouped_batches(
+        lengths, params.batch_size, params.length_group_size, rng, params.batch_tokens
+    )
+    return [batch for batch in batches if len(batch) >= workers.world_size]
+
+
+def train(
+    model: BertClassifier,
+    train_encoded: Sequence[Sequence[int]],
+    train_labels: np.ndarray,
+    val_encoded: Sequence[Sequence[int]],
+    val_labels: np.ndarray,
+    pad_id: int,
+    params: TeacherParams,
+    batching: BatchingParams,
+    seed: int,
+    device: torch.device,
+    workers: Workers = SINGLE,
+) -> TrainingResult:
+    """Fine-tune with BCE-with-logits (a one-logit head) or cross-entropy (K logits), AdamW,
+    linear warm-up/decay and gradient clipping.
+
+    Each batch of ``params.batch_size`` texts (or ``params.batch_tokens`` padded tokens) is one
+    optimiser step, run as micro-batches of at
+    most ``params.micro_batch_tokens`` padded tokens with accumulated gradients. Under a launcher
+    (several ``workers``) the model is wrapped in DistributedDataParallel and every worker takes
+    an interleaved share of each batch; the update is the same as one process's. After every
+    epoch the model is scored on the validation split; the best epoch's weights are loaded back
+    into ``model`` at the end.
+    """
+    rng = np.random.default_rng(seed)
+    lengths = [len(ids) for ids in train_encoded]
+    # Every epoch's batches up front: with a token budget their number depends on the shuffle,
+    # and the learning-rate schedule needs the total.
+    plan = [epoch_batches(lengths, params, rng, workers) for _ in range(params.epochs)]
+    total_steps = sum(len(batches) for batches in plan)
+    if params.freeze_word_embeddings:
+        model.encoder.get_input_embeddings().requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(params.warmup_ratio * total_steps), total_steps
+    )
+    binary = model.num_logits == 1
+    labels = torch.tensor(train_labels, dtype=torch.float32 if binary else torch.long)
+    model.to(device)
+    network = model
+    if workers.world_size > 1:
+        device_ids = [device.index] if device.type == "cuda" else None
+        network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    val_lengths = [len(ids) for ids in val_encoded]
+    steps, epochs = [], []
+    best_state, best_accuracy, best_epoch = None, -1.0, 0
+    train_seconds = validation_seconds = 0.0
+    with tqdm(total=total_steps, desc="finetune", unit="step", disable=not workers.is_main) as bar:
+        for epoch in range(1, params.epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            for batch in plan[epoch - 1]:
+                optimizer.zero_grad(set_to_none=True)
+                batch_loss = _accumulate_gradients(
+                    network, batch, train_encoded, lengths, labels, pad_id, params, device, workers
+                )
+                if params.max_grad_norm > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                steps.append(
+                    {"step": len(steps) + 1, "epoch": epoch, "train_loss": round(batch_loss, 6)}
+                )
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
+            train_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            val_logits = sharded(
+                lambda indices: predict_logits(
+                    model,
+                    [val_encoded[i] for i in indices],
+                    pad_id,
+                    batching,
+                    device,
+                    params.precision,
+                    progress=False,
+                ),
+                val_lengths,
+                workers,
+            )
+            accuracy = float((predicted_classes(val_logits) == val_labels).mean())
+            validation_seconds += time.perf_counter() - started
+            epoch_loss = float(np.mean([s["train_loss"] for s in steps if s["epoch"] == epoch]))
+            epochs.append(
+                {"epoch": epoch, "train_loss": round(epoch_loss, 6), "val_accuracy": accuracy}
+            )
+            if workers.is_main:
+                tqdm.write(
+                    f"epoch {epoch}: train loss {epoch_loss:.4f}, val accuracy {accuracy:.4f}"
+                )
+            if accuracy > best_accuracy:
+                best_accuracy, best_epoch = accuracy, epoch
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return TrainingResult(
+        best_epoch, best_accuracy, steps, epochs, train_seconds, validation_seconds
+    )
+
+
+def _accumulate_gradients(
+    network: nn.Module,
+    batch: np.ndarray,
+    train_encoded: Sequence[Sequence[int]],
+    lengths: Sequence[int],
+    labels: torch.Tensor,
+    pad_id: int,
+    params: TeacherParams,
+    device: torch.device,
+    workers: Workers,
+) -> float:
+    """Backward passes over this worker's share of ``batch``; returns the batch's mean loss.
+
+    Each part's summed loss is divided by the whole batch's size (and multiplied by the number
+    of workers, whose gradients DDP averages), so the gradient is the batch-mean gradient.
+    """
+    share = batch[workers.rank :: workers.world_size]
+    parts = micro_batches(share, lengths, params.micro_batch_tokens)
+    # A one-logit head's targets are 0.0/1.0 floats (BCE); a K-logit head's are class ids.
+    binary = labels.dtype == torch.float32
+    loss_fn = (nn.BCEWithLogitsLoss if binary else nn.CrossEntropyLoss)(reduction="sum")
+    batch_loss = 0.0
+    for index, part in enumerate(parts):
+        input_ids, attention_mask = collate([train_encoded[i] for i in part], pad_id, device)
+        # DDP all-reduces gradients on the last part only; earlier parts just accumulate.
+        last = index == len(parts) - 1
+        syncing = last or workers.world_size == 1
+        with contextlib.nullcontext() if syncing else network.no_sync():
+            with precision_context(device, params.precision):
+                logits = network(input_ids, attention_mask)
+            loss = loss_fn(logits.float(), labels[part].to(device)) / len(batch)
+            (loss * workers.world_size).backward()
+        batch_loss += loss.item()
+    if workers.world_size > 1:
+        total = torch.tensor([batch_loss], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(total)
+        batch_loss = float(total.item())
+    return batch_loss
+
+
+def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """The trainable parameters; no weight decay on biases and LayerNorm weights, as in BERT's
+    own recipe."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def save_teacher(
+    folder: str | Path,
+    model: BertClassifier,
+    tokenizer: PreTrainedTokenizerBase,
+    spec: EncodingSpec,
+) -> None:
+    """Write weights (safetensors), encoder config, tokenizer and encoding spec, atomically."""
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        model.encoder.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / SPEC_FILE).write_text(json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
