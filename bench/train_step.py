@@ -37,7 +37,7 @@ from bertdistill.core.runtime import setup_logging
 from bertdistill.data.splits import clean_text
 from bertdistill.teacher.batching import collate, length_grouped_batches, micro_batches
 from bertdistill.teacher.model import EncodingSpec, encode_texts, load_pretrained
-from bertdistill.teacher.training import _parameter_groups
+from bertdistill.teacher.training import parameter_groups
 
 PHASES = ("data", "forward", "backward", "clip", "optimizer")
 
@@ -47,7 +47,7 @@ def timed_steps(
 ) -> dict:
     """Median seconds per phase over ``steps`` optimiser steps after ``warmup`` untimed ones
     (``fused``: torch's fused AdamW kernel instead of its default per-tensor loop)."""
-    groups = _parameter_groups(model, config.weight_decay)
+    groups = parameter_groups(model, config.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=0.0, fused=fused)
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     cpu = torch.device("cpu")

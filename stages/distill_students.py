@@ -4,6 +4,7 @@ and keeps a copy, so a change to one kind's grid re-fits that kind's stage only.
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 import pandas as pd
@@ -22,7 +23,7 @@ from bertdistill.students.transfer_set import TransferSet, unlabeled_subset
 logger = logging.getLogger("distill_students")
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     args_parser = parser(__doc__)
     args_parser.add_argument("--train", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
     args_parser.add_argument("--unlabeled", nargs=2, required=True, metavar=("TEXTS", "LOGITS"))
@@ -39,8 +40,11 @@ def main() -> None:
         "--seeds-out", required=True, help="folder for the students re-fitted with further seeds"
     )
     args_parser.add_argument("--metrics", required=True, help="JSON with the transfer-set sizes")
-    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
-    args = args_parser.parse_args()
+    return args_parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     params, seed, started = begin(args, uses_torch=False)
     config = load_section(params, "distill_students", StudentParams)
     logger.info("config: %s", config)

@@ -41,7 +41,6 @@ def main() -> None:
     args_parser.add_argument("--out", required=True, help="folder for the report and its JSON")
     args_parser.add_argument("--metrics", required=True, help="explanation metrics JSON")
     args_parser.add_argument("--plots-dir", required=True, help="folder for coefficient CSVs")
-    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
     params, seed, started = begin(args, uses_torch=False)
     config = load_section(params, "explain", ExplainMeasureParams, only=True, section=ExplainParams)

@@ -27,7 +27,6 @@ def main() -> None:
         "--teacher-int8", help="the teacher's int8 ONNX model (inference.precision onnx_int8)"
     )
     args_parser.add_argument("--out", required=True, help="folder for the teacher's explanations")
-    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
     params, seed, started = begin(args, uses_torch=True)
     config = load_section(params, "explain", TeacherExplainParams, only=True, section=ExplainParams)

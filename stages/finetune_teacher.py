@@ -6,6 +6,7 @@ Runs in one process, or data-parallel under `torchrun --nproc_per_node N` / `acc
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 import pandas as pd
@@ -19,20 +20,39 @@ from bertdistill.core.stage import begin, parser, read_frame, write_timing
 from bertdistill.core.tables import frame_texts
 from bertdistill.teacher.distributed import finish, init_workers
 from bertdistill.teacher.model import EncodingSpec, encode_texts, load_pretrained
-from bertdistill.teacher.training import save_teacher, train
+from bertdistill.teacher.training import TrainingResult, save_teacher, train
 
 logger = logging.getLogger("finetune_teacher")
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     args_parser = parser(__doc__)
     args_parser.add_argument("--train", required=True, help="labelled training parquet")
     args_parser.add_argument("--validation", required=True, help="validation parquet")
     args_parser.add_argument("--out", required=True, help="folder for the fine-tuned teacher")
     args_parser.add_argument("--metrics", required=True, help="teacher metrics JSON")
     args_parser.add_argument("--plots-dir", required=True, help="folder for training-curve CSVs")
-    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
-    args = args_parser.parse_args()
+    return args_parser.parse_args()
+
+
+def write_results(args: argparse.Namespace, model, result: TrainingResult, train_size: int) -> None:
+    """The best epoch's metrics and the training curves (the main worker only)."""
+    write_csv(f"{args.plots_dir}/train_loss.csv", pd.DataFrame(result.steps))
+    write_csv(f"{args.plots_dir}/val_accuracy.csv", pd.DataFrame(result.epochs))
+    write_json(
+        args.metrics,
+        {
+            "best_epoch": result.best_epoch,
+            "val_accuracy": round(result.best_val_accuracy, 6),
+            "final_train_loss": result.epochs[-1]["train_loss"],
+            "train_size": train_size,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+    )
+
+
+def main() -> None:
+    args = arguments()
     params, seed, started = begin(args, uses_torch=True)
     config = load_section(params, "finetune_teacher", TeacherParams)
     # Validation batches like labelling does; the other inference keys are not read here.
@@ -75,18 +95,7 @@ def main() -> None:
         return
     save_teacher(args.out, model, tokenizer, spec)
     logger.info("saved teacher (best epoch %d) to %s", result.best_epoch, args.out)
-    write_csv(f"{args.plots_dir}/train_loss.csv", pd.DataFrame(result.steps))
-    write_csv(f"{args.plots_dir}/val_accuracy.csv", pd.DataFrame(result.epochs))
-    write_json(
-        args.metrics,
-        {
-            "best_epoch": result.best_epoch,
-            "val_accuracy": round(result.best_val_accuracy, 6),
-            "final_train_loss": result.epochs[-1]["train_loss"],
-            "train_size": len(train_encoded),
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
-    )
+    write_results(args, model, result, len(train_encoded))
     sequences = len(train_encoded) * config.epochs
     write_timing(
         args.timing,

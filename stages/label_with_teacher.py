@@ -7,6 +7,7 @@ each worker labels a shard, the logits are gathered in input order and worker 0 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 
@@ -28,7 +29,7 @@ from bertdistill.teacher.inference import load_teacher
 logger = logging.getLogger("label_with_teacher")
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     args_parser = parser(__doc__)
     args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
     args_parser.add_argument(
@@ -48,8 +49,11 @@ def main() -> None:
         metavar=("INPUT", "OUTPUT"),
         help="a split whose texts get synthetic variants, and the parquet of labelled variants",
     )
-    args_parser.add_argument("--timing", required=True, help="JSON file for wall time, throughput")
-    args = args_parser.parse_args()
+    return args_parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     params, seed, started = begin(args, uses_torch=True)
     inference = load_section(params, "inference", InferenceParams)
     augment = load_section(params, "augment", AugmentParams) if args.augment else None

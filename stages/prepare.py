@@ -20,7 +20,6 @@ def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--out-dir", required=True, help="folder for the split parquet files")
     args_parser.add_argument("--metrics", required=True, help="JSON file for split sizes")
-    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
     params, seed, started = begin(args, uses_torch=False)
     config = load_section(params, "prepare", PrepareParams)

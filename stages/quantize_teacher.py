@@ -18,7 +18,6 @@ def main() -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--teacher", required=True, help="fine-tuned teacher folder")
     args_parser.add_argument("--out", required=True, help="folder for the int8 ONNX model")
-    args_parser.add_argument("--timing", required=True, help="JSON file for wall time")
     args = args_parser.parse_args()
     _, _, started = begin(args, uses_torch=True)
     teacher = load_teacher(args.teacher)

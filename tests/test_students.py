@@ -18,7 +18,6 @@ from bertdistill.core.tables import frame_texts
 from bertdistill.students.files import (
     FEATURIZER_FILE,
     VOCABULARY_FILE,
-    load_skops,
     load_students,
     save_replicates,
     save_students,
@@ -35,6 +34,7 @@ from bertdistill.students.fitting import (
     search_space,
 )
 from bertdistill.students.pair_features import cross_features, student_text
+from bertdistill.students.skops_files import load_skops
 from bertdistill.students.transfer_set import TransferSet, distillation_targets, unlabeled_subset
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from bertdistill.core.errors import UserError
 from bertdistill.core.params_file import read_yaml_mapping
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bertdistill/core/profiles.py
 PROFILES_DIR = ROOT / "conf" / "profiles"
 
 

@@ -23,9 +23,14 @@ logger = logging.getLogger(__name__)
 
 
 def parser(description: str) -> argparse.ArgumentParser:
+    """A stage's command line: its params file and its timing file, which every stage writes;
+    the stage adds its own inputs and outputs."""
     result = argparse.ArgumentParser(description=description)
     result.add_argument(
         "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    result.add_argument(
+        "--timing", required=True, help="JSON file for wall time, peak memory and throughput"
     )
     return result
 

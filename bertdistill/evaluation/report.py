@@ -59,13 +59,35 @@ def report_markdown(
             "distilled from the teacher's logits; no intervals given, so a figure counts as "
             "+-0.005, its rounding)."
         )
+    titles = {TEACHER: run.teacher_title} | {s.name: s.title for s in STUDENTS}
+    scores = _score_rows(per_model, accuracy, titles, paper, several=len(run.classes) > 2)
+    by_pair = {(c.model, c.reference): c for c in comparisons}
+    gains, versus_teacher = _gain_rows(by_pair, paper), _versus_teacher_rows(by_pair)
+    lines = ["# Results: paper vs this pipeline" if paper else "# Results", "", intro, ""]
+    lines += _table(scores)
+    if len(run.classes) > 2:
+        lines += ["", "## Accuracy per class", ""] + _class_lines(per_model, titles, run.classes)
+    lines += ["", "## Distilled vs gold labels", ""] + _table(gains)
+    lines += ["", "## Students vs the teacher", ""] + _table(versus_teacher)
+    lines += ["", "## Students over seeds", ""] + _seed_lines(per_model, run.seeds, run.refitted)
+    lines += ["", f"Teacher test accuracy: {accuracy[TEACHER].plain()}.", ""]
+    return "\n".join(lines)
+
+
+def _score_rows(
+    per_model: dict[str, dict[str, float]],
+    accuracy: dict[str, Interval],
+    titles: dict[str, str],
+    paper: bool,
+    several: bool,
+) -> list[list[str]]:
+    """The scores table: every model's accuracy with its interval (and the paper's figure),
+    F1 (macro-F1 with K classes), ROC-AUC, agreement with the teacher and size."""
     scores = [["model", *(["paper"] if paper else []), "ours [95% interval]"]]
-    several = len(run.classes) > 2
     f1_key, f1_title = ("macro_f1", "macro-F1") if several else ("f1", "F1")
     scores[0] += [*(["ours vs paper"] if paper else []), f1_title, "ROC-AUC"]
     scores[0] += ["agreement with teacher"]
     scores[0] += ["size (bytes)"]
-    titles = {TEACHER: run.teacher_title} | {s.name: s.title for s in STUDENTS}
     for name, title in titles.items():
         values, ours = per_model[name], accuracy[name]
         versus = []
@@ -77,7 +99,11 @@ def report_markdown(
             + [f"{values[key]:.4f}" for key in (f1_key, "roc_auc")]
             + [agreement, f"{int(values['size_bytes']):,}"]
         )
-    by_pair = {(c.model, c.reference): c for c in comparisons}
+    return scores
+
+
+def _gain_rows(by_pair: dict[tuple[str, str], Comparison], paper: bool) -> list[list[str]]:
+    """Each distilled student minus its gold-label twin (and the paper's difference)."""
     gains = [["student", *(["paper: distilled - gold"] if paper else [])]]
     gains[0] += ["ours: distilled - gold [95%]", "McNemar p", "verdict"]
     for kind in KINDS:
@@ -89,6 +115,11 @@ def report_markdown(
             [KIND_TITLES[kind], *paper_gain, compared.difference.signed()]
             + [_p_value(compared.mcnemar_p), verdict]
         )
+    return gains
+
+
+def _versus_teacher_rows(by_pair: dict[tuple[str, str], Comparison]) -> list[list[str]]:
+    """Each student minus the teacher."""
     versus_teacher = [["student", "student - teacher [95%]", "McNemar p", "verdict"]]
     for student in STUDENTS:
         compared = by_pair[(student.name, TEACHER)]
@@ -96,15 +127,7 @@ def report_markdown(
         versus_teacher.append(
             [student.title, compared.difference.signed(), _p_value(compared.mcnemar_p), verdict]
         )
-    lines = ["# Results: paper vs this pipeline" if paper else "# Results", "", intro, ""]
-    lines += _table(scores)
-    if several:
-        lines += ["", "## Accuracy per class", ""] + _class_lines(per_model, titles, run.classes)
-    lines += ["", "## Distilled vs gold labels", ""] + _table(gains)
-    lines += ["", "## Students vs the teacher", ""] + _table(versus_teacher)
-    lines += ["", "## Students over seeds", ""] + _seed_lines(per_model, run.seeds, run.refitted)
-    lines += ["", f"Teacher test accuracy: {accuracy[TEACHER].plain()}.", ""]
-    return "\n".join(lines)
+    return versus_teacher
 
 
 def _class_lines(

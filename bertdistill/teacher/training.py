@@ -85,22 +85,12 @@ def train(
     # and the learning-rate schedule needs the total.
     plan = [epoch_batches(lengths, params, rng, workers) for _ in range(params.epochs)]
     total_steps = sum(len(batches) for batches in plan)
-    if params.freeze_word_embeddings:
-        model.encoder.get_input_embeddings().requires_grad_(False)
-    optimizer = torch.optim.AdamW(
-        _parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
-    )
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(params.warmup_ratio * total_steps), total_steps
-    )
+    optimizer, scheduler = _optimiser(model, params, total_steps)
     binary = model.num_logits == 1
     labels = torch.tensor(train_labels, dtype=torch.float32 if binary else torch.long)
     model.to(device)
-    network = model
-    if workers.world_size > 1:
-        device_ids = [device.index] if device.type == "cuda" else None
-        network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    val_lengths = [len(ids) for ids in val_encoded]
+    batches = _Batches(train_encoded, lengths, labels, pad_id)
+    fit = _Fit(model, _network(model, device, workers), optimizer, scheduler, batches, params)
     steps, epochs = [], []
     best_state, best_accuracy, best_epoch = None, -1.0, 0
     train_seconds = validation_seconds = 0.0
@@ -109,14 +99,7 @@ def train(
             started = time.perf_counter()
             model.train()
             for batch in plan[epoch - 1]:
-                optimizer.zero_grad(set_to_none=True)
-                batch_loss = _accumulate_gradients(
-                    network, batch, train_encoded, lengths, labels, pad_id, params, device, workers
-                )
-                if params.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
+                batch_loss = fit.step(batch, device, workers)
                 steps.append(
                     {"step": len(steps) + 1, "epoch": epoch, "train_loss": round(batch_loss, 6)}
                 )
@@ -124,29 +107,11 @@ def train(
                 bar.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
             train_seconds += time.perf_counter() - started
             started = time.perf_counter()
-            val_logits = sharded(
-                lambda indices: predict_logits(
-                    model,
-                    [val_encoded[i] for i in indices],
-                    pad_id,
-                    batching,
-                    device,
-                    params.precision,
-                    progress=False,
-                ),
-                val_lengths,
-                workers,
+            accuracy = _validation_accuracy(
+                model, val_encoded, val_labels, pad_id, params, batching, device, workers
             )
-            accuracy = float((predicted_classes(val_logits) == val_labels).mean())
             validation_seconds += time.perf_counter() - started
-            epoch_loss = float(np.mean([s["train_loss"] for s in steps if s["epoch"] == epoch]))
-            epochs.append(
-                {"epoch": epoch, "train_loss": round(epoch_loss, 6), "val_accuracy": accuracy}
-            )
-            if workers.is_main:
-                tqdm.write(
-                    f"epoch {epoch}: train loss {epoch_loss:.4f}, val accuracy {accuracy:.4f}"
-                )
+            epochs.append(_epoch_record(epoch, steps, accuracy, workers))
             if accuracy > best_accuracy:
                 best_accuracy, best_epoch = accuracy, epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -156,13 +121,102 @@ def train(
     )
 
 
+@dataclass(frozen=True)
+class _Batches:
+    """What a batch of row indices is cut from: the encoded texts, their lengths, their labels."""
+
+    encoded: Sequence[Sequence[int]]
+    lengths: Sequence[int]
+    labels: torch.Tensor
+    pad_id: int
+
+
+def _network(model: nn.Module, device: torch.device, workers: Workers) -> nn.Module:
+    """The module the batches run through: the model, or its DDP wrapper under a launcher."""
+    if workers.world_size == 1:
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One fine-tuning run's model, the module its batches run through, and its optimiser."""
+
+    model: nn.Module
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    batches: _Batches
+    params: TeacherParams
+
+    def step(self, batch: np.ndarray, device: torch.device, workers: Workers) -> float:
+        """One optimiser step on ``batch``; returns its mean loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = _accumulate_gradients(
+            self.network, batch, self.batches, self.params, device, workers
+        )
+        if self.params.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.params.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss
+
+
+def _optimiser(
+    model: nn.Module, params: TeacherParams, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the trainable parameters, with linear warm-up then decay to 0."""
+    if params.freeze_word_embeddings:
+        model.encoder.get_input_embeddings().requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, params.weight_decay), lr=params.lr, weight_decay=0.0
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(params.warmup_ratio * total_steps), total_steps
+    )
+    return optimizer, scheduler
+
+
+def _validation_accuracy(
+    model: BertClassifier,
+    val_encoded: Sequence[Sequence[int]],
+    val_labels: np.ndarray,
+    pad_id: int,
+    params: TeacherParams,
+    batching: BatchingParams,
+    device: torch.device,
+    workers: Workers,
+) -> float:
+    """The model's accuracy on the validation split, its texts shared between the workers."""
+    val_logits = sharded(
+        lambda indices: predict_logits(
+            model,
+            [val_encoded[i] for i in indices],
+            pad_id,
+            batching,
+            device,
+            params.precision,
+            progress=False,
+        ),
+        [len(ids) for ids in val_encoded],
+        workers,
+    )
+    return float((predicted_classes(val_logits) == val_labels).mean())
+
+
+def _epoch_record(epoch: int, steps: list[dict], accuracy: float, workers: Workers) -> dict:
+    """The epoch's mean training loss and validation accuracy, logged by the main worker."""
+    epoch_loss = float(np.mean([s["train_loss"] for s in steps if s["epoch"] == epoch]))
+    if workers.is_main:
+        tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}, val accuracy {accuracy:.4f}")
+    return {"epoch": epoch, "train_loss": round(epoch_loss, 6), "val_accuracy": accuracy}
+
+
 def _accumulate_gradients(
     network: nn.Module,
     batch: np.ndarray,
-    train_encoded: Sequence[Sequence[int]],
-    lengths: Sequence[int],
-    labels: torch.Tensor,
-    pad_id: int,
+    batches: _Batches,
     params: TeacherParams,
     device: torch.device,
     workers: Workers,
@@ -173,20 +227,22 @@ def _accumulate_gradients(
     of workers, whose gradients DDP averages), so the gradient is the batch-mean gradient.
     """
     share = batch[workers.rank :: workers.world_size]
-    parts = micro_batches(share, lengths, params.micro_batch_tokens)
+    parts = micro_batches(share, batches.lengths, params.micro_batch_tokens)
     # A one-logit head's targets are 0.0/1.0 floats (BCE); a K-logit head's are class ids.
-    binary = labels.dtype == torch.float32
+    binary = batches.labels.dtype == torch.float32
     loss_fn = (nn.BCEWithLogitsLoss if binary else nn.CrossEntropyLoss)(reduction="sum")
     batch_loss = 0.0
     for index, part in enumerate(parts):
-        input_ids, attention_mask = collate([train_encoded[i] for i in part], pad_id, device)
+        input_ids, attention_mask = collate(
+            [batches.encoded[i] for i in part], batches.pad_id, device
+        )
         # DDP all-reduces gradients on the last part only; earlier parts just accumulate.
         last = index == len(parts) - 1
         syncing = last or workers.world_size == 1
         with contextlib.nullcontext() if syncing else network.no_sync():
             with precision_context(device, params.precision):
                 logits = network(input_ids, attention_mask)
-            loss = loss_fn(logits.float(), labels[part].to(device)) / len(batch)
+            loss = loss_fn(logits.float(), batches.labels[part].to(device)) / len(batch)
             (loss * workers.world_size).backward()
         batch_loss += loss.item()
     if workers.world_size > 1:
@@ -196,7 +252,7 @@ def _accumulate_gradients(
     return batch_loss
 
 
-def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """The trainable parameters; no weight decay on biases and LayerNorm weights, as in BERT's
     own recipe."""
     decay, no_decay = [], []
