@@ -1,5 +1,6 @@
 """The README and docs/ say what the repository holds: their result tables are the committed
-run's (one home per figure: metrics/), and every relative link leads somewhere."""
+run's (one home per figure: metrics/), the README's tree names every module of the package, and
+every relative link leads somewhere."""
 
 import json
 import re
@@ -120,6 +121,39 @@ def test_distilled_minus_gold_agreement_is_the_committed_metrics_and_ties_say_so
         key = f"{kind}_distilled_vs_{kind}_baseline_{measure}_diff"
         tie = metrics[f"{key}_ci_low"] <= 0 <= metrics[f"{key}_ci_high"]
         assert cell == interval(metrics, key, "+") + (" (tie)" if tie else ""), key
+
+
+def readme_tree() -> set[str]:
+    """Every path the README's repository tree names: two spaces of indent per folder level."""
+    layout = section(README, "## Repository layout")
+    block = layout.split("```text\n", 1)[1].split("```", 1)[0]
+    folders: list[str] = []
+    paths = set()
+    for line in block.splitlines():
+        name = line.split()[0]
+        depth, indent = divmod(len(line) - len(line.lstrip(" ")), 2)
+        assert not indent and depth <= len(folders), f"README tree: misplaced line {line!r}"
+        folders = folders[:depth]
+        paths.add("/".join([*folders, name.rstrip("/")]))
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+    return paths
+
+
+def test_the_readme_tree_names_every_module_of_the_package_and_no_other():
+    package = ROOT / "bertdistill"
+    modules = {
+        str(path.relative_to(ROOT)) for path in package.rglob("*.py") if path.name != "__init__.py"
+    }
+    subpackages = {str(path.parent.relative_to(ROOT)) for path in package.rglob("*/__init__.py")}
+    named = {path for path in readme_tree() if path.startswith("bertdistill/")}
+    assert named == modules | subpackages
+
+
+def test_the_readme_tree_names_every_top_level_folder():
+    top = {path.split("/")[0] for path in readme_tree()}
+    wanted = {"bertdistill", "stages", "tests", "tools", "bench", "conf", "data", "metrics"}
+    assert wanted | {"plots", "reports", "docs", "dvc.yaml", "params.yaml"} <= top
 
 
 def heading_anchors(path: Path) -> set[str]:
