@@ -1,11 +1,18 @@
-"""The README's results table is the committed run's: one home per figure (metrics/)."""
+"""The README and docs/ say what the repository holds: their result tables are the committed
+run's (one home per figure: metrics/), the README's tree names every module of the package, and
+every relative link leads somewhere."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from bertdistill.core.registry import PAPER_TABLE
+
 ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+EXPLANATIONS = ROOT / "docs/explanations.md"
 ROWS = {
     "| Teacher (MiniLM": ("teacher",),
     "| Logistic regression (distilled": ("lr_baseline", "lr_distilled"),
@@ -19,25 +26,40 @@ def interval(metrics: dict, key: str, sign: str = "") -> str:
     return f"{metrics[key]:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
 
 
+def section(path: Path, heading: str) -> str:
+    """The text under ``heading`` up to the next heading of level 2."""
+    text = path.read_text(encoding="utf-8")
+    assert heading in text, f"{path.name} has no '{heading}'"
+    return text.split(heading)[1].split("\n## ")[0]
+
+
+def table_cells(text: str, start: str) -> list[str]:
+    """The cells of the one table row of ``text`` that starts with ``start``."""
+    rows = [line for line in text.splitlines() if line.startswith(start)]
+    assert len(rows) == 1, start
+    return [cell.strip() for cell in rows[0].split("|")[1:-1]]
+
+
 @pytest.mark.parametrize("start", ROWS)
 def test_the_readme_results_are_the_committed_metrics(start):
     metrics = json.loads((ROOT / "metrics/evaluate.json").read_text())
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Results of the committed default run")[1].split("\n## ")[0]
-    rows = [line for line in section.splitlines() if line.startswith(start)]
-    assert len(rows) == 1, start
-    cells = [cell.strip() for cell in rows[0].split("|")[1:-1]]
+    results = section(README, "## Results of the committed default run")
+    cells = table_cells(results, start)
     models = ROWS[start]
+    paper = " / ".join(f"{PAPER_TABLE[model]:.2f}" for model in models)
+    assert cells[1].split(" (")[0] == paper, "the paper column is the registry's"
     for model, cell in zip(models, cells[2:], strict=False):
         assert cell == interval(metrics, f"{model}_accuracy"), model
     if len(models) == 2:
         gain = f"{models[1]}_vs_{models[0]}_accuracy_diff"
         assert cells[4] == interval(metrics, gain, "+"), gain
-    assert f"{metrics['test_size']:,} test reviews" in section
+        p_value = metrics[f"{models[1]}_vs_{models[0]}_mcnemar_p"]
+        assert cells[5] == ("<0.0001" if p_value < 0.0001 else f"{p_value:.4f}"), gain
+    assert f"{metrics['test_size']:,} test reviews" in results
 
 
-EXPLAIN_SECTION = "### Explanations of the committed run"
-# README row start -> its figures' keys in metrics/explain.json, cell by cell from the third
+EXPLAIN_SECTION = "## Explanations of the committed run"
+# Row start -> its figures' keys in metrics/explain.json, cell by cell from the third
 FAITHFULNESS_ROWS = {
     f"| teacher | {title}": [
         f"teacher_{method}_comprehensiveness",
@@ -58,16 +80,15 @@ AGREEMENT_ROWS = {
     for kind, title in (("lr", "LR"), ("svm", "SVM"), ("tree", "tree"))
     for variant, variant_title in (("baseline", "gold"), ("distilled", "distilled"))
 }
+KIND_TITLES = {"lr": "LR", "svm": "SVM", "tree": "tree"}
+AGREEMENT_MEASURES = ("top5_overlap", "rank_correlation", "deletion_fidelity")
 
 
 @pytest.mark.parametrize("start", [*FAITHFULNESS_ROWS, *AGREEMENT_ROWS])
-def test_the_readme_explanations_are_the_committed_metrics(start):
+def test_the_explanations_page_shows_the_committed_metrics(start):
     metrics = json.loads((ROOT / "metrics/explain.json").read_text())
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split(EXPLAIN_SECTION)[1].split("\n## ")[0]
-    rows = [line for line in section.splitlines() if line.startswith(start)]
-    assert len(rows) == 1, start
-    cells = [cell.strip() for cell in rows[0].split("|")[1:-1]]
+    explanations = section(EXPLANATIONS, EXPLAIN_SECTION)
+    cells = table_cells(explanations, start)
     keys = FAITHFULNESS_ROWS.get(start) or AGREEMENT_ROWS[start]
     shown = cells[3:5] if start in FAITHFULNESS_ROWS else cells[1:4]
     assert shown == [interval(metrics, key) for key in keys]
@@ -80,4 +101,85 @@ def test_the_readme_explanations_are_the_committed_metrics(start):
                 assert cell == "", versus
                 continue
             assert cell == " / ".join(interval(metrics, key, "+") for key in differences), versus
-    assert f"{metrics['num_reviews']:,} test reviews drawn with the seed" in section
+    assert f"{metrics['num_reviews']:,} test reviews drawn with the seed" in explanations
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        (README, "## Results of the committed default run"),
+        (EXPLANATIONS, EXPLAIN_SECTION),
+    ],
+)
+@pytest.mark.parametrize("kind", KIND_TITLES)
+def test_distilled_minus_gold_agreement_is_the_committed_metrics_and_ties_say_so(
+    path, heading, kind
+):
+    metrics = json.loads((ROOT / "metrics/explain.json").read_text())
+    cells = table_cells(section(path, heading), f"| **distilled - gold, {KIND_TITLES[kind]}** |")
+    for cell, measure in zip(cells[1:], AGREEMENT_MEASURES, strict=True):
+        key = f"{kind}_distilled_vs_{kind}_baseline_{measure}_diff"
+        tie = metrics[f"{key}_ci_low"] <= 0 <= metrics[f"{key}_ci_high"]
+        assert cell == interval(metrics, key, "+") + (" (tie)" if tie else ""), key
+
+
+def readme_tree() -> set[str]:
+    """Every path the README's repository tree names: two spaces of indent per folder level."""
+    layout = section(README, "## Repository layout")
+    block = layout.split("```text\n", 1)[1].split("```", 1)[0]
+    folders: list[str] = []
+    paths = set()
+    for line in block.splitlines():
+        name = line.split()[0]
+        depth, indent = divmod(len(line) - len(line.lstrip(" ")), 2)
+        assert not indent and depth <= len(folders), f"README tree: misplaced line {line!r}"
+        folders = folders[:depth]
+        paths.add("/".join([*folders, name.rstrip("/")]))
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+    return paths
+
+
+def test_the_readme_tree_names_every_module_of_the_package_and_no_other():
+    package = ROOT / "bertdistill"
+    modules = {
+        str(path.relative_to(ROOT)) for path in package.rglob("*.py") if path.name != "__init__.py"
+    }
+    subpackages = {str(path.parent.relative_to(ROOT)) for path in package.rglob("*/__init__.py")}
+    named = {path for path in readme_tree() if path.startswith("bertdistill/")}
+    assert named == modules | subpackages
+
+
+def test_the_readme_tree_names_every_top_level_folder():
+    top = {path.split("/")[0] for path in readme_tree()}
+    wanted = {"bertdistill", "stages", "tests", "tools", "bench", "conf", "data", "metrics"}
+    assert wanted | {"plots", "reports", "docs", "dvc.yaml", "params.yaml"} <= top
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of ``path``: lowercase, punctuation dropped, spaces to
+    hyphens."""
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    headings = re.findall(r"^#+ (.+)$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_relative_link_leads_to_a_file_and_heading_that_exist(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+://", target):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (page.parent / file).resolve() if file else page
+        assert linked.exists(), f"{page.name} links to {target}, which does not exist"
+        if anchor:
+            assert anchor in heading_anchors(linked), f"{page.name}: no heading for {target}"
+
+
+def test_the_readme_links_every_page_of_the_docs():
+    readme = README.read_text(encoding="utf-8")
+    for page in (ROOT / "docs").glob("*.md"):
+        assert f"](docs/{page.name})" in readme, page.name
