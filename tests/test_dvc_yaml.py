@@ -15,10 +15,27 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 NOT_DEPENDENCIES = {"bertdistill/core/errors.py"}
 
 
+def templates_loaded(tree: ast.AST) -> set[Path]:
+    """Every file in each folder a module loads Jinja2 templates from with a literal
+    ``PackageLoader("<package>", "<folder>")``: the templates, and the CSS and JS they include,
+    count as imported with that module. The package reads no other file of its own (it writes
+    and reads data only at paths a stage is given), which this relies on."""
+    files = set()
+    for node in ast.walk(tree):
+        called = node.func if isinstance(node, ast.Call) else None
+        if "PackageLoader" in (getattr(called, "id", None), getattr(called, "attr", None)):
+            package, folder = (argument.value for argument in node.args)  # literal, positional
+            files |= set((ROOT / package.replace(".", "/") / folder).rglob("*"))
+    return {path for path in files if path.is_file()}
+
+
 def project_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
-    """Files of every ``bertdistill`` module ``path`` imports, directly or not, lazily or not."""
+    """Files of every ``bertdistill`` module ``path`` imports, directly or not, lazily or not,
+    and the templates those modules load (:func:`templates_loaded`)."""
     seen = set() if seen is None else seen
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    seen |= templates_loaded(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the importing module's package
                 package = ".".join(path.relative_to(ROOT).with_suffix("").parts[: -node.level])
@@ -50,6 +67,18 @@ def test_every_module_a_stage_imports_is_a_dependency(stage):
     assert script in deps
     needed = {str(path.relative_to(ROOT)) for path in project_imports(ROOT / script)}
     assert needed - deps - NOT_DEPENDENCIES == set()
+
+
+def test_the_reports_templates_count_as_imported_with_the_module_that_loads_them():
+    templates = {"report.html.j2", "report.css", "report.js"}
+    report = ROOT / "bertdistill/explain/report.py"
+    assert {path.name for path in templates_loaded(ast.parse(report.read_text()))} == templates
+    needed = {path.relative_to(ROOT) for path in project_imports(ROOT / "stages/explain.py")}
+    assert {Path("bertdistill/explain/templates", name) for name in templates} <= needed
+    # editing the page's wording re-runs `explain`, never `explain_teacher`
+    assert {f"bertdistill/explain/templates/{name}" for name in templates} <= set(
+        STAGES["explain"]["deps"]
+    )
 
 
 def expand_braces(token: str) -> list[str]:
@@ -217,6 +246,7 @@ def test_the_teachers_explanations_read_no_student_report_or_statistics_code():
         "bertdistill/explain/student_run.py",
     ):
         assert student_side not in deps
+    assert not [dep for dep in deps if dep.startswith("bertdistill/explain/templates/")]
     listed = params_listed(STAGES["explain_teacher"]["params"])
     assert not listed & {"explain.top_k", "explain.bootstrap_resamples", "distill_students.seeds"}
     assert "data/teacher_explanations" in {str(dep) for dep in STAGES["explain"]["deps"]}

@@ -1,5 +1,9 @@
+import fnmatch
 import json
+import re
+import tomllib
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -386,6 +390,56 @@ def test_report_escapes_review_text_and_ids():
     assert [s.attrs.get("class") for s in root.find_all("script")] == ["weights", None]
     payload = json.loads(section.find_all("script", "weights")[0].text())
     assert payload["lr_baseline"]["lime"]["</script><em>"] == 0.1
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "bertdistill/explain/templates"
+
+
+def test_report_escapes_script_and_quotes_in_every_text_it_shows():
+    text = 'He said "<script>alert(1)</script>" & left'
+    record = report_record(0, text) | {"id": 'r"1"<script>'}
+    hostile = ['"><script>alert(2)</script>', "</script><!--", "<!--", "</SCRIPT >"]
+    for word in hostile:  # strongest first: each shown as a chip too
+        record["models"][TEACHER]["methods"]["integrated_gradients"].insert(0, [word, 0.9])
+    titles = REPORT_TITLES | {TEACHER: 'Teacher "<script>x</script>"'}
+    views = REPORT_VIEWS | {"trees": {"tree_baseline": '|--- "<script>" <= 0.10'}}
+    settings = REPORT_SETTINGS | {"num_features": len(hostile)}
+    page = render([record], views, report_metrics(), settings, titles)
+    # the page's own two scripts only: the weights and the picker code
+    assert len(re.findall(r"<script", page, flags=re.IGNORECASE)) == 2
+    assert len(re.findall(r"</script", page, flags=re.IGNORECASE)) == 2
+    root = parse_page(page)
+    (section,) = root.find_all("section", "explained")
+    assert section.find_all("h2")[0].text().startswith('Review r"1"<script>')
+    (review,) = section.find_all("div", "review")
+    assert review.text() == text
+    chips = [chip.text() for chip in section.find_all("tr")[1].find_all("span", "chip")]
+    assert chips == hostile[::-1]
+    assert cells(section.find_all("tr")[1])[0] == titles[TEACHER]
+    assert '|--- "<script>" <= 0.10' in [pre.text() for pre in root.find_all("pre")]
+    # no word can end the weights' script element or open a comment in it
+    (script,) = section.find_all("script", "weights")
+    assert "<" not in script.text() and ">" not in script.text()
+    weights = json.loads(script.text())[TEACHER]["integrated_gradients"]
+    assert [word for word in hostile if word in weights] == hostile
+
+
+def test_report_page_inlines_its_css_and_javascript_and_marks_nothing_safe():
+    page = render_report()
+    for name in ("report.css", "report.js"):
+        assert (TEMPLATES / name).read_text() in page, f"{name} inlined as it is"
+    source = (TEMPLATES / "report.html.j2").read_text()
+    assert not re.search(r"\|\s*safe\b|autoescape\s+false", source)
+    from bertdistill.explain.report import _TEMPLATES
+
+    assert _TEMPLATES.autoescape is True
+
+
+def test_the_report_templates_ship_with_the_package():
+    pyproject = tomllib.loads((TEMPLATES.parent.parent.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["bertdistill.explain"]
+    files = [path.relative_to(TEMPLATES.parent).as_posix() for path in TEMPLATES.rglob("*")]
+    assert files and all(any(fnmatch.fnmatch(f, p) for p in patterns) for f in files)
 
 
 def test_report_records_list_each_models_methods_covering_the_review_strongest_first():
