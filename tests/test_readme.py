@@ -145,9 +145,13 @@ def test_the_readme_tree_names_every_module_of_the_package_and_no_other():
     modules = {
         str(path.relative_to(ROOT)) for path in package.rglob("*.py") if path.name != "__init__.py"
     }
-    subpackages = {str(path.parent.relative_to(ROOT)) for path in package.rglob("*/__init__.py")}
+    folders = {  # subpackages and the data folders they ship (templates)
+        str(path.relative_to(ROOT))
+        for path in package.rglob("*")
+        if path.is_dir() and path.name != "__pycache__"
+    }
     named = {path for path in readme_tree() if path.startswith("bertdistill/")}
-    assert named == modules | subpackages
+    assert named == modules | folders
 
 
 def test_the_readme_tree_names_every_top_level_folder():
