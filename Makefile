@@ -27,14 +27,14 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 data: setup
 	$(RUN) dvc checkout -q data/imdb.dvc 2>/dev/null || $(RUN) dvc update data/imdb.dvc || { \
 	  echo "data/imdb.dvc imports ../shared/data/imdb, which is not here: import your copy with" \
-	    "'dvc import-url --force /path/to/imdb data/imdb' (or see README, data)" >&2; exit 2; }
+	    "'dvc import-url --force /path/to/imdb data/imdb' (or see docs/data.md)" >&2; exit 2; }
 	@# SNLI (for `make snli`) too where it is beside the project, so `dvc status` finds it
 	-@$(RUN) dvc checkout -q data/snli.dvc 2>/dev/null || $(RUN) dvc update -q data/snli.dvc 2>/dev/null || true
 
 repro: data
 	$(RUN) dvc repro
 
-# SNLI, the paper's abandoned task, as an experiment (README "Sentence pairs: SNLI"): data/snli.dvc
+# SNLI, the paper's abandoned task, as an experiment (docs/sentence-pairs.md): data/snli.dvc
 # imports ../shared/data/snli; conf/profiles/snli.yaml's settings are applied to params.yaml (its
 # class list does not survive the shell as a -S flag; `git checkout params.yaml` undoes them).
 snli: setup

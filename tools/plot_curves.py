@@ -1,4 +1,4 @@
-"""Draw the committed curves as the README's figures: test accuracy with 95% intervals of the
+"""Draw the committed curves as the figures of docs/results.md: test accuracy with 95% intervals of the
 teacher and the six students against the labelled reviews (plots/label_efficiency.csv) and
 against the unlabelled reviews the students learnt from (plots/unlabeled_pool.csv).
 

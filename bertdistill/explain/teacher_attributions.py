@@ -153,7 +153,7 @@ def measured_first(guide: Attribution, measured: Attribution) -> Attribution:
     where no drop is nonzero the guide's values stay as they are. Ranked unscaled beside the
     drops, Integrated Gradients' values (whose magnitudes differ from occlusion's word by word)
     push measured words down, and guided occlusion falls behind full occlusion in ERASER's
-    comprehensiveness (README, Benchmarks)."""
+    comprehensiveness (docs/benchmarks.md)."""
     drops = [abs(value) for value in measured.words.values() if value != 0]
     largest = max((abs(value) for value in guide.words.values()), default=0.0)
     scale = 0.5 * min(drops) / largest if drops and largest > 0 else 1.0

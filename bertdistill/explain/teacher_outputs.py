@@ -27,7 +27,7 @@ from bertdistill.explain.attributions import Attribution
 
 IG_METHOD = "integrated_gradients"
 # The teacher's reference attribution (all reviews): as faithful as LIME with 1,000 samples at a
-# sixteenth of its cost (bench/teacher_attribution.py, README "Benchmarks").
+# sixteenth of its cost (bench/teacher_attribution.py, docs/benchmarks.md).
 TEACHER_METHOD = "guided_occlusion"
 RANDOM = "random"  # the floor: a seeded random ranking of each review's words
 REVIEWS_FILE = "reviews.parquet"  # the chosen reviews with the teacher's logits
