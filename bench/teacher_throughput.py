@@ -20,7 +20,6 @@ Writes bench/results/teacher_throughput.json and prints a table. Not part of the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import statistics
 import time
@@ -145,7 +144,7 @@ def main() -> None:
     train_frame = pd.read_parquet(args.train_data).sample(
         args.train_steps * teacher_params.batch_size, random_state=args.seed
     )
-    bench_params = dataclasses.replace(teacher_params, epochs=1)
+    bench_params = teacher_params.model_copy(update={"epochs": 1})
     fresh, tokenizer = load_pretrained(bench_params)
     train_encoded = encode_texts(
         tokenizer, [clean_text(text) for text in train_frame["text"]], teacher.spec

@@ -5,7 +5,6 @@ report. The teacher's side comes from `explain_teacher`'s outputs, never recompu
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from bertdistill.core.errors import run_cli
@@ -55,7 +54,7 @@ def main() -> None:
     result = explain_models(teacher, students, config, seed)
 
     views = global_views(students, classes=classes)
-    settings = teacher.settings | dataclasses.asdict(config) | {"seed": seed}
+    settings = teacher.settings | config.model_dump() | {"seed": seed}
     reviews = teacher.reviews
     titles = short_titles(
         teacher_model_title(teacher_name.model, teacher.spec, PAIR in reviews.columns)

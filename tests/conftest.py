@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -215,7 +214,7 @@ def explain_params(**changes) -> ExplainParams:
     """The committed explain section with ``changes``."""
     project = Path(__file__).resolve().parents[1]
     committed = load_section(load_params(project / "params.yaml"), "explain", ExplainParams)
-    return dataclasses.replace(committed, **changes)
+    return committed.model_copy(update=changes)
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,6 +4,7 @@ import pytest
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import AugmentParams
+from bertdistill.core.params_file import load_section
 from bertdistill.data.augment import MAX_NGRAM, augment_reviews, student_view
 from bertdistill.students.pair_features import student_text
 
@@ -108,4 +109,4 @@ def test_students_see_a_masked_pair_as_its_student_text_without_the_masks():
 )
 def test_bad_params_are_one_clear_error(values, message):
     with pytest.raises(UserError, match=message):
-        AugmentParams(**values)
+        load_section({"augment": values}, "augment", AugmentParams)

@@ -1,4 +1,3 @@
-import dataclasses
 import re
 from pathlib import Path
 
@@ -87,7 +86,7 @@ def test_every_mapping_in_params_yaml_is_a_known_section():
 def test_committed_params_load_with_every_key_and_value(params):
     assert load_seed(params) == COMMITTED["seed"]
     for name in SECTIONS:
-        fields = {field.name for field in dataclasses.fields(SECTIONS[name])}
+        fields = set(SECTIONS[name].model_fields)
         assert fields == set(COMMITTED[name]), name
     for key in LEAVES:
         expected, leaf = parent_of(COMMITTED, key)

@@ -1,7 +1,6 @@
 """dvc.yaml lists every project module a stage runs, so a code change re-runs the stage."""
 
 import ast
-import dataclasses
 import fnmatch
 import re
 from pathlib import Path
@@ -149,8 +148,8 @@ def params_read(script: Path) -> set[str]:
         section = node.args[1].value
         only = any(kw.arg == "only" and kw.value.value is True for kw in node.keywords)
         if only:
-            fields = dataclasses.fields(getattr(sections, node.args[2].id))
-            keys |= {f"{section}.{field.name}" for field in fields}
+            fields = getattr(sections, node.args[2].id).model_fields
+            keys |= {f"{section}.{field}" for field in fields}
         else:
             keys |= {f"{section}.{key}" for key in committed[section]}
     return keys

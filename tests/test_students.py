@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import pickle
 import subprocess
@@ -373,7 +372,7 @@ def test_the_number_of_parallel_fits_changes_no_byte(tmp_path):
     params = student_params(seeds=2, **grids)
     files = {}
     for n_jobs in (1, 2):
-        students, selections = fit(dataclasses.replace(params, n_jobs=n_jobs))
+        students, selections = fit(params.model_copy(update={"n_jobs": n_jobs}))
         save_students(tmp_path / f"students{n_jobs}", students)
         save_replicates(tmp_path / f"seeds{n_jobs}", students.replicates)
         files[n_jobs] = {
@@ -473,13 +472,13 @@ CHANGED = {
 
 
 def test_the_declared_keys_cover_the_section_and_each_kind_reads_only_its_own():
-    fields = {field.name for field in dataclasses.fields(StudentParams)}
+    fields = set(StudentParams.model_fields)
     assert set(SHARED_KEYS).union(*KIND_KEYS.values()) == fields
     assert set(CHANGED) == set().union(*KIND_KEYS.values())
     base = student_params()
     for kind in KINDS:
         for key, value in CHANGED.items():
-            changed = dataclasses.replace(base, **{key: value})
+            changed = base.model_copy(update={key: value})
             for variant in ("baseline", "distilled"):
                 space, other = (search_space(kind, variant, p) for p in (base, changed))
                 built = [
@@ -528,7 +527,7 @@ def test_students_of_separate_folders_load_together_and_stale_ones_are_refused(t
     }
     with pytest.raises(UserError, match=r"no tree_baseline\.skops in"):
         load_students(folders[:1])
-    other = student_params(tfidf=dataclasses.replace(params.tfidf, ngram_max=1))
+    other = student_params(tfidf=params.tfidf.model_copy(update={"ngram_max": 1}))
     trees, _ = fit_students(
         transfer, val["text"].tolist(), val["label"].to_numpy(), other, 0, ("tree",)
     )

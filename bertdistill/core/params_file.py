@@ -3,17 +3,18 @@ unknown, missing and mistyped keys are one clear error naming the key."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML, YAMLError
 
 from bertdistill.core.errors import UserError
 
-Section = TypeVar("Section")
+Section = TypeVar("Section", bound=BaseModel)
 
 
 def load_params(path: str | Path) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def load_section(
     name: str,
     cls: type[Section],
     only: bool = False,
-    section: type | None = None,
+    section: type[BaseModel] | None = None,
 ) -> Section:
     """Build section ``name`` as ``cls``; unknown (typo), missing and mistyped keys fail.
 
@@ -61,59 +62,96 @@ def load_section(
     if name not in params:
         raise UserError(f"params section '{name}' is missing from params.yaml")
     raw = params[name]
-    if section is not None and isinstance(raw, dict):
-        known = {field.name for field in dataclasses.fields(section)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            valid = ", ".join(sorted(known))
-            raise UserError(f"unknown params key '{name}.{unknown[0]}': valid keys are {valid}")
-    if only and isinstance(raw, dict):
-        wanted = {field.name for field in dataclasses.fields(cls)}
-        raw = {key: value for key, value in raw.items() if key in wanted}
-    return _build(raw, name, cls)
-
-
-def _build(raw: Any, name: str, cls: type[Section]) -> Section:
     if not isinstance(raw, dict):
         raise UserError(f"params section '{name}' must be a mapping, got {raw!r}")
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise UserError(
-            f"unknown params key '{name}.{unknown[0]}': valid keys are {', '.join(sorted(fields))}"
+    if section is not None:
+        unknown = sorted(set(raw) - set(section.model_fields))
+        if unknown:
+            valid = ", ".join(sorted(section.model_fields))
+            raise UserError(f"unknown params key '{name}.{unknown[0]}': valid keys are {valid}")
+    if only:
+        raw = {key: value for key, value in raw.items() if key in cls.model_fields}
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as error:
+        # as before pydantic: an unknown key first (by name), then a missing one, then in order
+        rank = {"extra_forbidden": 0, "missing": 1}
+        first = min(
+            error.errors(include_url=False),
+            key=lambda e: (
+                rank.get(e["type"], 2),
+                e["loc"] if e["type"] == "extra_forbidden" else (),
+            ),
         )
-    values = {}
-    for key, field in fields.items():
-        if key not in raw:
-            if field.default is dataclasses.MISSING:
-                raise UserError(f"params key '{name}.{key}' is missing: add it to params.yaml")
-            continue
-        values[key] = _coerce(raw[key], hints[key], f"{name}.{key}")
-    return cls(**values)
+        raise UserError(_message(first, name, cls)) from None
 
 
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(value, key, hint)
-    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None and type(None) in allowed:
-        return None
-    sequences = [kind for kind in allowed if typing.get_origin(kind) is tuple]
-    if sequences:
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise UserError(f"params key '{key}' must list at least one value")
-        element = typing.get_args(sequences[0])[0]
-        return tuple(_coerce(item, element, f"{key}[{i}]") for i, item in enumerate(values))
-    for kind in allowed:
-        if kind is bool and isinstance(value, bool):
-            return value
-        if kind is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if kind is str and isinstance(value, str):
-            return value
-    names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
-    raise UserError(f"params key '{key}' must be {names}, got {value!r}")
+_WORDS = {  # pydantic's error types whose words need no value
+    "missing": "is missing: add it to params.yaml",
+    "too_short": "must list at least one value",
+    "string_pattern_mismatch": "must not be empty",
+}
+_UNIONS = (typing.Union, types.UnionType)  # Optional[X] and X | None
+
+
+def _message(error: ErrorDetails, name: str, cls: type[BaseModel]) -> str:
+    """Pydantic's complaint about one value, in the project's words: one line naming the key."""
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    key = name + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    if kind == "extra_forbidden":
+        valid = ", ".join(sorted(_at(cls, loc[:-1])[0].model_fields))
+        return f"unknown params key '{key}': valid keys are {valid}"
+    annotation, metadata = _at(cls, loc)
+    if kind in _WORDS:
+        rule = _WORDS[kind]
+    elif kind == "value_error":  # a key's own rule (params.py): its ValueError gives the fix
+        rule = f"is {value!r}: {error['ctx']['error']}"
+    elif kind.startswith(("greater_than", "less_than")):
+        # all of the key's bounds ([0, 1], not just the one broken); a list item's from pydantic
+        bounds = {
+            b: getattr(m, b) for m in metadata for b in ("gt", "ge", "lt", "le") if hasattr(m, b)
+        }
+        rule = f"{_range(bounds or error['ctx'])}, got {value}"
+    else:
+        rule = f"must be {_kind(annotation)}, got {value!r}"
+    return f"params key '{key}' {rule}"
+
+
+def _at(cls: type[BaseModel], loc: tuple) -> tuple[Any, list]:
+    """The type at ``loc`` in ``cls`` (a key, a nested section's key, a list item) and the
+    constraints declared on it (Ge, Lt, ...)."""
+    annotation, metadata = cls, []
+    for part in loc:
+        while typing.get_origin(annotation) in (Annotated, *_UNIONS):  # to the bare type
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        if isinstance(part, str):
+            field = annotation.model_fields[part]
+            annotation, metadata = field.annotation, field.metadata
+        else:
+            annotation, metadata = typing.get_args(annotation)[0], []
+    return annotation, metadata
+
+
+def _kind(annotation: Any) -> str:
+    """What a value of ``annotation`` must be, in words: 'int or null', 'one of a, b'."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return f"one of {', '.join(args)}"
+    if origin is Annotated:
+        return _kind(args[0])
+    if origin in _UNIONS:
+        return " or ".join("null" if arg is type(None) else _kind(arg) for arg in args)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "a mapping"
+    return annotation.__name__
+
+
+def _range(bounds: dict[str, float]) -> str:
+    """Bounds in words: 'must be positive', 'must be 8 or more', 'must be in [0, 1)'."""
+    if bounds in ({"gt": 0}, {"ge": 0}):
+        return "must be positive" if "gt" in bounds else "must not be negative"
+    low = f"[{bounds['ge']}" if "ge" in bounds else f"({bounds['gt']}"
+    if "lt" not in bounds and "le" not in bounds:
+        return f"must be {low[1:]} or more" if "ge" in bounds else f"must be more than {low[1:]}"
+    high = f"{bounds['le']}]" if "le" in bounds else f"{bounds['lt']})"
+    return f"must be in {low}, {high}"
