@@ -1,6 +1,6 @@
-"""Draw the committed curves as the figures of docs/results.md: test accuracy with 95% intervals of the
-teacher and the six students against the labelled reviews (plots/label_efficiency.csv) and
-against the unlabelled reviews the students learnt from (plots/unlabeled_pool.csv).
+"""Draw the committed curves as the figures of docs/results.md: test accuracy with 95% intervals
+of the teacher and the six students against the labelled reviews (plots/label_efficiency.csv)
+and against the unlabelled reviews the students learnt from (plots/unlabeled_pool.csv).
 
     python tools/plot_curves.py          # -> plots/label_efficiency.svg, plots/unlabeled_pool.svg
 
