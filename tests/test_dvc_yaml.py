@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # The error type and the CLI wrapper: they shape messages and exit codes, never an output.
 NOT_DEPENDENCIES = {"bertdistill/core/errors.py"}

@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import (
+from support import (
     NLI_CLASSES,
+    ROOT,
     make_repo,
     pair_task,
     run,
@@ -30,7 +31,6 @@ from bertdistill.core.registry import KINDS, MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.core.tables import frame_texts
 from bertdistill.students.files import load_students
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["prepare", "finetune_teacher", "quantize_teacher", "label_with_teacher"]
 STAGES += ["distill_students", "distill_trees", "evaluate", "explain_teacher", "explain"]
 METRICS = {

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from bertdistill.core.registry import PAPER_TABLE
 
-ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 EXPLANATIONS = ROOT / "docs/explanations.md"
 ROWS = {

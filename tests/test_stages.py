@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import (
+from support import (
+    ROOT,
     default_sigint,
     dropout_free_copy,
     run_predict,
@@ -38,7 +39,6 @@ from bertdistill.students.files import (
 )
 from bertdistill.students.numpy_linear import LINEAR_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Data-parallel as a user would run a stage: torchrun, two CPU processes, gloo.

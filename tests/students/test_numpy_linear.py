@@ -6,8 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import explain_params, synthetic_reviews
-from test_students import fit, student_params
+from support import explain_params, fit, student_params, synthetic_reviews
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import TfidfParams

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from conftest import pair_frame, synthetic_pairs, synthetic_reviews
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from support import pair_frame, synthetic_pairs, synthetic_reviews
 
 from bertdistill.core.tables import frame_texts
 from bertdistill.evaluation.statistics import mean_intervals, paired_difference

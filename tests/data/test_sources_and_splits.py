@@ -4,7 +4,7 @@ import urllib.error
 
 import pandas as pd
 import pytest
-from conftest import NLI_CLASSES, synthetic_pairs, synthetic_reviews
+from support import NLI_CLASSES, synthetic_pairs, synthetic_reviews
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import PrepareParams

@@ -6,8 +6,16 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import pair_frame, synthetic_pairs, synthetic_reviews
 from sklearn.multioutput import MultiOutputRegressor
+from support import (
+    fake_teacher_logits,
+    fit,
+    pair_frame,
+    student_params,
+    synthetic_pairs,
+    synthetic_reviews,
+    transfer_set,
+)
 from threadpoolctl import threadpool_limits
 
 from bertdistill.core.errors import UserError
@@ -35,58 +43,6 @@ from bertdistill.students.fitting import (
 from bertdistill.students.pair_features import cross_features, student_text
 from bertdistill.students.skops_files import load_skops
 from bertdistill.students.transfer_set import TransferSet, distillation_targets, unlabeled_subset
-
-
-def student_params(**overrides) -> StudentParams:
-    values = dict(
-        tfidf=TfidfParams(ngram_max=2, min_df=1, max_df=1.0, max_features=None, sublinear_tf=True),
-        target="logits",
-        temperature=1.0,
-        gold_alpha=0.0,
-        lr_C=(4.0,),
-        svm_C=(0.5,),
-        tree_max_depth=(6,),
-        tree_min_samples_leaf=(1,),
-        ridge_alpha=(1.0,),
-        svr_C=(0.5,),
-        svr_epsilon=0.0,
-        max_iter=2000,
-        seeds=1,
-        unlabeled_limit=None,
-        n_jobs=1,
-    )
-    return StudentParams(**(values | overrides))
-
-
-def fake_teacher_logits(labels: np.ndarray, seed: int) -> np.ndarray:
-    """A confident teacher that is right on every text, with some spread in its confidence."""
-    spread = np.random.default_rng(seed).uniform(1.0, 4.0, size=len(labels))
-    return np.where(labels == 1, spread, -spread)
-
-
-def transfer_set(unlabeled_size: int = 120, augmented_size: int = 0) -> TransferSet:
-    train, unlabeled = synthetic_reviews(80, seed=1), synthetic_reviews(unlabeled_size, seed=2)
-    augmented = synthetic_reviews(augmented_size, seed=6)
-    return TransferSet.build(
-        (
-            train["text"].tolist(),
-            train["label"].to_numpy(),
-            fake_teacher_logits(train["label"].to_numpy(), 0),
-        ),
-        (unlabeled["text"].tolist(), fake_teacher_logits(unlabeled["label"].to_numpy(), 1)),
-        (augmented["text"].tolist(), fake_teacher_logits(augmented["label"].to_numpy(), 2)),
-    )
-
-
-def fit(params: StudentParams, unlabeled_size: int = 120):
-    validation = synthetic_reviews(40, seed=5)
-    return fit_students(
-        transfer_set(unlabeled_size),
-        validation["text"].tolist(),
-        validation["label"].to_numpy(),
-        params,
-        seed=0,
-    )
 
 
 @pytest.fixture(scope="module")

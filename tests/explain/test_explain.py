@@ -3,11 +3,11 @@ import json
 import re
 import tomllib
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from support import ROOT, fit, student_params
 
 from bertdistill.core.params import TeacherNameParams
 from bertdistill.core.params_file import load_section
@@ -392,7 +392,7 @@ def test_report_escapes_review_text_and_ids():
     assert payload["lr_baseline"]["lime"]["</script><em>"] == 0.1
 
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "bertdistill/explain/templates"
+TEMPLATES = ROOT / "bertdistill/explain/templates"
 
 
 def test_report_escapes_script_and_quotes_in_every_text_it_shows():
@@ -527,8 +527,6 @@ def test_explain_reviews_gives_every_model_the_same_perturbations_of_a_review():
 
 @pytest.fixture(scope="module")
 def tiny_students():
-    from test_students import fit, student_params
-
     return fit(student_params(tree_max_depth=(4,)))[0]
 
 

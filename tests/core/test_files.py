@@ -7,15 +7,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
-from conftest import default_sigint
+from support import ROOT, default_sigint
 
 from bertdistill.core.files import write_text
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # Writes half of a new version inside atomic_path, says so, then waits to be killed.
 WRITER = textwrap.dedent(

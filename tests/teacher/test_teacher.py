@@ -3,7 +3,14 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import NLI_CLASSES, dropout_free_copy, pair_frame, synthetic_pairs, synthetic_reviews
+from support import (
+    NLI_CLASSES,
+    dropout_free_copy,
+    pair_frame,
+    synthetic_pairs,
+    synthetic_reviews,
+    teacher_params,
+)
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import InferenceParams, TeacherParams
@@ -26,28 +33,6 @@ from bertdistill.teacher.model import (
 from bertdistill.teacher.training import save_teacher, train
 
 INFERENCE = InferenceParams(batch_tokens=256, max_batch_size=8, precision="fp32")
-
-
-def teacher_params(model, **overrides) -> TeacherParams:
-    values = dict(
-        model=str(model),
-        pooling="mean",
-        max_len=64,
-        truncation="head_tail",
-        head_tokens=8,
-        epochs=3,
-        batch_size=8,
-        micro_batch_tokens=512,
-        lr=3e-3,
-        weight_decay=0.01,
-        warmup_ratio=0.1,
-        dropout=0.0,
-        max_grad_norm=1.0,
-        length_group_size=4,
-        precision="fp32",
-        freeze_word_embeddings=False,
-    )
-    return TeacherParams(**(values | overrides))
 
 
 def spec_of(params: TeacherParams) -> EncodingSpec:

@@ -1,7 +1,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_EXPLAIN, explain_params, synthetic_reviews, tiny_teacher
+from support import (
+    TINY_EXPLAIN,
+    explain_params,
+    fit,
+    student_params,
+    synthetic_reviews,
+    tiny_teacher,
+)
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import InferenceParams
@@ -24,8 +31,6 @@ CONFIG = explain_params(**TINY_EXPLAIN | {"num_reviews": 5})
 @pytest.fixture(scope="module")
 def explained(tiny_bert, tmp_path_factory):
     """The explain_teacher stage's work stored and read back, then the explain stage's on it."""
-    from test_students import fit, student_params
-
     students = fit(student_params(tree_max_depth=(4,)))[0]
     reviews = synthetic_reviews(5, seed=11).assign(id=[f"r{i}" for i in range(5)])
     teacher = tiny_teacher(tiny_bert, max_len=48, seed=0)

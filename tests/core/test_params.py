@@ -1,33 +1,20 @@
 import re
-from pathlib import Path
 
 import pytest
 import yaml
+from support import ROOT, SECTIONS
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import (
-    AugmentParams,
-    EvaluateParams,
     ExplainParams,
-    InferenceParams,
     PrepareParams,
     StudentParams,
     TeacherParams,
 )
 from bertdistill.core.params_file import load_params, load_section, load_seed
 
-SECTIONS = {
-    "prepare": PrepareParams,
-    "finetune_teacher": TeacherParams,
-    "inference": InferenceParams,
-    "augment": AugmentParams,
-    "distill_students": StudentParams,
-    "evaluate": EvaluateParams,
-    "explain": ExplainParams,
-}
-
 # The committed file read as plain YAML, apart from load_params: what the sections must hold.
-COMMITTED = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+COMMITTED = yaml.safe_load((ROOT / "params.yaml").read_text())
 # The only keys a user may leave out, and the value each then takes.
 OPTIONAL = {
     "prepare.min_chars": 1,

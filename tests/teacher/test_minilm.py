@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from test_teacher import teacher_params
+from support import teacher_params
 
 from bertdistill.core.params import InferenceParams
 from bertdistill.teacher.batching import predict_logits

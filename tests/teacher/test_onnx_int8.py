@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import synthetic_pairs, synthetic_reviews, tiny_teacher
+from support import synthetic_pairs, synthetic_reviews, tiny_teacher
 from transformers import AutoModel
 
 from bertdistill.core.errors import UserError

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support import ROOT
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.registry import KINDS
@@ -21,8 +22,6 @@ from bertdistill.evaluation.experiments import (
     setting_digest,
     steps,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def evaluate_metrics(accuracy: float) -> dict:

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import tiny_teacher
+from support import tiny_teacher
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import InferenceParams

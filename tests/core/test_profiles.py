@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import yaml
-from test_config import SECTIONS
+from support import SECTIONS
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import AugmentParams, ExplainParams, PrepareParams
