@@ -29,6 +29,7 @@ from bertdistill.evaluation.classification import (
     classification_metrics,
     confusion_rows,
     flatten,
+    headline,
     roc_points,
     throughput,
 )
@@ -66,7 +67,10 @@ def arguments() -> argparse.Namespace:
         required=True,
         help="folders of the students re-fitted with other seeds",
     )
-    args_parser.add_argument("--metrics", required=True, help="quality metrics JSON")
+    args_parser.add_argument("--metrics", required=True, help="every quality metric, JSON")
+    args_parser.add_argument(
+        "--headline", required=True, help="the headline metrics DVC shows, JSON"
+    )
     args_parser.add_argument("--report", required=True, help="markdown report")
     args_parser.add_argument("--plots-dir", required=True, help="folder for ROC/confusion CSVs")
     return args_parser.parse_args()
@@ -158,6 +162,7 @@ def main() -> None:
     metrics["bootstrap_resamples"] = config.bootstrap_resamples
     metrics["seeds"] = 1 + len(students.replicates)
     write_json(args.metrics, metrics)
+    write_json(args.headline, headline(metrics))
     run = ReportRun(
         test_size=len(test),
         dataset=dataset,

@@ -21,6 +21,7 @@ from bertdistill.core.registry import short_titles, teacher_model_title
 from bertdistill.core.stage import begin, parser, write_timing
 from bertdistill.core.tables import PAIR
 from bertdistill.explain.global_views import coefficient_table, global_views
+from bertdistill.explain.measures import headline
 from bertdistill.explain.report import PER_CLASS, render, report_records
 from bertdistill.explain.student_run import explain_models
 from bertdistill.explain.teacher_outputs import read_teacher_explanations
@@ -38,7 +39,10 @@ def main() -> None:
         "--students", nargs="+", required=True, help="folders of skops students"
     )
     args_parser.add_argument("--out", required=True, help="folder for the report and its JSON")
-    args_parser.add_argument("--metrics", required=True, help="explanation metrics JSON")
+    args_parser.add_argument("--metrics", required=True, help="every explanation metric, JSON")
+    args_parser.add_argument(
+        "--headline", required=True, help="the headline metrics DVC shows, JSON"
+    )
     args_parser.add_argument("--plots-dir", required=True, help="folder for coefficient CSVs")
     args = args_parser.parse_args()
     params, seed, started = begin(args, uses_torch=False)
@@ -71,6 +75,7 @@ def main() -> None:
         table = coefficient_table(words, views.get(PER_CLASS, False))
         write_csv(f"{args.plots_dir}/coefficients/{name}.csv", table)
     write_json(args.metrics, result.metrics)
+    write_json(args.headline, headline(result.metrics, config.top_k))
     logger.info("wrote %s/index.html: %d reviews shown of %d", args.out, len(records), len(reviews))
     write_timing(args.timing, started)
 

@@ -249,3 +249,20 @@ def test_the_teachers_explanations_read_no_student_report_or_statistics_code():
     listed = params_listed(STAGES["explain_teacher"]["params"])
     assert not listed & {"explain.top_k", "explain.bootstrap_resamples", "distill_students.seeds"}
     assert "data/teacher_explanations" in {str(dep) for dep in STAGES["explain"]["deps"]}
+
+
+def test_every_artifact_is_a_model_a_stage_writes():
+    """`artifacts:` name the models for DVC's model registry: each path is a stage's output,
+    each has a type and a description, and every model folder a stage writes is one."""
+    artifacts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
+    outs = {
+        next(iter(out)) if isinstance(out, dict) else out
+        for stage in STAGES.values()
+        for out in stage.get("outs", [])
+    }
+    assert {entry["path"] for entry in artifacts.values()} == {
+        out for out in outs if out.startswith("models/") and not out.endswith("_seeds")
+    }
+    for name, entry in artifacts.items():
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name), name
+        assert entry["type"] == "model" and entry["desc"].strip(), name

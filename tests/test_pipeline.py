@@ -43,6 +43,16 @@ METRICS = {
         for model in MODEL_NAMES
         for key in ("accuracy", "f1", "roc_auc", "agreement", "size_bytes")
     ],
+    "metrics/accuracy.json": [
+        *MODEL_NAMES,
+        *(f"{kind}_gain{end}" for kind in KINDS for end in ("", "_ci_low", "_ci_high")),
+    ],
+    "metrics/explanations.json": [
+        f"{kind}_{measure}_gain{end}"
+        for kind in KINDS
+        for measure in ("overlap", "fidelity")
+        for end in ("", "_ci_low", "_ci_high")
+    ],
     "metrics/explain.json": [
         "lr_distilled_top3_overlap",
         "tree_distilled_deletion_fidelity_ci_low",
@@ -158,7 +168,29 @@ def test_an_experiment_reruns_only_the_stages_that_read_the_changed_key(repo, se
     assert str(params_diff["params.yaml"][key]["new"]) == value
     if key.startswith("distill_students"):  # a student change shows in metrics diff
         diff = json.loads(run("dvc", "metrics", "diff", "--all", "--json", cwd=repo))
-        assert "lr_baseline_accuracy" in diff["metrics/evaluate.json"]
+        assert "lr_baseline" in diff["metrics/accuracy.json"]
+
+
+def test_dvc_shows_the_headline_metrics_readably(repo):
+    """`dvc metrics show`, `dvc metrics diff` and `dvc exp show --only-changed` print the
+    declared headline figures only (every model's accuracy, the distilled-minus-gold gains with
+    their intervals), not the detail files, timings or plot data; the detail is one target away."""
+    run("dvc", "exp", "run", "-S", "distill_students.lr_C=0.01", cwd=repo)
+    shown = json.loads(run("dvc", "metrics", "show", "--json", cwd=repo))
+    files = {path for rev in shown.values() for path in rev["data"]}
+    assert files == {"metrics/accuracy.json", "metrics/explanations.json"}
+    keys = sum(len(found["data"]) for found in next(iter(shown.values()))["data"].values())
+    assert keys <= 40
+    for command in (
+        ("dvc", "metrics", "show"),
+        ("dvc", "metrics", "diff", "HEAD"),
+        ("dvc", "exp", "show", "--only-changed", "--no-pager"),
+    ):
+        printed = run(*command, cwd=repo)
+        assert len(printed) < 8000, command
+        assert "evaluate.json" not in printed and "timings" not in printed, command
+    detail = json.loads(run("dvc", "metrics", "show", "--json", "metrics/evaluate.json", cwd=repo))
+    assert "lr_baseline_f1" in next(iter(detail.values()))["data"]["metrics/evaluate.json"]["data"]
 
 
 def test_a_temp_experiment_finds_the_data_and_keeps_a_params_yaml_edit(repo):

@@ -33,7 +33,8 @@ import pandas as pd
 from bertdistill.core.errors import UserError, run_cli
 from bertdistill.core.files import write_csv
 from bertdistill.core.runtime import setup_logging
-from bertdistill.evaluation.experiments import CURVES, curve, finished_runs, merge, run_hits, steps
+from bertdistill.evaluation.curves import CURVES, curve, merge, steps
+from bertdistill.evaluation.experiments import finished_runs, run_hits
 
 logger = logging.getLogger("label_efficiency")
 

@@ -20,7 +20,7 @@ from bertdistill.core.errors import UserError, run_cli
 from bertdistill.core.files import atomic_path
 from bertdistill.core.registry import STUDENTS, TEACHER
 from bertdistill.core.runtime import setup_logging
-from bertdistill.evaluation.experiments import CURVES
+from bertdistill.evaluation.curves import CURVES
 
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)

@@ -12,6 +12,8 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
 from bertdistill.core.logits import predicted_classes, softmax
 from bertdistill.core.params import SENTIMENT_CLASSES
+from bertdistill.core.registry import MODEL_NAMES
+from bertdistill.evaluation.statistics import INTERVAL_SUFFIXES, difference_key, twins
 
 
 def classification_metrics(
@@ -74,3 +76,17 @@ def flatten(per_model: dict[str, dict[str, float]]) -> dict[str, float]:
         for model, values in per_model.items()
         for key, value in values.items()
     }
+
+
+def headline(metrics: dict[str, float]) -> dict[str, float]:
+    """The few figures ``dvc metrics show`` and ``dvc exp show`` print (``metrics/accuracy.json``):
+    each model's test accuracy, and each distilled student's accuracy minus its gold-label
+    twin's (``<kind>_gain``) with the paired 95% interval. ``metrics`` are evaluate's full
+    metrics (``metrics/evaluate.json``), which keep everything else."""
+    values = {name: metrics[f"{name}_accuracy"] for name in MODEL_NAMES}
+    for kind, pair in twins().items():
+        key = difference_key(*pair)
+        values |= {
+            f"{kind}_gain{suffix}": metrics[f"{key}{suffix}"] for suffix in INTERVAL_SUFFIXES
+        }
+    return values

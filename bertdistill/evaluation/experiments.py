@@ -1,16 +1,15 @@
-"""Curves over finished DVC experiments (``dvc exp show --json``): test accuracy of every model,
-with its 95% interval, against the number of labelled reviews (``prepare.train_size``) or of
-unlabelled reviews the students learnt from (``distill_students.unlabeled_limit``, as counted in
-``metrics/students.json``). A curve holds runs that differ in its swept key only."""
+"""Finished DVC experiments and commits as runs: their params and metrics (``dvc exp show
+--json`` for the declared headline metrics, git for the full metrics files committed with each
+run), and any file committed with a run, such as its per-text confusion rows."""
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import io
 import json
 import logging
 import subprocess
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,45 +17,14 @@ import numpy as np
 import pandas as pd
 
 from bertdistill.core.errors import UserError
-from bertdistill.core.registry import KINDS, MODEL_NAMES
-from bertdistill.evaluation.statistics import (
-    INTERVAL_SUFFIXES,
-    difference_key,
-    mean_intervals,
-    paired_difference,
-    twins,
-)
 
 logger = logging.getLogger(__name__)
 
 EVALUATE_METRICS = "metrics/evaluate.json"
 STUDENTS_METRICS = "metrics/students.json"
+DETAIL = (EVALUATE_METRICS, STUDENTS_METRICS)  # outputs beside the declared metrics
 
 
-@dataclass(frozen=True)
-class Curve:
-    """A curve: its x column, the params key its runs differ in, its CSV and x-axis label."""
-
-    x: str
-    swept: tuple[str, str]
-    csv: str
-    label: str
-
-
-CURVES = {
-    "train_size": Curve(
-        "train_size", ("prepare", "train_size"), "plots/label_efficiency.csv",
-        "gold-labelled reviews",
-    ),
-    "unlabeled_size": Curve(
-        "unlabeled_size", ("distill_students", "unlabeled_limit"), "plots/unlabeled_pool.csv",
-        "unlabelled reviews labelled by the teacher",
-    ),
-}  # fmt: skip
-SETTING = ["train_size", "unlabeled_size", "unlabeled_pool", "test_size", "seeds"]
-ACCURACY_COLUMNS = [f"{model}{suffix}" for model in MODEL_NAMES for suffix in INTERVAL_SUFFIXES]
-GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in INTERVAL_SUFFIXES]
-COLUMNS = [*SETTING, "setting", "experiment", "commit", "rev", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
 CONFUSION = "plots/evaluate/confusion/{model}.csv"  # one row per test text, in the same order
 WORKSPACE = "workspace"  # exp show's name for the working tree's row
 
@@ -132,174 +100,52 @@ def workspace_is_current(repo: str | Path) -> bool:
 
 def finished_runs(repo: str | Path) -> list[Run]:
     """The runs of ``repo``'s experiments and commits, and its working tree's when that is up
-    to date (:func:`workspace_is_current`)."""
+    to date (:func:`workspace_is_current`), each with its full metrics (:func:`with_detail`)."""
     found = list(runs(exp_show(repo)))
-    if workspace_is_current(repo):
-        return found
-    logger.info("%s: the working tree is not up to date (`dvc status`): its row is left out", repo)
-    return [run for run in found if run.rev != WORKSPACE]
-
-
-IGNORED_SECTIONS = ("explain", "launcher")  # params that leave the test accuracies alone
-
-
-def setting_digest(params: dict, swept: tuple[str, str]) -> str:
-    """A short digest of every param that can move a test accuracy, but the swept one: runs of
-    one curve share it. Empty (null) keys are left out, so an optional key added to
-    ``params.yaml`` later leaves the digest of the runs before it alone."""
-    section, key = swept
-    ignored = {section, *IGNORED_SECTIONS}
-    rest = {name: value for name, value in params.items() if name not in ignored}
-    rest[section] = {k: v for k, v in (params.get(section) or {}).items() if k != key}
-    return hashlib.sha256(json.dumps(_without_nulls(rest), sort_keys=True).encode()).hexdigest()[
-        :12
-    ]
-
-
-def _without_nulls(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    return value
-
-
-def _row(run: Run, swept: tuple[str, str]) -> dict | None:
-    """A run's curve row, or None when its metrics are missing or have no intervals."""
-    evaluate, students = run.metrics.get(EVALUATE_METRICS), run.metrics.get(STUDENTS_METRICS)
-    prepare = run.params.get("prepare") or {}
-    if not evaluate or not students or prepare.get("train_size") is None:
-        return None
-    values = {
-        f"{model}{suffix}": evaluate.get(f"{model}_accuracy{suffix}")
-        for model in MODEL_NAMES
-        for suffix in INTERVAL_SUFFIXES
-    }
-    for kind, pair in twins().items():
-        key = difference_key(*pair)
-        values |= {
-            f"{kind}_gain{suffix}": evaluate.get(f"{key}{suffix}") for suffix in INTERVAL_SUFFIXES
-        }
-    if any(value is None for value in values.values()):
-        return None
-    setting = {
-        "train_size": prepare["train_size"],
-        "unlabeled_size": students.get("unlabeled_size"),
-        "unlabeled_pool": prepare.get("unlabeled_size"),
-        "test_size": evaluate.get("test_size"),
-        "seeds": evaluate.get("seeds"),
-        "setting": setting_digest(run.params, swept),
-    }
-    return setting | {"experiment": run.name, "commit": run.commit, "rev": run.rev} | values
-
-
-def curve(found: Iterable[Run], x: str = "train_size", reference: str | None = None):
-    """One row per finished run with intervals: its setting, name and commit, each model's test
-    accuracy with its 95% interval, and each distilled student's gain over its gold-label twin
-    with the paired interval; sorted by ``x`` (a key of :data:`CURVES`).
-
-    Only runs whose params differ from the reference run's in the swept key alone are kept: the
-    run named ``reference`` (an experiment name or a commit), else the setting with the most
-    points (several commits of one default run are one point).
-    One run per ``x``: the first in exp-show order (newest commit first, its experiments under
-    it), the workspace only when nothing else has that ``x``."""
-    if x not in CURVES:
-        raise ValueError(f"unknown curve {x!r}")
-    rows = [row for run in found if (row := _row(run, CURVES[x].swept))]
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    if frame.empty:
-        return frame
-    if reference is None:
-        points = frame.groupby("setting", sort=False)[x].nunique()
-        setting = points.idxmax()  # ties: the first listed
-    else:
-        named = frame[
-            (frame["experiment"] == reference) | frame["commit"].str.startswith(reference)
-        ]
-        if named.empty:
-            raise UserError(f"no finished run with intervals is named {reference!r}")
-        setting = named["setting"].iloc[0]
-    frame = frame[frame["setting"] == setting]
-    workspace_last = frame.sort_values(
-        "experiment", key=lambda names: names == WORKSPACE, kind="stable"
-    )
-    frame = workspace_last.drop_duplicates(subset=[x])
-    return frame.sort_values(x, kind="stable").reset_index(drop=True)
-
-
-def merge(existing: pd.DataFrame, new: pd.DataFrame, x: str, source: str) -> pd.DataFrame:
-    """``existing`` rows (a committed curve, read from ``source``) with ``new`` ones added; a
-    new row replaces an existing one at the same ``x``, so rows from several machines and
-    sessions add up. Rows of another setting, or a file of another layout, are refused; rows an
-    uncommitted working tree gave are dropped (their per-text rows went with it)."""
-    if list(existing.columns) != COLUMNS:
-        raise UserError(
-            f"{source} has other columns than this version writes: delete it, or run without "
-            f"--merge"
-        )
-    settings = set(existing["setting"]) | set(new["setting"])
-    if len(settings) > 1:
-        raise UserError(
-            f"{source} holds runs of another setting ({', '.join(sorted(settings))}: the params "
-            f"differ in more than {x}): write another file with --out, or run without --merge"
-        )
-    uncommitted = existing["rev"] == WORKSPACE
-    if uncommitted.any():  # its confusion rows went with the working tree: no steps from it
+    if not workspace_is_current(repo):
         logger.info(
-            "%s: dropped the rows at %s %s of an uncommitted working tree: commit the run and "
-            "collect it again",
-            source,
-            x,
-            existing.loc[uncommitted, x].tolist(),
+            "%s: the working tree is not up to date (`dvc status`): its row is left out", repo
         )
-    kept = existing[~existing[x].isin(new[x]) & ~uncommitted]
-    merged = pd.concat([kept, new], ignore_index=True)[COLUMNS]
-    return merged.sort_values(x, kind="stable").reset_index(drop=True)
+        found = [run for run in found if run.rev != WORKSPACE]
+    return [with_detail(repo, run) for run in found]
+
+
+def with_detail(repo: str | Path, run: Run) -> Run:
+    """``run`` with the full metrics files a curve reads: ``dvc exp show`` reports the declared
+    headline metrics only, so :data:`DETAIL` files are read as committed with the run. A run
+    without one keeps what it has (its row is then left out of a curve)."""
+    metrics = dict(run.metrics)
+    for path in DETAIL:
+        if path not in metrics and run.rev:
+            try:
+                metrics[path] = json.loads(run_file(repo, run.rev, path))
+            except (UserError, ValueError):
+                continue
+    return dataclasses.replace(run, metrics=metrics)
+
+
+def run_file(repo: str | Path, rev: str, path: str) -> str:
+    """The text of ``path`` as committed with the run at git revision ``rev`` (metrics, plots
+    data: every ``cache: false`` output is committed with its run); the working tree's file for
+    :data:`WORKSPACE`."""
+    try:
+        if rev == WORKSPACE:
+            return (Path(repo) / path).read_text(encoding="utf-8")
+        return subprocess.run(
+            ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or error
+        raise UserError(f"cannot read {path} of run {rev} in {repo}: {detail}") from None
 
 
 def run_predictions(repo: str | Path, rev: str, model: str) -> pd.DataFrame:
     """``model``'s confusion rows in the run at git revision ``rev``: one (actual, predicted)
     row per test text, committed with the run; the working tree's file for :data:`WORKSPACE`."""
-    path = CONFUSION.format(model=model)
-    try:
-        if rev == WORKSPACE:
-            shown = (Path(repo) / path).read_text(encoding="utf-8")
-        else:
-            shown = subprocess.run(
-                ["git", "show", f"{rev}:{path}"],
-                cwd=repo,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, "stderr", "") or error
-        raise UserError(f"cannot read {path} of run {rev} in {repo}: {detail}") from None
-    return pd.read_csv(io.StringIO(shown))
+    return pd.read_csv(io.StringIO(run_file(repo, rev, CONFUSION.format(model=model))))
 
 
 def run_hits(repo: str | Path, rev: str, model: str) -> np.ndarray:
     """Which test texts ``model`` got right in the run at git revision ``rev``."""
     frame = run_predictions(repo, rev, model)
     return (frame["actual"] == frame["predicted"]).to_numpy()
-
-
-def steps(
-    table: pd.DataFrame,
-    hits_of: Callable[[str, str], np.ndarray],
-    x: str,
-    resamples: int,
-    seed: int,
-) -> pd.DataFrame:
-    """Each model's accuracy change from one point of a curve to the next, with the paired 95%
-    bootstrap interval (the runs score the same test texts, in the same order).
-    ``hits_of(rev, model)`` gives a run's per-text hits."""
-    rows = []
-    for (_, before), (_, after) in zip(table.iterrows(), table.iloc[1:].iterrows(), strict=False):
-        row = {f"{x}_from": before[x], f"{x}_to": after[x]}
-        for model in MODEL_NAMES:
-            hits = {"before": hits_of(before["rev"], model), "after": hits_of(after["rev"], model)}
-            if len(hits["before"]) != len(hits["after"]):
-                raise UserError(f"runs {before['rev']} and {after['rev']} scored other test sets")
-            means, samples = mean_intervals(hits, resamples, seed)
-            row |= paired_difference(means, samples, "after", "before").keyed(model)
-        rows.append(row)
-    return pd.DataFrame(rows)

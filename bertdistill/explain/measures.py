@@ -32,7 +32,14 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bertdistill.core.registry import STUDENT_NAMES, TEACHER
-from bertdistill.evaluation.statistics import Interval, mean_intervals, paired_difference, twins
+from bertdistill.evaluation.statistics import (
+    INTERVAL_SUFFIXES,
+    Interval,
+    comparison_key,
+    mean_intervals,
+    paired_difference,
+    twins,
+)
 from bertdistill.explain.attributions import Attribution
 from bertdistill.explain.erasure import MEASURES
 from bertdistill.explain.teacher_outputs import IG_METHOD, RANDOM, TEACHER_METHOD
@@ -183,6 +190,26 @@ def flat_metrics(
         for measure, interval in measures.items():
             metrics |= interval.keyed(f"{model}_vs_{reference}_{measure}_diff")
     return dict(sorted(metrics.items()))
+
+
+def headline(metrics: dict[str, float], top_k: int) -> dict[str, float]:
+    """The few explanation figures ``dvc metrics show`` and ``dvc exp show`` print
+    (``metrics/explanations.json``): per student kind, how much more the distilled student than
+    its gold-label twin shares the teacher's top ``top_k`` words (``<kind>_overlap_gain``) and
+    follows the teacher's logit under deletions (``<kind>_fidelity_gain``), each with its paired
+    95% interval. ``metrics`` are explain's full metrics (``metrics/explain.json``)."""
+    values = {}
+    for kind, (model, reference) in twins().items():
+        for name, measure in (
+            ("overlap", f"top{top_k}_overlap"),
+            ("fidelity", "deletion_fidelity"),
+        ):
+            key = f"{comparison_key(model, reference)}_{measure}_diff"
+            values |= {
+                f"{kind}_{name}_gain{suffix}": metrics[f"{key}{suffix}"]
+                for suffix in INTERVAL_SUFFIXES
+            }
+    return values
 
 
 def deletion_fidelity(

@@ -11,17 +11,8 @@ from support import ROOT
 from bertdistill.core.errors import UserError
 from bertdistill.core.registry import KINDS
 from bertdistill.core.registry import MODEL_NAMES as MODELS
-from bertdistill.evaluation.experiments import (
-    COLUMNS,
-    CONFUSION,
-    curve,
-    finished_runs,
-    merge,
-    run_hits,
-    runs,
-    setting_digest,
-    steps,
-)
+from bertdistill.evaluation.curves import COLUMNS, curve, merge, setting_digest, steps
+from bertdistill.evaluation.experiments import CONFUSION, finished_runs, run_hits, runs
 
 
 def evaluate_metrics(accuracy: float) -> dict:
