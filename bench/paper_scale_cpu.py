@@ -48,7 +48,7 @@ from bertdistill.teacher.model import EncodingSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MASK_TOKEN = "[MASK]"  # bert-base-uncased's, the paper profile's teacher
-# --smoke: every stage in seconds (sizes and settings shrunk as tests/conftest.py's tiny_params).
+# --smoke: every stage in seconds (sizes and settings shrunk as tests/support.py's tiny_params).
 SMOKE_SETTINGS = {
     "prepare": {"train_size": 40, "val_size": 20, "test_size": 30, "unlabeled_size": 60},
     "distill_students": {

@@ -20,8 +20,9 @@ from bertdistill.core.params_file import load_section
 from bertdistill.core.registry import short_titles, teacher_model_title
 from bertdistill.core.stage import begin, parser, write_timing
 from bertdistill.core.tables import PAIR
-from bertdistill.explain.global_views import coefficient_table, global_views
-from bertdistill.explain.report import PER_CLASS, render, report_records
+from bertdistill.explain.global_views import PER_CLASS, coefficient_table, global_views
+from bertdistill.explain.report import render
+from bertdistill.explain.shown_reviews import report_records
 from bertdistill.explain.student_run import explain_models
 from bertdistill.explain.teacher_outputs import read_teacher_explanations
 from bertdistill.students.files import load_students

@@ -61,7 +61,7 @@ def main() -> None:
     logger.info("config: %s; classes: %s", config, ", ".join(classes))
     if config.seed is not None:  # the teacher's own seed: its seed spread, on the same splits
         seed = config.seed
-        seed_everything(seed, torch=True)
+        seed_everything(seed, uses_torch=True)
 
     train_frame = read_frame(args.train)
     val_frame = read_frame(args.validation)

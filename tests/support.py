@@ -218,7 +218,7 @@ def tiny_params(source: Path, model: Path) -> dict:
 def explain_params(**changes) -> ExplainParams:
     """The committed explain section with ``changes``."""
     committed = load_section(load_params(ROOT / "params.yaml"), "explain", ExplainParams)
-    return committed.model_copy(update=changes)
+    return ExplainParams.model_validate(committed.model_dump() | changes)  # validated again
 
 
 # Written by the tiny run itself, or by DVC for the project's own data import.

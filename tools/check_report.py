@@ -12,7 +12,7 @@ exception or console error while loading or clicking.
 
 Drives Chromium over the DevTools protocol on a pipe (`--remote-debugging-pipe`: no port, no
 websocket library). Needs Chromium (Debian: `apt-get install chromium`). Not part of the tests
-(CI has no browser); the HTML itself is tested in tests/test_explain.py, the screenshot in
+(CI has no browser); the HTML itself is tested in tests/explain/test_explain.py, the screenshot in
 tools/render_check.py. Prints one JSON summary; exits non-zero when a check fails.
 """
 

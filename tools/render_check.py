@@ -11,7 +11,8 @@ from there.
 
 Needs Chromium (Debian: `apt-get install chromium`). Writes a PNG per page and a JSON summary
 to bench/results/render/; exits non-zero if a page fails to render or renders blank. Not part
-of the tests (CI has no browser); the HTML structure itself is tested in tests/test_explain.py.
+of the tests (CI has no browser); the HTML structure itself is tested in
+tests/explain/test_explain.py.
 """
 
 from __future__ import annotations

@@ -232,12 +232,12 @@ class TeacherExplainParams(Section):
 
     num_reviews: int = Field(gt=0)
     ig_steps: int = Field(gt=0)
-    guided_share: float = Field(ge=0, le=1)
+    guided_share: float = Field(gt=0, le=1)
     occlusion_reviews: int = Field(ge=0)
     lime_reviews: int = Field(ge=0)
     num_samples: int = Field(gt=0)
     deletions: int = Field(gt=0)
-    deletion_share: float = Field(ge=0, le=1)
+    deletion_share: float = Field(gt=0, le=1)
 
     @model_validator(mode="after")
     def _subsets_of_the_reviews(self) -> TeacherExplainParams:

@@ -74,7 +74,7 @@ def load_section(
     try:
         return cls.model_validate(raw)
     except ValidationError as error:
-        # as before pydantic: an unknown key first (by name), then a missing one, then in order
+        # the one error shown: an unknown key first (by name), then a missing one, then in order
         rank = {"extra_forbidden": 0, "missing": 1}
         first = min(
             error.errors(include_url=False),

@@ -28,7 +28,7 @@ def setup_logging() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def seed_everything(seed: int, *, torch: bool) -> None:
+def seed_everything(seed: int, *, uses_torch: bool) -> None:
     """Seed Python, NumPy and, for a stage that uses it, torch, so a stage is repeatable on CPU.
 
     Whether torch is seeded is the caller's word, not whether something imported it before: a
@@ -36,7 +36,7 @@ def seed_everything(seed: int, *, torch: bool) -> None:
     """
     random.seed(seed)
     np.random.seed(seed)
-    if torch:
-        import torch as torch_module
+    if uses_torch:
+        import torch
 
-        torch_module.manual_seed(seed)
+        torch.manual_seed(seed)

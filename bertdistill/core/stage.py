@@ -43,7 +43,7 @@ def begin(args: argparse.Namespace, *, uses_torch: bool) -> tuple[dict[str, Any]
     setup_logging()
     params = load_params(args.params)
     seed = load_seed(params)
-    seed_everything(seed, torch=uses_torch)
+    seed_everything(seed, uses_torch=uses_torch)
     logger.info("arguments: %s", vars(args))
     return params, seed, time.perf_counter()
 

@@ -11,11 +11,11 @@ import pandas as pd
 
 from bertdistill.core.params import SENTIMENT_CLASSES
 from bertdistill.core.registry import LINEAR_STUDENTS, STUDENT_NAMES
-from bertdistill.explain.report import PER_CLASS
 
 if TYPE_CHECKING:
     from bertdistill.students.models import Students
 
+PER_CLASS = "per_class"  # global views key, set (True) where linear views list each class's n-grams
 GLOBAL_WORDS = 15  # n-grams per direction in the global view of each linear student
 TREE_LEVELS = 3  # tree levels shown in the global view
 
@@ -72,7 +72,7 @@ def global_views(
         name: linear_view(vocabulary, students.models[name], words, classes)
         for name in LINEAR_STUDENTS
     }
-    per_class = {PER_CLASS: True} if len(classes) > 2 else {}  # two classes: the old views
+    per_class = {PER_CLASS: True} if len(classes) > 2 else {}  # two classes: positive, negative
     trees = {
         name: tree_top_levels(students.models[name], vocabulary, levels)
         for name in STUDENT_NAMES

@@ -7,18 +7,17 @@ with autoescaping on, so every text taken from the data is escaped."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable
 
-import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from bertdistill.core.logits import softmax
-from bertdistill.core.params import SENTIMENT_CLASSES
 from bertdistill.core.registry import KIND_TITLES, MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.core.tables import PAIR
 from bertdistill.evaluation.statistics import INTERVAL_SUFFIXES, Interval, comparison_key, twins
 from bertdistill.explain.erasure import PERCENTS
+from bertdistill.explain.global_views import PER_CLASS
 from bertdistill.explain.measures import GAP_KEY, RANDOM, REFERENCES
 from bertdistill.students.pair_features import HYPOTHESIS, PREMISE
 
@@ -31,59 +30,28 @@ METHOD_TITLES = {
     "lime": "LIME",
     RANDOM: "random ranking (floor)",
 }
-PER_CLASS = "per_class"  # global views key, set (True) where linear views list each class's n-grams
 VERDICTS = ("lower", "tie", "higher")  # indexed by Interval.sign + 1
 # ERASER's measures, each with the sign of a more faithful explainer's difference
 _FAITHFULNESS = (("comprehensiveness", 1), ("sufficiency", -1))
 _TOKEN = re.compile(r"(\w+)", flags=re.UNICODE)
 
 
-# Escapes every value it prints. ``fmt`` formats a number by a format spec: {{ n|fmt(",") }}.
-# ``tojson`` keeps the keys' order and escapes <, >, & and ': no word can end its <script>.
-_TEMPLATES = Environment(
-    loader=PackageLoader("bertdistill.explain", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
-_TEMPLATES.filters["fmt"] = format
-_TEMPLATES.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":")}
-
-
-def report_records(
-    reviews, original, attributions, classes=SENTIMENT_CLASSES, targets=None
-) -> list[dict]:
-    """One record per shown review: each model's P(positive) (K classes: its probability of the
-    class explained, ``targets[review]``, and the class names) and, per explainer that covers
-    the review, its word weights strongest first; a sentence pair's texts as ``text`` and
-    ``text_pair``."""
-    records = []
-    for position in range(len(reviews)):
-        row = reviews.iloc[position]
-        models = {}
-        for (model, method), items in attributions.items():
-            if position >= len(items):
-                continue
-            if targets is None:  # P(positive)
-                logit = float(original[model][position])
-                probability = round(1 / (1 + np.exp(-logit)), 6)
-            else:  # P(the class explained)
-                logits = np.asarray(original[model][position], dtype=np.float64)
-                probability = round(float(softmax(logits[None])[0, targets[position]]), 6)
-            entry = models.setdefault(model, {"probability": probability, "methods": {}})
-            words = items[position].words
-            ranked = sorted(words, key=lambda word: -abs(words[word]))
-            entry["methods"][method] = [[word, round(words[word], 6)] for word in ranked]
-        record = {"id": row["id"], "label": int(row["label"]), "text": row["text"]}
-        if PAIR in reviews.columns:
-            record[PAIR] = row[PAIR]
-        if targets is not None:  # K classes: the names of the gold class and the one explained
-            record["label_name"] = classes[int(row["label"])]
-            record["explained"] = classes[int(targets[position])]
-        records.append(record | {"models": models})
-    return records
+@functools.cache
+def templates() -> Environment:
+    """The page's templates, loaded on first use. Escapes every value it prints. ``fmt``
+    formats a number by a format spec: {{ n|fmt(",") }}. ``tojson`` keeps the keys' order and
+    escapes <, >, & and ': no word can end its <script>."""
+    environment = Environment(
+        loader=PackageLoader("bertdistill.explain", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["fmt"] = format
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":")}
+    return environment
 
 
 def colour(weight: float, scale: float) -> str:
@@ -274,7 +242,7 @@ def _global_views(global_views: dict, titles: dict[str, str]) -> dict:
         sides = [(side, _chips(chips, scale)) for side, chips in words.items()]
         linear.append((titles.get(name, name), sides))
     trees = [(titles.get(name, name), text) for name, text in global_views["trees"].items()]
-    return {"per_class": global_views.get(PER_CLASS, False), "linear": linear, "trees": trees}
+    return {PER_CLASS: global_views.get(PER_CLASS, False), "linear": linear, "trees": trees}
 
 
 def render(
@@ -294,14 +262,18 @@ def render(
     coverage = {"teacher": TEACHER, "student": STUDENT_NAMES[0]}
     shown = settings["num_features"]
     reviews = [_review(record, index, titles, shown) for index, record in enumerate(records)]
-    return _TEMPLATES.get_template("report.html.j2").render(
-        metrics=metrics,
-        settings=settings,
-        coverage={side: _coverage(metrics, model) for side, model in coverage.items()},
-        percents=PERCENTS,
-        gap=metrics[GAP_KEY],
-        faithfulness=_faithfulness_rows(metrics, titles),
-        agreement=_agreement_rows(metrics, settings["top_k"], titles),
-        reviews=reviews,
-        global_views=_global_views(global_views, titles),
+    return (
+        templates()
+        .get_template("report.html.j2")
+        .render(
+            metrics=metrics,
+            settings=settings,
+            coverage={side: _coverage(metrics, model) for side, model in coverage.items()},
+            percents=PERCENTS,
+            gap=metrics[GAP_KEY],
+            faithfulness=_faithfulness_rows(metrics, titles),
+            agreement=_agreement_rows(metrics, settings["top_k"], titles),
+            reviews=reviews,
+            global_views=_global_views(global_views, titles),
+        )
     )

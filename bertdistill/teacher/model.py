@@ -41,7 +41,7 @@ class BertClassifier(nn.Module):
     Sentence pairs arrive as ``[CLS] a [SEP] b [SEP]``; each token's segment (BERT's token type:
     0 up to the first [SEP], 1 after it) follows from where ``sep_token_id`` stands, so every
     caller (training, labelling, Integrated Gradients) passes ids and a mask only. Single texts
-    get no token types, as before pairs existed."""
+    get no token types (all zeros, BERT's default)."""
 
     def __init__(
         self,

@@ -89,8 +89,9 @@ def train(
     binary = model.num_logits == 1
     labels = torch.tensor(train_labels, dtype=torch.float32 if binary else torch.long)
     model.to(device)
-    batches = _Batches(train_encoded, lengths, labels, pad_id)
-    fit = _Fit(model, _network(model, device, workers), optimizer, scheduler, batches, params)
+    texts = _TrainingSet(train_encoded, lengths, labels, pad_id)
+    network = _network(model, device, workers)
+    fit = _Fit(model, network, optimizer, scheduler, texts, params, device, workers)
     steps, epochs = [], []
     best_state, best_accuracy, best_epoch = None, -1.0, 0
     train_seconds = validation_seconds = 0.0
@@ -99,7 +100,7 @@ def train(
             started = time.perf_counter()
             model.train()
             for batch in plan[epoch - 1]:
-                batch_loss = fit.step(batch, device, workers)
+                batch_loss = fit.step(batch)
                 steps.append(
                     {"step": len(steps) + 1, "epoch": epoch, "train_loss": round(batch_loss, 6)}
                 )
@@ -122,8 +123,8 @@ def train(
 
 
 @dataclass(frozen=True)
-class _Batches:
-    """What a batch of row indices is cut from: the encoded texts, their lengths, their labels."""
+class _TrainingSet:
+    """The training texts a batch's row indices point into: encoded, their lengths, their labels."""
 
     encoded: Sequence[Sequence[int]]
     lengths: Sequence[int]
@@ -147,14 +148,16 @@ class _Fit:
     network: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    batches: _Batches
+    texts: _TrainingSet
     params: TeacherParams
+    device: torch.device
+    workers: Workers
 
-    def step(self, batch: np.ndarray, device: torch.device, workers: Workers) -> float:
+    def step(self, batch: np.ndarray) -> float:
         """One optimiser step on ``batch``; returns its mean loss."""
         self.optimizer.zero_grad(set_to_none=True)
         loss = _accumulate_gradients(
-            self.network, batch, self.batches, self.params, device, workers
+            self.network, batch, self.texts, self.params, self.device, self.workers
         )
         if self.params.max_grad_norm > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.params.max_grad_norm)
@@ -216,7 +219,7 @@ def _epoch_record(epoch: int, steps: list[dict], accuracy: float, workers: Worke
 def _accumulate_gradients(
     network: nn.Module,
     batch: np.ndarray,
-    batches: _Batches,
+    texts: _TrainingSet,
     params: TeacherParams,
     device: torch.device,
     workers: Workers,
@@ -227,22 +230,20 @@ def _accumulate_gradients(
     of workers, whose gradients DDP averages), so the gradient is the batch-mean gradient.
     """
     share = batch[workers.rank :: workers.world_size]
-    parts = micro_batches(share, batches.lengths, params.micro_batch_tokens)
+    parts = micro_batches(share, texts.lengths, params.micro_batch_tokens)
     # A one-logit head's targets are 0.0/1.0 floats (BCE); a K-logit head's are class ids.
-    binary = batches.labels.dtype == torch.float32
+    binary = texts.labels.dtype == torch.float32
     loss_fn = (nn.BCEWithLogitsLoss if binary else nn.CrossEntropyLoss)(reduction="sum")
     batch_loss = 0.0
     for index, part in enumerate(parts):
-        input_ids, attention_mask = collate(
-            [batches.encoded[i] for i in part], batches.pad_id, device
-        )
+        input_ids, attention_mask = collate([texts.encoded[i] for i in part], texts.pad_id, device)
         # DDP all-reduces gradients on the last part only; earlier parts just accumulate.
         last = index == len(parts) - 1
         syncing = last or workers.world_size == 1
         with contextlib.nullcontext() if syncing else network.no_sync():
             with precision_context(device, params.precision):
                 logits = network(input_ids, attention_mask)
-            loss = loss_fn(logits.float(), batches.labels[part].to(device)) / len(batch)
+            loss = loss_fn(logits.float(), texts.labels[part].to(device)) / len(batch)
             (loss * workers.world_size).backward()
         batch_loss += loss.item()
     if workers.world_size > 1:

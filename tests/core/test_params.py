@@ -160,6 +160,8 @@ def test_nested_unknown_key_is_caught(params):
         ("explain", "occlusion_reviews", 201, "more than explain.num_reviews"),
         ("explain", "lime_reviews", -1, "must not be negative"),
         ("explain", "deletion_share", 1.5, "must be in"),
+        ("explain", "deletion_share", 0, r"must be in \(0, 1\]"),
+        ("explain", "guided_share", 0.0, r"must be in \(0, 1\]"),
         ("explain", "ig_steps", 0, "must be positive"),
         ("explain", "bootstrap_resamples", 500, "needs at least 1,000 resamples, raise it"),
     ],

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 import yaml
-from support import SECTIONS
+from support import ROOT, SECTIONS
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import AugmentParams, ExplainParams, PrepareParams
 from bertdistill.core.params_file import load_params, load_section, load_seed
-from bertdistill.core.profiles import ROOT, apply, check_keys, load_profile, overrides, shell_flags
+from bertdistill.core.profiles import apply, check_keys, load_profile, overrides, shell_flags
 
 PROFILES = sorted(path.stem for path in (ROOT / "conf/profiles").glob("*.yaml"))
 

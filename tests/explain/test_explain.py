@@ -25,7 +25,8 @@ from bertdistill.explain.attributions import Attribution, review_words
 from bertdistill.explain.global_views import coefficient_table, global_views
 from bertdistill.explain.lime_explainer import explain, explain_reviews
 from bertdistill.explain.measures import GAP_KEY, flat_metrics
-from bertdistill.explain.report import METHOD_TITLES, render, report_records
+from bertdistill.explain.report import METHOD_TITLES, render
+from bertdistill.explain.shown_reviews import report_records
 from bertdistill.explain.teacher_run import choose_reviews
 
 
@@ -430,13 +431,13 @@ def test_report_page_inlines_its_css_and_javascript_and_marks_nothing_safe():
         assert (TEMPLATES / name).read_text() in page, f"{name} inlined as it is"
     source = (TEMPLATES / "report.html.j2").read_text()
     assert not re.search(r"\|\s*safe\b|autoescape\s+false", source)
-    from bertdistill.explain.report import _TEMPLATES
+    from bertdistill.explain.report import templates
 
-    assert _TEMPLATES.autoescape is True
+    assert templates().autoescape is True
 
 
 def test_the_report_templates_ship_with_the_package():
-    pyproject = tomllib.loads((TEMPLATES.parent.parent.parent / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["bertdistill.explain"]
     files = [path.relative_to(TEMPLATES.parent).as_posix() for path in TEMPLATES.rglob("*")]
     assert files and all(any(fnmatch.fnmatch(f, p) for p in patterns) for f in files)
