@@ -3,6 +3,11 @@
 PYTHON_BIN ?= python3
 VENV ?= .venv
 TORCH_VERSION := 2.13.0
+# Where torch comes from. PyTorch's CPU wheel index: about 200 MB, no CUDA libraries. Where that
+# index cannot be reached, PyPI, whose Linux wheel is the CUDA build (several GB of NVIDIA
+# libraries; on some mirrors a CPU wheel). For a GPU machine, e.g.
+# `make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 BIN := $(VENV)/bin
 # DVC stage commands call `python`: put the environment first on PATH.
 RUN := PATH="$(abspath $(BIN)):$$PATH"
@@ -11,12 +16,15 @@ RUN := PATH="$(abspath $(BIN)):$$PATH"
 
 setup: $(VENV)/.installed
 
-# torch first: installed alone it takes the CPU wheel; pulled in by another package it would be
-# a multi-GB CUDA build.
+# torch first, from TORCH_INDEX (PyPI if that index does not answer within seconds): pulled in
+# by another package from PyPI it would be the multi-GB CUDA build.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON_BIN) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==26.3
-	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install --quiet --timeout 10 --retries 1 --index-url $(TORCH_INDEX) \
+	    torch==$(TORCH_VERSION) 2>/dev/null || { \
+	  echo "$(TORCH_INDEX) not reachable: torch $(TORCH_VERSION) from PyPI instead" >&2; \
+	  $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION); }
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@

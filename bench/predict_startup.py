@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default="bench/results/predict_startup.json")
     args = parser.parse_args()
-    predict = shutil.which("predict") or str(Path(sys.executable).parent / "predict")
+    script = "bertdistill-predict"
+    predict = shutil.which(script) or str(Path(sys.executable).parent / script)
     commands = {"python -c pass": [sys.executable, "-c", "pass"]}
     commands |= {model: [predict, "--model", model, TEXT] for model in args.models}
     for command in commands.values():  # warm the file cache

@@ -179,7 +179,7 @@ def format_row(row: dict, width: int = 70) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        prog="predict",
+        prog="bertdistill-predict",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[2:]),

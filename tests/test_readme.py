@@ -2,8 +2,11 @@
 run's (one home per figure: metrics/), the README's tree names every module of the package, and
 every relative link leads somewhere."""
 
+import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,18 @@ def test_the_readme_links_every_page_of_the_docs():
     readme = README.read_text(encoding="utf-8")
     for page in (ROOT / "docs").glob("*.md"):
         assert f"](docs/{page.name})" in readme, page.name
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs_on_a_built_pipeline(tiny_run):
+    """The README's Python block, run as written in a folder the pipeline has built: it prints
+    two rows of class probabilities and the five strongest words of the first text."""
+    block = section(README, "## Classify your own text").split("```python\n", 1)[1]
+    code = block.split("```", 1)[0]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tiny_run, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    *probabilities, words = result.stdout.strip().splitlines()
+    assert "".join(probabilities).count("[") == 3  # [[p, p] [p, p]]: two texts, two classes
+    assert len(ast.literal_eval(words)) == 5
