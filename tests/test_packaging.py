@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 from support import ROOT
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-DEVELOPMENT = {"ruff", "pytest", "hypothesis"}  # the `dev` extra
+DEVELOPMENT = {"ruff", "pytest", "hypothesis", "packaging"}  # the `dev` extra
 INDIRECT = {"pydantic-core"}  # pinned beside pydantic, which requires it: not declared
 
 
