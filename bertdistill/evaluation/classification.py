@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 from bertdistill.core.logits import predicted_classes, softmax
 from bertdistill.core.params import SENTIMENT_CLASSES
 from bertdistill.core.registry import MODEL_NAMES
-from bertdistill.evaluation.statistics import INTERVAL_SUFFIXES, difference_key, twins
+from bertdistill.evaluation.statistics import gain_keys
 
 
 def classification_metrics(
@@ -84,9 +84,4 @@ def headline(metrics: dict[str, float]) -> dict[str, float]:
     twin's (``<kind>_gain``) with the paired 95% interval. ``metrics`` are evaluate's full
     metrics (``metrics/evaluate.json``), which keep everything else."""
     values = {name: metrics[f"{name}_accuracy"] for name in MODEL_NAMES}
-    for kind, pair in twins().items():
-        key = difference_key(*pair)
-        values |= {
-            f"{kind}_gain{suffix}": metrics[f"{key}{suffix}"] for suffix in INTERVAL_SUFFIXES
-        }
-    return values
+    return values | {name: metrics[key] for name, key in gain_keys().items()}

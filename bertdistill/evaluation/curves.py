@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 
 from bertdistill.core.errors import UserError
-from bertdistill.core.registry import KINDS, MODEL_NAMES
+from bertdistill.core.registry import MODEL_NAMES
 from bertdistill.evaluation.experiments import EVALUATE_METRICS, STUDENTS_METRICS, WORKSPACE, Run
 from bertdistill.evaluation.statistics import (
     INTERVAL_SUFFIXES,
-    difference_key,
+    gain_keys,
     mean_intervals,
     paired_difference,
-    twins,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ CURVES = {
 }  # fmt: skip
 SETTING = ["train_size", "unlabeled_size", "unlabeled_pool", "test_size", "seeds"]
 ACCURACY_COLUMNS = [f"{model}{suffix}" for model in MODEL_NAMES for suffix in INTERVAL_SUFFIXES]
-GAIN_COLUMNS = [f"{kind}_gain{suffix}" for kind in KINDS for suffix in INTERVAL_SUFFIXES]
+GAIN_COLUMNS = list(gain_keys())
 COLUMNS = [*SETTING, "setting", "experiment", "commit", "rev", *ACCURACY_COLUMNS, *GAIN_COLUMNS]
 
 
@@ -88,11 +87,7 @@ def _row(run: Run, swept: tuple[str, str]) -> dict | None:
         for model in MODEL_NAMES
         for suffix in INTERVAL_SUFFIXES
     }
-    for kind, pair in twins().items():
-        key = difference_key(*pair)
-        values |= {
-            f"{kind}_gain{suffix}": evaluate.get(f"{key}{suffix}") for suffix in INTERVAL_SUFFIXES
-        }
+    values |= {name: evaluate.get(key) for name, key in gain_keys().items()}
     if any(value is None for value in values.values()):
         return None
     setting = {

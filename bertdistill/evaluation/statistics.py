@@ -111,6 +111,16 @@ def compared_pairs() -> list[tuple[str, str]]:
     return [*twins().values(), *((name, TEACHER) for name in STUDENT_NAMES)]
 
 
+def gain_keys() -> dict[str, str]:
+    """``<kind>_gain`` and its interval's ends (a distilled student's accuracy minus its
+    gold-label twin's), each mapped to its key in evaluate's full metrics."""
+    return {
+        f"{kind}_gain{suffix}": f"{difference_key(*pair)}{suffix}"
+        for kind, pair in twins().items()
+        for suffix in INTERVAL_SUFFIXES
+    }
+
+
 def bootstrap_means(
     values: dict[str, np.ndarray], resamples: int, seed: int, chunk: int = 250
 ) -> dict[str, np.ndarray]:
