@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bertdistill.core.errors import UserError, run_cli
-from bertdistill.core.files import write_csv, write_json, write_text
+from bertdistill.core.files import write_csv, write_json, write_json_folder, write_text
 from bertdistill.core.params import (
     ClassesParams,
     DatasetNameParams,
@@ -69,7 +69,9 @@ def arguments() -> argparse.Namespace:
     )
     args_parser.add_argument("--metrics", required=True, help="every quality metric, JSON")
     args_parser.add_argument(
-        "--headline", required=True, help="the headline metrics DVC shows, JSON"
+        "--headline",
+        required=True,
+        help="folder of the headline metrics DVC shows: a JSON file per row (teacher, each kind)",
     )
     args_parser.add_argument("--report", required=True, help="markdown report")
     args_parser.add_argument("--plots-dir", required=True, help="folder for ROC/confusion CSVs")
@@ -162,7 +164,7 @@ def main() -> None:
     metrics["bootstrap_resamples"] = config.bootstrap_resamples
     metrics["seeds"] = 1 + len(students.replicates)
     write_json(args.metrics, metrics)
-    write_json(args.headline, headline(metrics))
+    write_json_folder(args.headline, headline(metrics))
     run = ReportRun(
         test_size=len(test),
         dataset=dataset,

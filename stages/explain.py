@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from bertdistill.core.errors import run_cli
-from bertdistill.core.files import atomic_path, write_csv, write_json
+from bertdistill.core.files import atomic_path, write_csv, write_json, write_json_folder
 from bertdistill.core.params import (
     ClassesParams,
     ExplainMeasureParams,
@@ -42,7 +42,10 @@ def main() -> None:
     args_parser.add_argument("--out", required=True, help="folder for the report and its JSON")
     args_parser.add_argument("--metrics", required=True, help="every explanation metric, JSON")
     args_parser.add_argument(
-        "--headline", required=True, help="the headline metrics DVC shows, JSON"
+        "--overlap", required=True, help="folder of the headline overlap metrics, a JSON per kind"
+    )
+    args_parser.add_argument(
+        "--fidelity", required=True, help="folder of the headline fidelity metrics, a JSON per kind"
     )
     args_parser.add_argument("--plots-dir", required=True, help="folder for coefficient CSVs")
     args = args_parser.parse_args()
@@ -76,7 +79,8 @@ def main() -> None:
         table = coefficient_table(words, views.get(PER_CLASS, False))
         write_csv(f"{args.plots_dir}/coefficients/{name}.csv", table)
     write_json(args.metrics, result.metrics)
-    write_json(args.headline, headline(result.metrics, config.top_k))
+    for name, rows in headline(result.metrics, config.top_k).items():
+        write_json_folder(getattr(args, name), rows)
     logger.info("wrote %s/index.html: %d reviews shown of %d", args.out, len(records), len(reviews))
     write_timing(args.timing, started)
 

@@ -7,12 +7,11 @@ Runs in one process, or data-parallel under `torchrun --nproc_per_node N` / `acc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 
-import pandas as pd
-
 from bertdistill.core.errors import run_cli
-from bertdistill.core.files import write_csv, write_json
+from bertdistill.core.files import write_json
 from bertdistill.core.params import BatchingParams, ClassesParams, TeacherParams
 from bertdistill.core.params_file import load_section
 from bertdistill.core.runtime import seed_everything
@@ -21,6 +20,7 @@ from bertdistill.core.tables import frame_texts
 from bertdistill.teacher.distributed import finish, init_workers
 from bertdistill.teacher.model import EncodingSpec, encode_texts, load_pretrained
 from bertdistill.teacher.training import TrainingResult, save_teacher, train
+from bertdistill.teacher.training_log import NoLog, live_log
 
 logger = logging.getLogger("finetune_teacher")
 
@@ -31,14 +31,14 @@ def arguments() -> argparse.Namespace:
     args_parser.add_argument("--validation", required=True, help="validation parquet")
     args_parser.add_argument("--out", required=True, help="folder for the fine-tuned teacher")
     args_parser.add_argument("--metrics", required=True, help="teacher metrics JSON")
-    args_parser.add_argument("--plots-dir", required=True, help="folder for training-curve CSVs")
+    args_parser.add_argument(
+        "--live", required=True, help="DVCLive folder: the training curves, live as they come"
+    )
     return args_parser.parse_args()
 
 
 def write_results(args: argparse.Namespace, model, result: TrainingResult, train_size: int) -> None:
-    """The best epoch's metrics and the training curves (the main worker only)."""
-    write_csv(f"{args.plots_dir}/train_loss.csv", pd.DataFrame(result.steps))
-    write_csv(f"{args.plots_dir}/val_accuracy.csv", pd.DataFrame(result.epochs))
+    """The best epoch's metrics (the main worker only)."""
     write_json(
         args.metrics,
         {
@@ -77,19 +77,21 @@ def main() -> None:
         len(val_encoded),
         device,
     )
-    result = train(
-        model,
-        train_encoded,
-        train_frame["label"].to_numpy(),
-        val_encoded,
-        val_frame["label"].to_numpy(),
-        tokenizer.pad_token_id,
-        config,
-        batching,
-        seed,
-        device,
-        workers,
-    )
+    with live_log(args.live) if workers.is_main else contextlib.nullcontext(NoLog()) as log:
+        result = train(
+            model,
+            train_encoded,
+            train_frame["label"].to_numpy(),
+            val_encoded,
+            val_frame["label"].to_numpy(),
+            tokenizer.pad_token_id,
+            config,
+            batching,
+            seed,
+            device,
+            workers,
+            log,
+        )
     if not workers.is_main:
         finish(workers)
         return

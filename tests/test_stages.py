@@ -121,18 +121,31 @@ def test_prepare_writes_the_four_splits(workdir):
             assert metrics[f"{split}_positive_share"] == 0.5
 
 
-def test_finetune_teacher_saves_safetensors_and_curves(workdir):
+def training_curve(folder: Path, name: str) -> pd.DataFrame:
+    """One curve of the DVCLive log the fine-tuning writes (``metrics/training``)."""
+    return pd.read_csv(folder / f"metrics/training/plots/metrics/{name}.tsv", sep="\t")
+
+
+def test_finetune_teacher_saves_safetensors_and_logs_its_curves_through_dvclive(workdir):
     teacher = workdir / "models/teacher"
     assert {"model.safetensors", "config.json", "teacher.json", "tokenizer.json"} <= {
         path.name for path in teacher.iterdir()
     }
     metrics = read_json(workdir / "metrics/teacher.json")
-    curve = pd.read_csv(workdir / "plots/teacher/train_loss.csv")
-    # 24 training texts in batches of 8, two epochs
-    assert list(curve["step"]) == list(range(1, 7))
-    assert list(curve["epoch"]) == [1, 1, 1, 2, 2, 2]
-    epochs = pd.read_csv(workdir / "plots/teacher/val_accuracy.csv")
-    assert list(epochs["epoch"]) == [1, 2]
+    curve = training_curve(workdir, "train_loss")
+    # 24 training texts in batches of 8, two epochs: DVCLive's step is the optimiser step
+    assert list(curve["step"]) == list(range(6))
+    epochs = training_curve(workdir, "val_accuracy")
+    assert list(epochs["step"]) == [3, 6]  # scored after each epoch's three steps
+    losses = training_curve(workdir, "val_loss")
+    assert list(losses["step"]) == [3, 6] and (losses["val_loss"] > 0).all()
+    live = read_json(workdir / "metrics/training/metrics.json")
+    assert live == {
+        "step": 6,
+        "train_loss": curve["train_loss"].iloc[-1],
+        "val_loss": losses["val_loss"].iloc[-1],
+        "val_accuracy": epochs["val_accuracy"].iloc[-1],
+    }
     # the kept epoch is the first with the best validation accuracy
     assert metrics["best_epoch"] == epochs["val_accuracy"].idxmax() + 1
     assert metrics["val_accuracy"] == pytest.approx(epochs["val_accuracy"].max(), abs=1e-6)
@@ -204,8 +217,7 @@ def test_fine_tuning_with_two_processes_matches_one_process(workdir, tmp_path, t
         run_stage("finetune_teacher", out, *launcher)
         assert read_json(out / "metrics/timings/finetune_teacher.json")["workers"] == processes
         assert (out / "models/teacher/model.safetensors").is_file()
-        curve = pd.read_csv(out / "plots/teacher/train_loss.csv")
-        curves[processes] = curve["train_loss"].to_numpy()
+        curves[processes] = training_curve(out, "train_loss")["train_loss"].to_numpy()
         curves[processes, "val"] = read_json(out / "metrics/teacher.json")["val_accuracy"]
     assert len(curves[1]) == len(curves[2]) == 2 * 3
     assert curves[2] == pytest.approx(curves[1], abs=1e-4)
@@ -219,8 +231,8 @@ def test_the_teachers_own_seed_replaces_the_projects_seed_for_fine_tuning_only(w
         params["finetune_teacher"]["seed"] = teacher_seed
         out = stage_folder(tmp_path / str(teacher_seed), workdir, "data/prepared", params=params)
         run_stage("finetune_teacher", out)
-        losses[teacher_seed] = pd.read_csv(out / "plots/teacher/train_loss.csv")["train_loss"]
-    committed = pd.read_csv(workdir / "plots/teacher/train_loss.csv")["train_loss"]
+        losses[teacher_seed] = training_curve(out, "train_loss")["train_loss"]
+    committed = training_curve(workdir, "train_loss")["train_loss"]
     assert losses[params["seed"]].tolist() == committed.tolist()
     assert losses[params["seed"] + 1].tolist() != committed.tolist()
 

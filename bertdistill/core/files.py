@@ -46,6 +46,15 @@ def write_json(path: str | Path, data: object) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+def write_json_folder(path: str | Path, files: dict[str, object]) -> None:
+    """A folder of JSON files, ``<name>.json`` per entry of ``files``, written as one: the old
+    folder stays whole until the new one is complete."""
+    with atomic_path(path) as tmp:
+        tmp.mkdir()
+        for name, data in files.items():
+            write_json(tmp / f"{name}.json", data)
+
+
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)

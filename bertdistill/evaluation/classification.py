@@ -12,8 +12,8 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
 from bertdistill.core.logits import predicted_classes, softmax
 from bertdistill.core.params import SENTIMENT_CLASSES
-from bertdistill.core.registry import MODEL_NAMES
-from bertdistill.evaluation.statistics import gain_keys
+from bertdistill.core.registry import TEACHER
+from bertdistill.evaluation.statistics import INTERVAL_SUFFIXES, difference_key, twins
 
 
 def classification_metrics(
@@ -78,10 +78,19 @@ def flatten(per_model: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
-def headline(metrics: dict[str, float]) -> dict[str, float]:
-    """The few figures ``dvc metrics show`` and ``dvc exp show`` print (``metrics/accuracy.json``):
-    each model's test accuracy, and each distilled student's accuracy minus its gold-label
-    twin's (``<kind>_gain``) with the paired 95% interval. ``metrics`` are evaluate's full
-    metrics (``metrics/evaluate.json``), which keep everything else."""
-    values = {name: metrics[f"{name}_accuracy"] for name in MODEL_NAMES}
-    return values | {name: metrics[key] for name, key in gain_keys().items()}
+def headline(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The few figures ``dvc metrics show`` prints, one file of ``metrics/accuracy/`` per row:
+    the teacher's test accuracy (``teacher``), and per student kind the gold-label and distilled
+    accuracies and the distilled minus the gold-label one (``gain``) with its paired 95%
+    interval. Every row shares its column names, so the table is as wide as one row. ``metrics``
+    are evaluate's full metrics (``metrics/evaluate.json``), which keep everything else."""
+    rows = {TEACHER: {"accuracy": metrics[f"{TEACHER}_accuracy"]}}
+    for kind, (model, reference) in twins().items():
+        rows[kind] = {
+            "baseline": metrics[f"{reference}_accuracy"],
+            "distilled": metrics[f"{model}_accuracy"],
+        } | {
+            f"gain{suffix}": metrics[f"{difference_key(model, reference)}{suffix}"]
+            for suffix in INTERVAL_SUFFIXES
+        }
+    return rows

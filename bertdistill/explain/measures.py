@@ -192,24 +192,31 @@ def flat_metrics(
     return dict(sorted(metrics.items()))
 
 
-def headline(metrics: dict[str, float], top_k: int) -> dict[str, float]:
-    """The few explanation figures ``dvc metrics show`` and ``dvc exp show`` print
-    (``metrics/explanations.json``): per student kind, how much more the distilled student than
-    its gold-label twin shares the teacher's top ``top_k`` words (``<kind>_overlap_gain``) and
-    follows the teacher's logit under deletions (``<kind>_fidelity_gain``), each with its paired
-    95% interval. ``metrics`` are explain's full metrics (``metrics/explain.json``)."""
-    values = {}
-    for kind, (model, reference) in twins().items():
-        for name, measure in (
-            ("overlap", f"top{top_k}_overlap"),
-            ("fidelity", "deletion_fidelity"),
-        ):
-            key = f"{comparison_key(model, reference)}_{measure}_diff"
-            values |= {
-                f"{kind}_{name}_gain{suffix}": metrics[f"{key}{suffix}"]
+def headline(metrics: dict[str, float], top_k: int) -> dict[str, dict[str, dict[str, float]]]:
+    """The explanation figures ``dvc metrics show`` prints, in the shape of the accuracy rows
+    (``metrics/accuracy/``): ``overlap`` (``metrics/overlap/``, the share of the teacher's top
+    ``top_k`` words a student's explanation shares) and ``fidelity`` (``metrics/fidelity/``, how
+    closely a student's logit follows the teacher's under deletions), each a file per student
+    kind with the gold-label and distilled values and the distilled minus the gold-label one
+    (``gain``) with its paired 95% interval. ``metrics`` are explain's full metrics
+    (``metrics/explain.json``)."""
+    measures = {"overlap": f"top{top_k}_overlap", "fidelity": "deletion_fidelity"}
+    return {
+        name: {
+            kind: {
+                "baseline": metrics[f"{reference}_{measure}"],
+                "distilled": metrics[f"{model}_{measure}"],
+            }
+            | {
+                f"gain{suffix}": metrics[
+                    f"{comparison_key(model, reference)}_{measure}_diff{suffix}"
+                ]
                 for suffix in INTERVAL_SUFFIXES
             }
-    return values
+            for kind, (model, reference) in twins().items()
+        }
+        for name, measure in measures.items()
+    }
 
 
 def deletion_fidelity(

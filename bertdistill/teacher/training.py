@@ -32,6 +32,7 @@ from bertdistill.teacher.batching import (
 from bertdistill.teacher.distributed import SINGLE, Workers, sharded
 from bertdistill.teacher.files import SPEC_FILE, WEIGHTS_FILE
 from bertdistill.teacher.model import BertClassifier, EncodingSpec
+from bertdistill.teacher.training_log import NoLog, TrainingLog
 
 
 @dataclass
@@ -67,6 +68,7 @@ def train(
     seed: int,
     device: torch.device,
     workers: Workers = SINGLE,
+    log: TrainingLog | None = None,
 ) -> TrainingResult:
     """Fine-tune with BCE-with-logits (a one-logit head) or cross-entropy (K logits), AdamW,
     linear warm-up/decay and gradient clipping.
@@ -77,8 +79,10 @@ def train(
     (several ``workers``) the model is wrapped in DistributedDataParallel and every worker takes
     an interleaved share of each batch; the update is the same as one process's. After every
     epoch the model is scored on the validation split; the best epoch's weights are loaded back
-    into ``model`` at the end.
+    into ``model`` at the end. Every step's loss and every epoch's validation loss and accuracy
+    go to ``log`` as they come.
     """
+    log = log or NoLog()
     rng = np.random.default_rng(seed)
     lengths = [len(ids) for ids in train_encoded]
     # Every epoch's batches up front: with a token budget their number depends on the shuffle,
@@ -104,15 +108,17 @@ def train(
                 steps.append(
                     {"step": len(steps) + 1, "epoch": epoch, "train_loss": round(batch_loss, 6)}
                 )
+                log.step(batch_loss)
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{batch_loss:.4f}")
             train_seconds += time.perf_counter() - started
             started = time.perf_counter()
-            accuracy = _validation_accuracy(
+            accuracy, val_loss = _validation_scores(
                 model, val_encoded, val_labels, pad_id, params, batching, device, workers
             )
             validation_seconds += time.perf_counter() - started
-            epochs.append(_epoch_record(epoch, steps, accuracy, workers))
+            log.epoch(val_loss, accuracy)
+            epochs.append(_epoch_record(epoch, steps, accuracy, val_loss, workers))
             if accuracy > best_accuracy:
                 best_accuracy, best_epoch = accuracy, epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -181,7 +187,7 @@ def _optimiser(
     return optimizer, scheduler
 
 
-def _validation_accuracy(
+def _validation_scores(
     model: BertClassifier,
     val_encoded: Sequence[Sequence[int]],
     val_labels: np.ndarray,
@@ -190,8 +196,9 @@ def _validation_accuracy(
     batching: BatchingParams,
     device: torch.device,
     workers: Workers,
-) -> float:
-    """The model's accuracy on the validation split, its texts shared between the workers."""
+) -> tuple[float, float]:
+    """The model's accuracy and mean loss (the training loss's) on the validation split, its
+    texts shared between the workers."""
     val_logits = sharded(
         lambda indices: predict_logits(
             model,
@@ -205,15 +212,33 @@ def _validation_accuracy(
         [len(ids) for ids in val_encoded],
         workers,
     )
-    return float((predicted_classes(val_logits) == val_labels).mean())
+    accuracy = float((predicted_classes(val_logits) == val_labels).mean())
+    logits = torch.as_tensor(np.asarray(val_logits, dtype=np.float32))
+    if logits.ndim == 1:
+        targets = torch.tensor(val_labels, dtype=torch.float32)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    else:
+        loss = nn.functional.cross_entropy(logits, torch.tensor(val_labels, dtype=torch.long))
+    return accuracy, float(loss)
 
 
-def _epoch_record(epoch: int, steps: list[dict], accuracy: float, workers: Workers) -> dict:
-    """The epoch's mean training loss and validation accuracy, logged by the main worker."""
+def _epoch_record(
+    epoch: int, steps: list[dict], accuracy: float, val_loss: float, workers: Workers
+) -> dict:
+    """The epoch's mean training loss and validation loss and accuracy, printed by the main
+    worker."""
     epoch_loss = float(np.mean([s["train_loss"] for s in steps if s["epoch"] == epoch]))
     if workers.is_main:
-        tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}, val accuracy {accuracy:.4f}")
-    return {"epoch": epoch, "train_loss": round(epoch_loss, 6), "val_accuracy": accuracy}
+        tqdm.write(
+            f"epoch {epoch}: train loss {epoch_loss:.4f}, val loss {val_loss:.4f}, "
+            f"val accuracy {accuracy:.4f}"
+        )
+    return {
+        "epoch": epoch,
+        "train_loss": round(epoch_loss, 6),
+        "val_loss": round(val_loss, 6),
+        "val_accuracy": accuracy,
+    }
 
 
 def _accumulate_gradients(

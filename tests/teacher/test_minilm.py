@@ -48,8 +48,17 @@ def test_minilm_loads_trains_one_step_and_predicts():
     accuracy = float(np.mean((val_logits > 0) == val_labels))
     assert result.best_val_accuracy == accuracy
     assert result.best_epoch == 1
+    targets = torch.as_tensor(val_labels, dtype=torch.float32)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.as_tensor(val_logits), targets
+    )
     assert result.epochs == [
-        {"epoch": 1, "train_loss": result.steps[0]["train_loss"], "val_accuracy": accuracy}
+        {
+            "epoch": 1,
+            "train_loss": result.steps[0]["train_loss"],
+            "val_loss": round(float(loss), 6),
+            "val_accuracy": accuracy,
+        }
     ]
 
 
