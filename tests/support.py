@@ -5,12 +5,14 @@ other."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +139,24 @@ def write_tiny_imdb(folder: Path, sizes=(60, 40, 60)) -> Path:
             folder / f"{split}.parquet"
         )
     return folder
+
+
+def write_tiny_acl_archive(path: Path, sizes=(60, 40, 60)) -> dict[str, pd.DataFrame]:
+    """A tarball shaped like the official aclImdb_v1.tar.gz (``aclImdb/{train,test}/{neg,pos}/``
+    and ``aclImdb/train/unsup/``, one ``<id>_<rating>.txt`` per review) holding synthetic
+    reviews; returns them by split."""
+    reviews = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for split, size, seed in zip(("train", "test", "unsup"), sizes, (1, 2, 3), strict=True):
+            reviews[split] = synthetic_reviews(size, seed, labeled=split != "unsup")
+            for index, (text, label) in enumerate(reviews[split].itertuples(index=False)):
+                folder = "train/unsup" if split == "unsup" else f"{split}/{('neg', 'pos')[label]}"
+                rating = {-1: 0, 0: 2, 1: 9}[label]
+                payload = text.encode()
+                info = tarfile.TarInfo(f"aclImdb/{folder}/{index}_{rating}.txt")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    return reviews
 
 
 def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
