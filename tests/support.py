@@ -258,17 +258,24 @@ def make_repo(folder: Path, source: Path, params: dict) -> Path:
     """A fresh git + DVC repo holding the project's tracked files and ``params``, run once with
     `dvc repro`. The tiny data enters through DVC as the default data does (`dvc import-url` to
     data/imdb)."""
-    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
-    for name in tracked:
-        if (ROOT / name).is_file() and not name.startswith(NOT_COPIED):
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, folder / name)
+    copy_project(folder)
     params["prepare"]["source"] = "data/imdb"
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "init", "-q", cwd=folder)
     run("dvc", "import-url", "-q", str(source), "data/imdb", cwd=folder)
     run("dvc", "repro", cwd=folder)
     commit(folder, "tiny run")
+    return folder
+
+
+def copy_project(folder: Path, skip: tuple[str, ...] = NOT_COPIED) -> Path:
+    """The project's files as git sees them (tracked, and untracked but not ignored) copied into
+    ``folder``, those whose path starts with one of ``skip`` left out."""
+    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
+    for name in tracked:
+        if (ROOT / name).is_file() and not name.startswith(skip):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
     return folder
 
 
