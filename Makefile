@@ -31,11 +31,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 # The default data enters through DVC: data/imdb.dvc imports ../shared/data/imdb into the cache
 # (once; later checkouts come from the cache), so DVC's temp copies for --temp and --queue
-# experiments find it. With your own copy: `dvc import-url --force /path/to/imdb data/imdb`.
+# experiments find it. Where ../shared is not beside the project, tools/fetch_imdb.py imports the
+# official archive from IMDB_URL instead (84 MB, checked against IMDB_MD5; data/imdb becomes the
+# archive, which prepare reads as it is). With your own copy:
+# `dvc import-url --force /path/to/imdb data/imdb`.
+IMDB_URL ?= https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
+IMDB_MD5 ?= 7c2ac02c03563afcf9b574c7e56c153a
 data: setup
-	$(RUN) dvc checkout -q data/imdb.dvc 2>/dev/null || $(RUN) dvc update data/imdb.dvc || { \
-	  echo "data/imdb.dvc imports ../shared/data/imdb, which is not here: import your copy with" \
-	    "'dvc import-url --force /path/to/imdb data/imdb' (or see docs/data.md)" >&2; exit 2; }
+	$(RUN) dvc checkout -q data/imdb.dvc 2>/dev/null || \
+	if [ -e ../shared/data/imdb ]; then $(RUN) dvc update data/imdb.dvc; \
+	else $(RUN) python tools/fetch_imdb.py --url "$(IMDB_URL)" --md5 "$(IMDB_MD5)" data/imdb; fi
 	@# SNLI (for `make snli`) too where it is beside the project, so `dvc status` finds it
 	-@$(RUN) dvc checkout -q data/snli.dvc 2>/dev/null || $(RUN) dvc update -q data/snli.dvc 2>/dev/null || true
 

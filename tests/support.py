@@ -5,12 +5,14 @@ other."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,24 @@ def write_tiny_imdb(folder: Path, sizes=(60, 40, 60)) -> Path:
     return folder
 
 
+def write_tiny_acl_archive(path: Path, sizes=(60, 40, 60)) -> dict[str, pd.DataFrame]:
+    """A tarball shaped like the official aclImdb_v1.tar.gz (``aclImdb/{train,test}/{neg,pos}/``
+    and ``aclImdb/train/unsup/``, one ``<id>_<rating>.txt`` per review) holding synthetic
+    reviews; returns them by split."""
+    reviews = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for split, size, seed in zip(("train", "test", "unsup"), sizes, (1, 2, 3), strict=True):
+            reviews[split] = synthetic_reviews(size, seed, labeled=split != "unsup")
+            for index, (text, label) in enumerate(reviews[split].itertuples(index=False)):
+                folder = "train/unsup" if split == "unsup" else f"{split}/{('neg', 'pos')[label]}"
+                rating = {-1: 0, 0: 2, 1: 9}[label]
+                payload = text.encode()
+                info = tarfile.TarInfo(f"aclImdb/{folder}/{index}_{rating}.txt")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    return reviews
+
+
 def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
     """Save a random 2-layer BERT and a word-level tokenizer where from_pretrained reads them."""
     import torch
@@ -238,17 +258,24 @@ def make_repo(folder: Path, source: Path, params: dict) -> Path:
     """A fresh git + DVC repo holding the project's tracked files and ``params``, run once with
     `dvc repro`. The tiny data enters through DVC as the default data does (`dvc import-url` to
     data/imdb)."""
-    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
-    for name in tracked:
-        if (ROOT / name).is_file() and not name.startswith(NOT_COPIED):
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, folder / name)
+    copy_project(folder)
     params["prepare"]["source"] = "data/imdb"
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "init", "-q", cwd=folder)
     run("dvc", "import-url", "-q", str(source), "data/imdb", cwd=folder)
     run("dvc", "repro", cwd=folder)
     commit(folder, "tiny run")
+    return folder
+
+
+def copy_project(folder: Path, skip: tuple[str, ...] = NOT_COPIED) -> Path:
+    """The project's files as git sees them (tracked, and untracked but not ignored) copied into
+    ``folder``, those whose path starts with one of ``skip`` left out."""
+    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).splitlines()
+    for name in tracked:
+        if (ROOT / name).is_file() and not name.startswith(skip):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
     return folder
 
 

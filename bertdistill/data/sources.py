@@ -21,6 +21,7 @@ from bertdistill.core.tables import PAIR
 logger = logging.getLogger(__name__)
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"  # the archive's published md5 (torchtext's IMDB)
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 SPLITS = ("train", "test", "unsup")
 UNLABELED = -1

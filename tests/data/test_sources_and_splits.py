@@ -4,7 +4,7 @@ import urllib.error
 
 import pandas as pd
 import pytest
-from support import NLI_CLASSES, synthetic_pairs, synthetic_reviews
+from support import NLI_CLASSES, synthetic_pairs, synthetic_reviews, write_tiny_acl_archive
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import PrepareParams
@@ -108,6 +108,15 @@ def test_aclimdb_folder_and_tarball_read_the_same(tmp_path):
     assert from_dir["train"]["label"].tolist() == [0, 0, 0, 1, 1, 1]
     assert from_dir["train"]["text"].iloc[0] == "train awful review 0"
     assert load_raw(tmp_path / "aclImdb")["test"].shape == (6, 2)
+
+
+def test_the_archive_is_read_under_any_file_name(tmp_path):
+    """`make data` fetches the official archive as data/imdb, a file with no .tar.gz suffix."""
+    reviews = write_tiny_acl_archive(tmp_path / "imdb")
+    raw = load_raw(tmp_path / "imdb")
+    for split, frame in reviews.items():
+        rows = sorted(zip(frame["text"], frame["label"], strict=True))
+        assert sorted(zip(raw[split]["text"], raw[split]["label"], strict=True)) == rows, split
 
 
 def test_an_empty_folder_gets_the_archive_downloaded(tmp_path, monkeypatch):
