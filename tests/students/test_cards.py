@@ -1,5 +1,5 @@
-"""The students' model cards: what they state, the same bytes from any process, and refusing
-metrics of another run."""
+"""The students' model cards: what they state, the stage writing them, the same bytes from any
+process, and cards for a folder written without them."""
 
 import json
 import os
@@ -7,14 +7,30 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from scipy.stats import beta
-from support import ROOT, fit, student_params
+from sklearn.multioutput import MultiOutputRegressor
+from support import (
+    ROOT,
+    fake_teacher_logits,
+    fit,
+    pair_frame,
+    student_params,
+    synthetic_pairs,
+    synthetic_reviews,
+)
 
+from bertdistill.core.dvc_stages import stage_command
 from bertdistill.core.errors import UserError
 from bertdistill.core.registry import STUDENT_NAMES
+from bertdistill.core.tables import frame_texts
 from bertdistill.students.cards import card_path, write_cards
 from bertdistill.students.files import save_students
+from bertdistill.students.fitting import fit_students
+from bertdistill.students.transfer_set import TransferSet
 
 ENV = os.environ | {"PYTHONPATH": str(ROOT)}
 VALIDATION_SIZE = 40  # support.fit's validation reviews
@@ -111,6 +127,27 @@ def test_a_tree_card_trusts_the_tree_type_skops_reports(fitted, folder):
     assert "| max_depth | 6 | 1, 6 |" in flat(card)
 
 
+def test_three_class_pair_students_get_cards_naming_the_choice(tmp_path):
+    """The distilled SVM of K classes is one LinearSVR per class: its C is the estimator's."""
+    train, unlabeled = pair_frame(synthetic_pairs(90, 1)), pair_frame(synthetic_pairs(120, 2))
+    validation = pair_frame(synthetic_pairs(45, 3))
+    transfer = TransferSet.build(
+        (frame_texts(train), train["label"].to_numpy(), 3.0 * np.eye(3)[train["label"]]),
+        (frame_texts(unlabeled), 3.0 * np.eye(3)[unlabeled["label"]]),
+    )
+    params = student_params(svr_C=(0.001, 2.0))
+    students, selections = fit_students(
+        transfer, frame_texts(validation), validation["label"].to_numpy(), params, seed=0
+    )
+    assert isinstance(students.models["svm_distilled"], MultiOutputRegressor)
+    save_students(tmp_path / "students", students)
+    metrics = stage_metrics(students, selections) | {"validation_size": 45}
+    write_cards(tmp_path / "students", params, metrics)
+    card = flat(card_path(tmp_path / "students", "svm_distilled").read_text())
+    chosen = selections["svm_distilled"].hyperparameters["C"]
+    assert f"| C | {chosen} | 0.001, 2.0 |" in card
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -151,3 +188,48 @@ def test_cards_are_the_same_bytes_from_two_fresh_processes_in_two_folders(fitted
     for name in STUDENT_NAMES:
         first, second = (card_path(copy, name).read_bytes() for copy in copies)
         assert first == second and str(tmp_path).encode() not in first
+
+
+def tiny_stage_inputs(folder) -> None:
+    """The files the distill_students command reads, at the paths dvc.yaml names."""
+    (folder / "data/prepared").mkdir(parents=True)
+    (folder / "data/logits").mkdir(parents=True)
+    for split, size, seed in (("train", 60, 1), ("unlabeled", 80, 2), ("validation", 30, 3)):
+        reviews = synthetic_reviews(size, seed).assign(id=[f"{split}{i}" for i in range(size)])
+        reviews[["id", "text", "label"]].to_parquet(folder / f"data/prepared/{split}.parquet")
+        logits = fake_teacher_logits(reviews["label"].to_numpy(), seed)
+        pd.DataFrame({"id": reviews["id"], "teacher_logit": logits}).to_parquet(
+            folder / f"data/logits/{split}.parquet"
+        )
+    augmented = pd.DataFrame(
+        {"id": ["a0"], "source_id": ["train0"], "student_text": ["great"], "teacher_logit": [2.0]}
+    )
+    augmented.to_parquet(folder / "data/logits/augmented.parquet")
+
+
+def test_the_stage_writes_the_cards_write_cards_gives_an_existing_folder(tmp_path):
+    tiny_stage_inputs(tmp_path)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = student_params(**GRIDS)
+    params["distill_students"] = json.loads(json.dumps(tiny.model_dump()))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    subprocess.run(
+        stage_command(ROOT, "distill_students"),
+        cwd=tmp_path,
+        env=ENV,
+        check=True,
+        capture_output=True,
+    )
+    folder, metrics = tmp_path / "models/students", tmp_path / "metrics/students.json"
+    metrics = json.loads(metrics.read_text())
+    assert metrics["validation_size"] == 30
+    names = [name for name in STUDENT_NAMES if "tree" not in name]
+    cards = {name: card_path(folder, name).read_bytes() for name in names}
+    assert not card_path(folder, "tree_baseline").exists()
+    for name in names:
+        card_path(folder, name).unlink()
+    write_cards(folder, tiny, metrics)
+    assert {name: card_path(folder, name).read_bytes() for name in names} == cards
+    accuracy = metrics["lr_distilled_val_accuracy"]
+    assert f"| validation accuracy | {accuracy:.4f} |" in flat(cards["lr_distilled"].decode())
+    assert np.isclose(accuracy * 30, round(accuracy * 30))
