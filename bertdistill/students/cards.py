@@ -115,9 +115,8 @@ def student_card(folder: Path, student: Student, params: StudentParams, metrics:
     card.add_metrics(
         description=f"Accuracy on the {validation_size} validation texts, the split every "
         f"candidate was scored on, with its 95% {INTERVAL_NAME} (exact binomial) interval. The "
-        "kept candidate "
-        "is the best of several on these texts, so the figure is optimistic; the pipeline's "
-        "`evaluate` stage scores every model on the held-out test split.",
+        "kept candidate is the best of several on these texts, so the figure is optimistic; "
+        "the pipeline's `evaluate` stage scores every model on the held-out test split.",
         **{
             "validation accuracy": f"{accuracy.estimate:.4f}",
             f"95% interval, {INTERVAL_NAME}": f"[{accuracy.low:.4f}, {accuracy.high:.4f}]",
@@ -127,6 +126,7 @@ def student_card(folder: Path, student: Student, params: StudentParams, metrics:
 
 
 def metric(metrics: Mapping, key: str, student: Student):
+    """``metrics[key]``; a missing key is a user error naming the metrics to pass."""
     if key not in metrics:
         hint = " (metrics/prepare.json has it)" if key == VALIDATION_SIZE else ""
         raise UserError(
