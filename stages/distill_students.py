@@ -1,6 +1,7 @@
 """DVC stages `distill_students` and `distill_trees`: gold-label baselines and teacher-distilled
-twins of the student kinds given (`--kinds`; skops). Each stage fits the same TF-IDF featuriser
-and keeps a copy, so a change to one kind's grid re-fits that kind's stage only."""
+twins of the student kinds given (`--kinds`; skops), each with its model card. Each stage fits
+the same TF-IDF featuriser and keeps a copy, so a change to one kind's grid re-fits that kind's
+stage only."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bertdistill.core.params_file import load_section
 from bertdistill.core.registry import KINDS
 from bertdistill.core.stage import begin, parser, read_frame, read_with_logits, write_timing
 from bertdistill.core.tables import frame_logits, frame_texts
+from bertdistill.students.cards import write_cards
 from bertdistill.students.files import save_replicates, save_students
 from bertdistill.students.fitting import fit_students
 from bertdistill.students.transfer_set import TransferSet, unlabeled_subset
@@ -35,7 +37,9 @@ def arguments() -> argparse.Namespace:
     args_parser.add_argument(
         "--kinds", nargs="+", required=True, choices=KINDS, help="the student kinds to fit"
     )
-    args_parser.add_argument("--out", required=True, help="folder for the skops students")
+    args_parser.add_argument(
+        "--out", required=True, help="folder for the skops students and their model cards"
+    )
     args_parser.add_argument(
         "--seeds-out", required=True, help="folder for the students re-fitted with further seeds"
     )
@@ -87,6 +91,7 @@ def main() -> None:
         "unlabeled_size": counts["unlabelled"],
         "augmented_size": counts["augmented"],
         "transfer_size": len(transfer.texts),
+        "validation_size": len(validation),
         "tfidf_features": len(students.featurizer.vocabulary_),
         "seeds": config.seeds,
     }
@@ -94,6 +99,8 @@ def main() -> None:
         metrics[f"{name}_val_accuracy"] = round(selection.val_accuracy, 6)
         metrics[f"{name}_candidates"] = selection.tried
         metrics |= {f"{name}_{key}": value for key, value in selection.hyperparameters.items()}
+    cards = write_cards(args.out, config, metrics)
+    logger.info("wrote the model cards %s", ", ".join(card.name for card in cards))
     write_json(args.metrics, metrics)
     write_timing(args.timing, started)
 

@@ -1,5 +1,6 @@
-"""95% intervals: seeded bootstrap means, paired differences, McNemar's exact test, the
-comparisons every report makes and the students' spread over seeds."""
+"""95% intervals: seeded bootstrap means, paired differences, McNemar's exact test, the exact
+binomial interval of an accuracy known only as a count, the comparisons every report makes and
+the students' spread over seeds."""
 
 from __future__ import annotations
 
@@ -161,6 +162,15 @@ def paired_difference(
         estimates[model].estimate - estimates[reference].estimate,
         samples[model] - samples[reference],
     )
+
+
+def exact_binomial(successes: int, trials: int) -> Interval:
+    """``successes / trials`` with its 95% Clopper-Pearson (exact binomial) interval: for an
+    accuracy kept as a number of texts alone (a validation accuracy in the students' metrics),
+    where the per-text hits a bootstrap resamples are gone."""
+    interval = binomtest(successes, trials).proportion_ci(confidence_level=LEVEL, method="exact")
+    values = (successes / trials, interval.low, interval.high)
+    return Interval(*(round(float(value), DIGITS) for value in values))
 
 
 def mcnemar_exact(correct: np.ndarray, reference_correct: np.ndarray) -> float:
