@@ -93,7 +93,7 @@ def main() -> None:
     if not workers.is_main:
         finish(workers)
         return
-    save_teacher(args.out, model, tokenizer, spec)
+    save_teacher(args.out, model, tokenizer, spec, classes)
     logger.info("saved teacher (best epoch %d) to %s", result.best_epoch, args.out)
     write_results(args, model, result, len(train_encoded))
     sequences = len(train_encoded) * config.epochs
