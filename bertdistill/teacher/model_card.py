@@ -1,7 +1,7 @@
 """The teacher's model card: ``README.md`` in its folder, in the Hugging Face Hub's form (YAML
 metadata, then what the model is, how it was trained, its validation accuracy with a 95%
-interval, its intended use and limits, and how to load it). A function of the params and the
-stage's metrics alone, so the same run writes the same bytes."""
+interval, its intended use and limits, and how to load it). A function of the params, the
+encoder's config and the stage's metrics alone, so the same run writes the same bytes."""
 
 from __future__ import annotations
 
