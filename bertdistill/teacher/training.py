@@ -5,6 +5,7 @@ validation epoch kept."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import time
@@ -21,7 +22,7 @@ from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmu
 
 from bertdistill.core.files import atomic_path
 from bertdistill.core.logits import predicted_classes
-from bertdistill.core.params import BatchingParams, TeacherParams
+from bertdistill.core.params import SENTIMENT_CLASSES, BatchingParams, TeacherParams
 from bertdistill.teacher.batching import (
     collate,
     length_grouped_batches,
@@ -296,12 +297,18 @@ def save_teacher(
     model: BertClassifier,
     tokenizer: PreTrainedTokenizerBase,
     spec: EncodingSpec,
+    classes: Sequence[str] = SENTIMENT_CLASSES,
 ) -> None:
-    """Write weights (safetensors), encoder config, tokenizer and encoding spec, atomically."""
+    """Write weights (safetensors), encoder config, tokenizer and encoding spec, atomically. The
+    config names the classes as transformers does (``id2label``, ``label2id``), which the
+    :mod:`~bertdistill.teacher.hf_pipeline` labels its scores with."""
     with atomic_path(folder) as tmp:
         tmp.mkdir()
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
-        model.encoder.config.save_pretrained(tmp)
+        config = copy.deepcopy(model.encoder.config)
+        config.id2label = dict(enumerate(classes))
+        config.label2id = {name: index for index, name in enumerate(classes)}
+        config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / SPEC_FILE).write_text(json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
