@@ -59,11 +59,12 @@ snli: setup
 
 # Experiments in a table a terminal holds (`dvc exp show` alone lists every param and dependency,
 # some 180 columns): the teacher's test accuracy, each distilled student's accuracy gain over its
-# gold-label twin, fine-tuning's step (live while an experiment runs), and the params that differ.
+# gold-label twin, fine-tuning's step (live while an experiment runs), and the params that differ
+# (no Created and Executor columns, to leave room).
 # `dvc metrics show` has the rest of the headline; `dvc exp show --keep REGEX` picks other columns.
 EXPS_KEEP := ^(accuracy|step|metrics/accuracy/\w+\.json:gain)$$
 exps:
-	@$(RUN) dvc exp show --no-pager --only-changed --keep '$(EXPS_KEEP)' --drop '.*/.*|.*_loss|val_accuracy'
+	@$(RUN) dvc exp show --no-pager --only-changed --keep '$(EXPS_KEEP)' --drop 'Created|Executor|.*/.*|.*_loss|val_accuracy'
 
 lint: setup
 	$(RUN) ruff check .
