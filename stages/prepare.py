@@ -33,6 +33,7 @@ def main() -> None:
         config.pair_column,
         config.classes or (),
         files,
+        config.dataset,
     )
     logger.info("raw sizes: %s", {split: len(frame) for split, frame in raw.items()})
     splits = make_splits(
@@ -45,15 +46,17 @@ def main() -> None:
         min_chars=config.min_chars,
         drop_test_duplicates=config.drop_test_duplicates,
         unlabeled_from_train=files["unsup"] == files["train"],
+        classes=config.classes or (),
     )
     logger.info("cleaning and duplicates: %s", splits.report)
     metrics = dict(splits.report)
     for name, frame in splits.items():
-        write_parquet(f"{args.out_dir}/{name}.parquet", frame)
         metrics[f"{name}_size"] = len(frame)
         if name != "unlabeled":
             shares = label_shares(frame, config.classes or ())
             metrics |= {f"{name}_{key}": value for key, value in shares.items()}
+    for name, frame in splits.items():  # only once every check has passed
+        write_parquet(f"{args.out_dir}/{name}.parquet", frame)
         logger.info("wrote %s/%s.parquet: %d rows", args.out_dir, name, len(frame))
     write_json(args.metrics, metrics)
     write_timing(args.timing, started)

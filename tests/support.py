@@ -5,9 +5,12 @@ other."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import json
 import os
+import runpy
 import shutil
 import signal
 import subprocess
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from bertdistill.core.errors import run_cli
 from bertdistill.core.params import (
     AugmentParams,
     EvaluateParams,
@@ -380,3 +384,32 @@ SECTIONS = {
     "evaluate": EvaluateParams,
     "explain": ExplainParams,
 }
+
+
+@functools.cache
+def _prepare_main():
+    return runpy.run_path(str(ROOT / "stages" / "prepare.py"))["main"]
+
+
+def run_prepare(folder: Path, source: Path, seed: int = 0, **prepare) -> tuple[int, str]:
+    """The prepare stage, in this process, on ``source`` with the committed params changed by
+    ``prepare`` and ``seed``; writes under ``folder``/out and returns (exit code, stderr)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["prepare"] |= {"source": str(source)} | prepare
+    params["seed"] = seed
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    out = folder / "out"
+    argv = ["prepare.py", "--params", str(folder / "params.yaml"), "--out-dir", str(out)]
+    argv += ["--metrics", str(out / "prepare.json"), "--timing", str(out / "timing.json")]
+    stderr = io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(stderr):
+        saved, sys.argv = sys.argv, argv
+        try:
+            run_cli(_prepare_main())
+        except SystemExit as exit_:
+            code = exit_.code
+        finally:
+            sys.argv = saved
+    return code, stderr.getvalue()

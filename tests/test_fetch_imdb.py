@@ -22,7 +22,7 @@ import pytest
 import yaml
 from support import ROOT, copy_project, write_tiny_acl_archive
 
-from bertdistill.data.sources import IMDB_MD5, IMDB_URL
+from bertdistill.data.imdb import IMDB_MD5, IMDB_URL
 from bertdistill.data.splits import clean_text
 
 ARCHIVE = "aclImdb_v1.tar.gz"

@@ -25,7 +25,7 @@ import yaml
 
 from bertdistill.core.errors import UserError, run_cli
 from bertdistill.core.runtime import setup_logging
-from bertdistill.data.sources import IMDB_MD5, IMDB_URL
+from bertdistill.data.imdb import IMDB_MD5, IMDB_URL
 
 logger = logging.getLogger("fetch_imdb")
 

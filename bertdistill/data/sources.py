@@ -1,30 +1,23 @@
-"""Read a local (or downloaded) copy of IMDB, or other labelled texts in its shape: a folder of
-parquet/CSV tables (single texts or sentence pairs, two or more classes), an extracted aclImdb/
-folder or the official tarball."""
+"""Read labelled texts for ``prepare``: a folder of parquet/CSV tables (single texts or sentence
+pairs, two or more classes), or IMDB in its official forms (:mod:`bertdistill.data.imdb`)."""
 
 from __future__ import annotations
 
 import logging
-import tarfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pyarrow
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from bertdistill.core.errors import UserError
-from bertdistill.core.files import atomic_path
-from bertdistill.core.params import SENTIMENT_CLASSES
 from bertdistill.core.tables import PAIR
+from bertdistill.data.imdb import ARCHIVE_NAME, IMDB_URL, UNLABELED, download, imdb_copy, read_imdb
 
 logger = logging.getLogger(__name__)
 
-IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-IMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"  # the archive's published md5 (torchtext's IMDB)
-ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 SPLITS = ("train", "test", "unsup")
-UNLABELED = -1
+SUFFIXES = (".parquet", ".csv")
 LABEL_NAMES = {
     "0": 0,
     "1": 1,
@@ -33,6 +26,8 @@ LABEL_NAMES = {
     "negative": 0,
     "positive": 1,
 }
+# Which params describe IMDB: only then is an IMDB archive or aclImdb folder read, or downloaded.
+IMDB_TASK = "the IMDB task (prepare.dataset IMDB, no prepare.pair_column or prepare.classes)"
 
 
 def load_raw(
@@ -42,19 +37,24 @@ def load_raw(
     pair_column: str | None = None,
     classes: tuple[str, ...] = (),
     files: dict[str, str] | None = None,
+    dataset: str = "IMDB",
 ) -> dict[str, pd.DataFrame]:
     """Read the train/test/unsup splits from ``source`` as ``text`` (and ``text_pair``) and
-    ``label`` columns, labels as class ids.
+    ``label`` columns, labels as class ids; each frame's ``attrs["origin"]`` names its file.
 
-    ``source`` is a folder of parquet/CSV tables, an extracted ``aclImdb/`` folder (or its
-    parent), ``aclImdb_v1.tar.gz`` or a folder holding it. A folder with none of these gets the
-    official archive downloaded into it (the folder must exist, because DVC tracks it as the
-    stage's dependency). A folder of tables holds ``{stem}.parquet`` or ``{stem}.csv`` per split,
-    the stems given by ``files`` (split -> stem; default: the split's name), with
-    ``text_column``, ``label_column`` and, for sentence pairs, ``pair_column``. Labels are the
-    names in ``classes`` (or their ids); with no ``classes``, 0/1, neg/pos or negative/positive.
-    Where unsup's stem is train's, no unsup table is read: the unlabelled texts are cut from
-    train's (:func:`bertdistill.data.splits.make_splits`).
+    ``source`` is a folder of parquet/CSV tables, or IMDB: an extracted ``aclImdb/`` folder (or
+    its parent), ``aclImdb_v1.tar.gz`` or a folder holding it. A folder of tables holds
+    ``{stem}.parquet`` or ``{stem}.csv`` per split, the stems given by ``files`` (split -> stem;
+    default: the split's name), with ``text_column``, ``label_column`` and, for sentence pairs,
+    ``pair_column``. Labels are the names in ``classes`` (or their ids, where no name is a
+    number); with no ``classes``, 0/1, neg/pos or negative/positive. Where unsup's stem is
+    train's, no unsup table is read: the unlabelled texts are cut from train's
+    (:func:`bertdistill.data.splits.make_splits`).
+
+    IMDB is read only for the two-class single-text task (no ``pair_column``, no ``classes``),
+    and the official archive is downloaded only into a folder holding no table at all, for that
+    task with ``dataset`` IMDB (the folder must exist, because DVC tracks it as the stage's
+    dependency).
     """
     path = Path(source)
     if not path.exists():
@@ -63,82 +63,101 @@ def load_raw(
             f"folder, aclImdb/ folder or aclImdb_v1.tar.gz), or at an empty folder to download "
             f"{IMDB_URL} into it"
         )
-    stems = {split: split for split in SPLITS} | (files or {})
-    imdb_shaped = path.is_file() or (path / "aclImdb").is_dir() or (path / "train/pos").is_dir()
-    if imdb_shaped and (pair_column is not None or classes):
+    if path.is_file() and path.suffix in SUFFIXES:
         raise UserError(
-            f"prepare.source {path} is an IMDB archive or aclImdb folder, which holds single "
+            f"prepare.source {path} is one table: point it at the folder holding the train and "
+            f"test tables"
+        )
+    stems = {split: split for split in SPLITS} | (files or {})
+    imdb_task = pair_column is None and not classes
+    copy = imdb_copy(path)
+    tables = _named_tables(path, stems) if path.is_dir() else {}
+    if copy is not None and not imdb_task and not tables:
+        raise UserError(
+            f"prepare.source {copy} is an IMDB archive or aclImdb folder, which holds single "
             f"reviews of two classes: point it at a folder of parquet/CSV tables for "
             f"prepare.pair_column or prepare.classes"
         )
-    if path.is_file():
-        if not tarfile.is_tarfile(path):
+    if copy is not None and imdb_task:
+        if tables:
             raise UserError(
-                f"prepare.source {path} is a file but not a tar archive like {IMDB_URL}"
+                f"prepare.source {path} holds both {copy.name} and {tables['train'].name}: "
+                f"remove one of them, or point prepare.source at a folder holding the other"
             )
-        return _read_tarball(path)
-    acl_dir = path if (path / "train" / "pos").is_dir() else path / "aclImdb"
-    if (acl_dir / "train" / "pos").is_dir():
-        return _read_acl_dir(acl_dir)
-    archive = path / ARCHIVE_NAME
-    if not archive.exists() and not _has_tables(path, stems):
-        download(IMDB_URL, archive)
-    if archive.is_file():
-        return _read_tarball(archive)
-    columns = {text_column: "text", label_column: "label"}
-    if pair_column is not None:
-        columns[pair_column] = PAIR
-    return _read_table_dir(path, columns, classes, stems)
-
-
-def _has_tables(folder: Path, stems: dict[str, str]) -> bool:
-    return any(
-        (folder / f"{stem}{suffix}").is_file()
-        for stem in stems.values()
-        for suffix in (".parquet", ".csv")
-    )
-
-
-def download(url: str, destination: Path) -> None:
-    """Download ``url`` to ``destination`` atomically; offline, fail with one clear message."""
-    logger.info("downloading %s to %s", url, destination)
-    try:
-        with (
-            atomic_path(destination) as tmp,
-            urllib.request.urlopen(url, timeout=60) as response,
-            open(tmp, "wb") as out,
-        ):
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        return read_imdb(copy)
+    if set(tables) >= {"train", "test"}:
+        columns = {text_column: "text", label_column: "label"}
+        if pair_column is not None:
+            columns[pair_column] = PAIR
+        return _read_table_dir(tables, columns, classes)
+    others = sorted(file.name for suffix in SUFFIXES for file in path.glob(f"*{suffix}"))
+    if tables or others or not imdb_task or dataset.lower() != "imdb":
+        split = "train" if "train" not in tables else "test"
+        stem = stems[split]
+        holds = f"it holds {', '.join(others[:6])}" if others else "it holds no table"
+        hint = "" if others else f"; IMDB is downloaded only for {IMDB_TASK}"
         raise UserError(
-            f"could not download {url} ({error}): download it by hand to {destination}, "
-            f"or set prepare.source to a local IMDB copy"
-        ) from None
+            f"prepare.source {path} has no {stem}.parquet or {stem}.csv ({holds}{hint}): point "
+            f"prepare.source at a folder holding them, or set prepare.{split}_split to the stem "
+            f"of its {split} file"
+        )
+    archive = path / ARCHIVE_NAME
+    download(IMDB_URL, archive)
+    return read_imdb(archive)
 
 
-def _read_table_dir(
-    folder: Path, columns: dict[str, str], classes: tuple[str, ...], stems: dict[str, str]
-) -> dict[str, pd.DataFrame]:
-    frames = {}
+def _named_tables(folder: Path, stems: dict[str, str]) -> dict[str, Path]:
+    """The table file of each split that has one; a split with both a parquet and a CSV file is
+    refused, since which of them is current is the user's to say."""
+    tables = {}
     for split, stem in stems.items():
         if split == "unsup" and stem == stems["train"]:
             continue  # cut from train's table
-        for suffix, reader in ((".parquet", _read_parquet), (".csv", _read_csv)):
-            file = folder / f"{stem}{suffix}"
-            if file.is_file():
-                labeled = split != "unsup"
-                frames[split] = _validate_table(reader(file), columns, file, labeled, classes)
-                break
-    for split in ("train", "test"):
-        if split not in frames:
-            stem = stems[split]
+        found = [folder / f"{stem}{suffix}" for suffix in SUFFIXES]
+        found = [file for file in found if file.is_file()]
+        if len(found) > 1:
             raise UserError(
-                f"prepare.source {folder} has no {stem}.parquet or {stem}.csv, and is not an "
-                f"aclImdb folder: point prepare.source at a folder holding them, or set "
-                f"prepare.{split}_split to the stem of its {split} file"
+                f"prepare.source {folder} holds both {found[0].name} and {found[1].name}: "
+                f"remove or rename the one that is not the {split} split"
             )
+        if found:
+            tables[split] = found[0]
+    return tables
+
+
+def _read_table_dir(
+    tables: dict[str, Path], columns: dict[str, str], classes: tuple[str, ...]
+) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for split, file in tables.items():
+        reader = _read_parquet if file.suffix == ".parquet" else _read_csv
+        table = reader(file)
+        if split == "train":
+            _warn_single_text_classes(table, columns, classes, file)
+        frames[split] = _validate_table(table, columns, file, split != "unsup", classes)
+        frames[split].attrs["origin"] = str(file)
     return frames
+
+
+def _warn_single_text_classes(
+    table: pd.DataFrame, columns: dict[str, str], classes: tuple[str, ...], file: Path
+) -> None:
+    """Classes without a pair column is a single-text task of several classes, which is fine,
+    but also what forgetting prepare.pair_column for sentence pairs looks like."""
+    if not classes or PAIR in columns.values():
+        return
+    others = [
+        str(name)
+        for name in table.columns
+        if name not in columns and not is_numeric_dtype(table[name])
+    ]
+    also = f" ({file.name} also holds {', '.join(others)})" if others else ""
+    logger.warning(
+        "prepare.classes is set and prepare.pair_column is not: each row is classified from its "
+        "'%s' column alone%s; set prepare.pair_column for sentence pairs",
+        next(iter(columns)),
+        also,
+    )
 
 
 def _read_parquet(file: Path) -> pd.DataFrame:
@@ -152,8 +171,10 @@ def _read_parquet(file: Path) -> pd.DataFrame:
 
 
 def _read_csv(file: Path) -> pd.DataFrame:
+    _check_separator(file)
     try:
-        return pd.read_csv(file, encoding="utf-8")
+        # Only an empty field is missing: a review reading "NA" or "null" is a text.
+        return pd.read_csv(file, encoding="utf-8", keep_default_na=False, na_values=[""])
     except UnicodeDecodeError as error:
         raise UserError(
             f"{file} is not UTF-8 ({error.reason} at byte {error.start}): re-save it as UTF-8"
@@ -163,6 +184,18 @@ def _read_csv(file: Path) -> pd.DataFrame:
             f"{file} is not a readable CSV file ({_one_line(error)}): re-copy it, or export it "
             f"again with fields that hold commas or line breaks quoted"
         ) from None
+
+
+def _check_separator(file: Path) -> None:
+    """A header with no comma holds one column, never a text and a label: name the separator."""
+    with open(file, encoding="utf-8", errors="replace") as lines:
+        header = lines.readline()
+    for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        if "," not in header and separator in header:
+            raise UserError(
+                f"{file} is separated by {name}, not commas (header: {header.strip()!r}): "
+                f"save it as comma-separated CSV"
+            )
 
 
 def _one_line(error: Exception) -> str:
@@ -177,62 +210,50 @@ def _validate_table(
     classes: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """``frame`` as ``text`` (``text_pair``) and ``label`` columns; ``columns`` maps the file's
-    names to those."""
+    names to those. Whether each split still holds every class once blank texts and duplicates
+    are gone is checked later, in :mod:`bertdistill.data.checks`."""
     missing = [name for name in columns if name not in frame.columns]
     if missing and columns[missing[0]] == "label" and not labeled:
         frame = frame.assign(**{missing[0]: UNLABELED})
         missing = missing[1:]
+    roles = {"text": "text", "label": "label", PAIR: "pair"}
     if missing:
-        role = {"text": "text", "label": "label", PAIR: "pair"}[columns[missing[0]]]
+        role = roles[columns[missing[0]]]
         raise UserError(
             f"{file} has no '{missing[0]}' column (columns: {', '.join(map(str, frame.columns))}): "
             f"set prepare.{role}_column to the name of its {role} column"
         )
+    for name, column in columns.items():
+        values = frame[name].dropna()  # an all-empty CSV column reads as numbers too
+        if (
+            column != "label"
+            and len(values)
+            and (is_numeric_dtype(values) or is_bool_dtype(values))
+        ):
+            raise UserError(
+                f"{file}'s column '{name}' holds numbers (first: {values.iloc[0]!r}), not "
+                f"texts: set prepare.{roles[column]}_column to its column of texts"
+            )
     frame = frame[list(columns)].rename(columns=columns)
     for column in ("text", PAIR):
         if column in frame and frame[column].map(lambda text: not isinstance(text, str)).any():
-            frame[column] = frame[column].fillna("").astype(str)
-    if labeled:
-        labels = parse_labels(frame["label"], file, classes)
-        _check_every_class(labels, frame["label"], file, classes)
-        frame["label"] = labels
-    else:
-        frame["label"] = UNLABELED
+            frame[column] = frame[column].astype(object).fillna("").astype(str)
+    frame["label"] = parse_labels(frame["label"], file, classes) if labeled else UNLABELED
     return frame.reset_index(drop=True)
 
 
-def _check_every_class(
-    labels: pd.Series, as_written: pd.Series, file: Path, classes: tuple[str, ...]
-) -> None:
-    """A labelled split missing a class passes here but breaks stratification and every metric."""
-    names = classes or SENTIMENT_CLASSES
-    missing = [name for index, name in enumerate(names) if not (labels == index).any()]
-    if not missing:
-        return
-    if classes:
-        raise UserError(
-            f"{file} holds no {', '.join(missing)} rows: train and test need every class of "
-            f"prepare.classes; export the whole split again, or list only its classes"
-        )
-    found = "no reviews"
-    if len(labels):
-        name = names[int(labels.iloc[0])]
-        found = f"only {name} reviews (label {str(as_written.iloc[0])!r})"
-    raise UserError(
-        f"{file} holds {found}: train and test need negative and positive reviews; "
-        f"export the whole split again"
-    )
-
-
 def parse_labels(labels: pd.Series, file: Path, classes: tuple[str, ...] = ()) -> pd.Series:
-    """Map labels to class ids: with ``classes``, a class name (any case) or its id; without,
-    0/1, "0"/"1", "neg"/"pos" or "negative"/"positive" to 0/1."""
-    if classes:
-        ids = {name.strip().lower(): index for index, name in enumerate(classes)}
-        ids |= {str(index): index for index in range(len(classes))}
-    else:
-        ids = LABEL_NAMES
-    mapped = labels.map(lambda label: ids.get(str(label).strip().lower()))
+    """Map labels to class ids: with ``classes``, a class name (any case) or, where no name is a
+    number, its id; without, 0/1, "0"/"1", "neg"/"pos" or "negative"/"positive" to 0/1. An
+    integral number is read as that integer (1.0 is 1)."""
+    spelled = labels.map(_spelling)
+    empty = spelled == ""
+    if empty.any():
+        raise UserError(
+            f"{file} has {int(empty.sum())} rows with no label (first: row "
+            f"{int(empty.to_numpy().argmax()) + 1}): fill in their labels or remove those rows"
+        )
+    mapped = spelled.map(_label_ids(classes).get)
     bad = labels[mapped.isna()]
     if len(bad):
         if classes:
@@ -247,52 +268,29 @@ def parse_labels(labels: pd.Series, file: Path, classes: tuple[str, ...] = ()) -
     return mapped.astype("int64")
 
 
-def _read_acl_dir(folder: Path) -> dict[str, pd.DataFrame]:
-    def read(subdir: str, label: int) -> list[tuple[int, str, int]]:
-        files = (folder / subdir).glob("*.txt")
-        return [(_file_id(file.name), file.read_text(encoding="utf-8"), label) for file in files]
-
-    return _acl_frames(read)
-
-
-def _read_tarball(archive: Path) -> dict[str, pd.DataFrame]:
-    logger.info("reading %s", archive)
-    members: dict[str, list[tuple[int, str, int]]] = {}
-    labels = {"pos": 1, "neg": 0, "unsup": UNLABELED}
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if not member.isfile() or len(parts) != 4 or not parts[3].endswith(".txt"):
-                continue
-            _, split, kind, name = parts
-            if kind not in labels:
-                continue
-            text = tar.extractfile(member).read().decode("utf-8")
-            members.setdefault(f"{split}/{kind}", []).append((_file_id(name), text, labels[kind]))
-    return _acl_frames(lambda subdir, label: members.get(subdir, []))
+def _label_ids(classes: tuple[str, ...]) -> dict[str, int]:
+    if not classes:
+        return LABEL_NAMES
+    ids = {_spelling(name): index for index, name in enumerate(classes)}
+    if not any(_is_number(name) for name in ids):  # names that are numbers would clash with ids
+        ids |= {str(index): index for index in range(len(classes))}
+    return ids
 
 
-def _acl_frames(read) -> dict[str, pd.DataFrame]:
-    frames = {}
-    for split, kinds in (
-        ("train", (("neg", 0), ("pos", 1))),
-        ("test", (("neg", 0), ("pos", 1))),
-        ("unsup", (("unsup", UNLABELED),)),
-    ):
-        source = "train" if split == "unsup" else split
-        rows = []
-        for kind, label in kinds:
-            found = sorted(read(f"{source}/{kind}", label))
-            if not found and label != UNLABELED:  # both classes, in train and in test
-                raise UserError(
-                    f"the aclImdb copy has no {source}/{kind} reviews: re-extract the archive"
-                )
-            rows += found
-        frames[split] = pd.DataFrame(
-            [(text, label) for _, text, label in rows], columns=["text", "label"]
-        )
-    return frames
+def _spelling(label: object) -> str:
+    """A label as matched: stripped, lower case, an integral number as its integer ("1.0": "1");
+    a missing label as ""."""
+    if pd.isna(label):
+        return ""
+    text = str(label).strip().lower()
+    if _is_number(text) and float(text).is_integer():
+        return str(int(float(text)))
+    return text
 
 
-def _file_id(name: str) -> int:
-    return int(name.split("_", 1)[0])
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

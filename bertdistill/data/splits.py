@@ -14,7 +14,8 @@ from sklearn.model_selection import train_test_split
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.tables import PAIR
-from bertdistill.data.sources import UNLABELED
+from bertdistill.data.checks import check_cut, check_every_class, check_size, class_names
+from bertdistill.data.imdb import UNLABELED
 
 logger = logging.getLogger(__name__)
 
@@ -73,43 +74,85 @@ def make_splits(
     min_chars: int = 1,
     drop_test_duplicates: bool = False,
     unlabeled_from_train: bool = False,
+    classes: tuple[str, ...] = (),
 ) -> Splits:
     """Cut seeded, stratified splits; validation comes from the train pool, never from test.
 
+    Each pool is cleaned and holds each text (pair) once (:func:`drop_duplicates`); unsup texts
+    that are also train texts are left out; then :mod:`bertdistill.data.checks` refuses pools
+    missing a class (``classes`` names them; none: negative/positive) and sizes that do not fit.
     The unlabelled texts come from the unsup pool or, with ``unlabeled_from_train``, from the
     train pool's rows that train and validation left (their labels hidden). Test texts (pairs)
     that also occur in the train or unsup pool are counted, and with ``drop_test_duplicates``
-    left out of the test pool before it is sampled.
+    left out of the test pool before it is sampled. The report counts every row dropped.
     """
+    names = class_names(classes)
     unsup = raw.get("unsup")
     pools = {
         "train": raw["train"],
         "test": raw["test"],
         "unsup": unsup if unsup is not None else raw["train"][:0],
     }
-    cleaned = {name: clean_frame(frame, name, min_chars) for name, frame in pools.items()}
-    report = {f"{name}_dropped_short": len(pools[name]) - len(cleaned[name]) for name in pools}
+    origins = {
+        name: frame.attrs.get("origin", f"the {name} table") for name, frame in pools.items()
+    }
+    cleaned, dropped = {}, {}
+    for name, frame in pools.items():
+        unique, duplicates, conflicting = drop_duplicates(clean_frame(frame, name, min_chars))
+        cleaned[name] = unique
+        short = len(frame) - len(unique) - duplicates - conflicting
+        dropped[name] = {"short": short, "duplicates": duplicates, "conflicting": conflicting}
     train_pool, test_pool, unsup_pool = cleaned["train"], cleaned["test"], cleaned["unsup"]
+    labelled = _keys(unsup_pool).isin(set(_keys(train_pool)))
+    unsup_pool = unsup_pool[~labelled].reset_index(drop=True)
+    dropped["unsup"] = {
+        "short": dropped["unsup"]["short"],
+        "duplicates": dropped["unsup"]["duplicates"],
+        "labelled": int(labelled.sum()),
+    }
+    report = {
+        f"{name}_dropped_{why}": count for name in pools for why, count in dropped[name].items()
+    }
     seen = set(_keys(train_pool)) | set(_keys(unsup_pool))
     repeated = _keys(test_pool).isin(seen)
     report["test_pool_duplicates"] = int(repeated.sum())
     if drop_test_duplicates:
         test_pool = test_pool[~repeated].reset_index(drop=True)
+        dropped["test"]["test_repeats"] = int(repeated.sum())
         logger.info("test: left out %d texts that also occur in train or unsup", repeated.sum())
 
-    _check_size("prepare.train_size + prepare.val_size", train_size + val_size, train_pool, "train")
-    train, rest = _stratified_take(train_pool, train_size, seed, "prepare.train_size")
-    validation, left = _stratified_take(rest, val_size, seed, "prepare.val_size")
-    if test_size is None:
-        test = test_pool
-    else:
-        _check_size("prepare.test_size", test_size, test_pool, "test")
-        test, _ = _stratified_take(test_pool, test_size, seed, "prepare.test_size")
+    for name, pool in (("train", train_pool), ("test", test_pool)):
+        check_every_class(pool, origins[name], dropped[name], classes)
+    sizes = "prepare.train_size + prepare.val_size"
+    check_size(sizes, train_size + val_size, train_pool, origins["train"], dropped["train"])
+    if test_size is not None:
+        check_size("prepare.test_size", test_size, test_pool, origins["test"], dropped["test"])
+    if unsup is None and not unlabeled_from_train and unlabeled_size:
+        raise UserError(
+            f"params key 'prepare.unlabeled_size' asks for {unlabeled_size} rows but there is no "
+            f"unlabelled table beside {origins['train']} (prepare.unlabeled_split names its "
+            f"stem, unsup by default): add one, or set prepare.unlabeled_size to 0"
+        )
+    if not unlabeled_from_train:
+        check_size(
+            "prepare.unlabeled_size", unlabeled_size, unsup_pool, origins["unsup"], dropped["unsup"]
+        )
+    train, rest = _stratified_take(
+        train_pool, train_size, seed, "prepare.train_size", origins["train"], names
+    )
+    left_by_train = f"what prepare.train_size leaves of {origins['train']}"
+    validation, left = _stratified_take(
+        rest, val_size, seed, "prepare.val_size", left_by_train, names
+    )
+    test = test_pool
+    if test_size is not None:
+        test, _ = _stratified_take(
+            test_pool, test_size, seed, "prepare.test_size", origins["test"], names
+        )
     if unlabeled_from_train:
-        unsup_pool, pool_name = left, "train (after train and validation)"
-    else:
-        pool_name = "unsup"
-    _check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, pool_name)
+        unsup_pool = left
+        what = f"what train and validation leave of {origins['train']}"
+        check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, what, {})
     unlabeled = unsup_pool.sample(n=unlabeled_size, random_state=seed).assign(label=UNLABELED)
     used = set(_keys(train)) | set(_keys(validation)) | set(_keys(unlabeled))
     report["test_duplicates_of_used_texts"] = int(_keys(test).isin(used).sum())
@@ -120,6 +163,18 @@ def make_splits(
         unlabeled=_sorted(unlabeled),
         report=report,
     )
+
+
+def drop_duplicates(pool: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """``pool`` with each text (pair) once, and how many rows were repeats and how many carried
+    a text that has two or more labels. Repeats of a text with one label keep the first copy; a
+    text with two labels loses every copy, since neither label can be trusted and keeping one
+    would let row order pick it."""
+    keys = _keys(pool)
+    conflicting = pool.groupby(keys)["label"].transform("nunique").gt(1)
+    repeated = keys.duplicated() & ~conflicting
+    kept = pool[~(conflicting | repeated)].reset_index(drop=True)
+    return kept, int(repeated.sum()), int(conflicting.sum())
 
 
 def _keys(frame: pd.DataFrame) -> pd.Series:
@@ -141,27 +196,13 @@ def label_shares(frame: pd.DataFrame, classes: tuple[str, ...]) -> dict[str, flo
     }
 
 
-def _check_size(key: str, wanted: int, pool: pd.DataFrame, split: str) -> None:
-    if wanted > len(pool):
-        raise UserError(
-            f"params key '{key}' asks for {wanted} rows but the {split} split has {len(pool)}: "
-            f"lower it"
-        )
-
-
 def _stratified_take(
-    pool: pd.DataFrame, size: int, seed: int, key: str
+    pool: pd.DataFrame, size: int, seed: int, key: str, origin: str, names: tuple[str, ...]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``size`` rows of ``pool`` with its label shares, and the rest; ``key`` names the param."""
+    check_cut(key, size, pool, origin, names)
     if size >= len(pool):
         return pool, pool[:0]
-    if size < 2:
-        raise UserError(f"params key '{key}' is {size}: a stratified split needs at least 2 rows")
-    if pool["label"].value_counts().min() < 2:
-        raise UserError(
-            f"params key '{key}' cuts from a pool with fewer than two texts of one label: "
-            f"use data with more texts of each label"
-        )
     taken, rest = train_test_split(
         pool, train_size=size, stratify=pool["label"], random_state=seed, shuffle=True
     )

@@ -51,7 +51,7 @@ def test_splits_are_stratified_disjoint_and_seeded(negatives, positives, train_s
     raw = {
         "train": pd.DataFrame({"text": texts, "label": labels}),
         "test": pd.DataFrame({"text": texts, "label": labels}),
-        "unsup": pd.DataFrame({"text": texts, "label": -1}),
+        "unsup": pd.DataFrame({"text": [f"unlabelled {text}" for text in texts], "label": -1}),
     }
     train_size = max(2, int(train_share * len(labels)))
     val_size = max(2, int(0.25 * len(labels)))
