@@ -26,10 +26,10 @@ def check_every_class(
         read = sum(dropped.values())
         if not read:
             raise UserError(f"{origin} holds no rows: export the whole split again")
-        raise UserError(
-            f"{origin} has no text left of its {read} rows{after}: fill in its texts, or set "
-            f"prepare.text_column to the column that holds them"
-        )
+        fix = "fill in its texts, or set prepare.text_column to the column that holds them"
+        if dropped.get("test_repeats"):
+            fix = "set prepare.drop_test_duplicates to false, or test on texts of its own"
+        raise UserError(f"{origin} has no text left of its {read} rows{after}: {fix}")
     missing = [name for index, name in enumerate(names) if not (pool["label"] == index).any()]
     if not missing:
         return

@@ -231,7 +231,7 @@ def _validate_table(
             and (is_numeric_dtype(values) or is_bool_dtype(values))
         ):
             raise UserError(
-                f"{file}'s column '{name}' holds numbers (first: {values.iloc[0]!r}), not "
+                f"{file}'s column '{name}' holds numbers (first: {values.tolist()[0]!r}), not "
                 f"texts: set prepare.{roles[column]}_column to its column of texts"
             )
     frame = frame[list(columns)].rename(columns=columns)
