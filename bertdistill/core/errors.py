@@ -16,6 +16,16 @@ class UserError(Exception):
     """A mistake the user can fix (bad path, param or file); printed as one line, no traceback."""
 
 
+def not_utf8(path: object, error: UnicodeDecodeError, offset: int = 0) -> UserError:
+    """The error for a file that is not UTF-8 text: where its first bad byte is and the fix.
+    ``offset``: where in the file the bytes that ``error`` decoded began."""
+    byte = error.object[error.start]
+    return UserError(
+        f"{path} is not UTF-8 text: byte 0x{byte:02x} at offset {offset + error.start}: "
+        f"convert it (e.g. `iconv -f latin1 -t utf-8`) or pass a UTF-8 text file"
+    )
+
+
 def run_cli(main: Callable[[], None]) -> None:
     """Run a stage's ``main``: user errors become one line on stderr and exit code 2.
 
