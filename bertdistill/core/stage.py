@@ -53,9 +53,18 @@ def read_frame(
 ) -> pd.DataFrame:
     """A split or logits table, with ``columns``."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a parquet table: pass the table's file")
     if not path.is_file():
         raise UserError(f"{path} not found: run the stage that writes it (`dvc repro`)")
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        reason = str(error).splitlines()[0].rsplit("': ", 1)[-1]  # without arrow's path prefix
+        raise UserError(
+            f"{path} is not a parquet table ({reason}): run the stage that writes it "
+            f"(`dvc repro -f`)"
+        ) from None
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise UserError(f"{path} has no '{missing[0]}' column: re-run `dvc repro -f` on its stage")
