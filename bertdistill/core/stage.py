@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from bertdistill.core.errors import UserError
+from bertdistill.core.errors import ArgumentParser, UserError
 from bertdistill.core.files import write_json
 from bertdistill.core.params_file import load_params, load_seed
 from bertdistill.core.runtime import seed_everything, setup_logging
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def parser(description: str) -> argparse.ArgumentParser:
     """A stage's command line: its params file and its timing file, which every stage writes;
     the stage adds its own inputs and outputs."""
-    result = argparse.ArgumentParser(description=description)
+    result = ArgumentParser(description=description)
     result.add_argument(
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
