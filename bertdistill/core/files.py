@@ -21,8 +21,6 @@ import pandas as pd
 
 from bertdistill.core.errors import UserError
 
-_PREVIOUS = "previous"  # inside the temporary folder: a folder output's old version, set aside
-
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -37,7 +35,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         )
     with _sibling(path) as tmp:
         yield tmp / path.name
-        _replace(tmp / path.name, path)
+        _replace(tmp / path.name, path, path)
 
 
 @contextlib.contextmanager
@@ -57,13 +55,13 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     with _sibling(path) as tmp:
         (tmp / path.name).mkdir()
         yield tmp / path.name
-        previous = tmp / _PREVIOUS
-        if path.is_symlink() or path.exists():
-            _replace(path, previous)
+        previous = tmp / f"{path.name}.previous"  # deleted with the temporary folder
         try:
-            _replace(tmp / path.name, path)
-        except UserError:
-            if previous.exists() or previous.is_symlink():
+            if _exists(path):
+                _replace(path, previous, path)
+            _replace(tmp / path.name, path, path)
+        except BaseException:  # Ctrl-C included: between the renames, put the old one back
+            if _exists(previous) and not _exists(path):
                 os.replace(previous, path)
             raise
 
@@ -93,15 +91,20 @@ def _sibling(path: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _replace(source: Path, destination: Path) -> None:
+def _replace(source: Path, destination: Path, output: Path) -> None:
+    """``os.replace``; an OS error is one line naming the ``output`` being written."""
     try:
         os.replace(source, destination)
     except OSError as error:
-        raise UserError(f"cannot write {destination}: {_reason(error)}") from None
+        raise UserError(f"cannot write {output}: {_reason(error)}") from None
+
+
+def _exists(path: Path) -> bool:
+    return path.is_symlink() or path.exists()  # a dangling link too
 
 
 def _file_ancestor(path: Path) -> Path:
-    """The nearest folder above ``path`` that exists as something other than a folder."""
+    """The path above ``path`` that exists but is not a folder, so no folder can be made there."""
     existing = (parent for parent in reversed(path.parents) if parent.exists())
     return next((parent for parent in existing if not parent.is_dir()), path.parent)
 

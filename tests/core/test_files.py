@@ -112,18 +112,32 @@ def test_a_folder_writer_that_fails_leaves_the_previous_folder(tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["model"]
 
 
-def test_a_folder_writer_whose_rename_fails_puts_the_previous_folder_back(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("failure", "raised", "message"),
+    [
+        (
+            PermissionError(13, "Permission denied"),
+            UserError,
+            "^cannot write .*: Permission denied",
+        ),
+        (KeyboardInterrupt(), KeyboardInterrupt, None),  # Ctrl-C between the two renames
+    ],
+    ids=["error", "ctrl-c"],
+)
+def test_a_folder_writer_stopped_between_its_renames_puts_the_previous_folder_back(
+    tmp_path, monkeypatch, failure, raised, message
+):
     target = tmp_path / "model"
     write_json_folder(target, {"weights": [1]})
     real_replace = os.replace
 
     def replace(source, destination):  # the rename of the new folder in fails
         if Path(source).name == target.name and Path(destination) == target:
-            raise PermissionError(13, "Permission denied", str(destination))
+            raise failure
         real_replace(source, destination)
 
     monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(UserError, match=f"^cannot write {target}: Permission denied"):
+    with pytest.raises(raised, match=message):
         write_json_folder(target, {"weights": [2]})
     monkeypatch.undo()
     assert read_json(target / "weights.json") == [1]
@@ -165,3 +179,10 @@ def test_a_path_in_a_read_only_folder_is_one_error(tmp_path, writer):
     finally:
         folder.chmod(0o755)
     assert list(folder.iterdir()) == []
+
+
+def test_a_folder_output_named_like_the_set_aside_copy_is_replaced(tmp_path):
+    for name in ("previous", "model.previous"):
+        write_json_folder(tmp_path / name, {"old": 1})
+        write_json_folder(tmp_path / name, {"new": 2})
+        assert [path.name for path in (tmp_path / name).iterdir()] == ["new.json"]
