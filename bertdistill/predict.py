@@ -18,17 +18,20 @@ Run from the project root after `dvc repro` (or `dvc pull`).
 from __future__ import annotations
 
 import argparse
+import codecs
+import itertools
 import json
 import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.errors import ArgumentParser, UserError, not_utf8, run_cli
 from bertdistill.core.logits import class_proba
 from bertdistill.core.params import SENTIMENT_CLASSES, ExplainParams, TaskParams
 from bertdistill.core.params_file import load_params, load_section, load_seed
@@ -39,6 +42,7 @@ from bertdistill.students.pair_features import student_text
 Logits = Callable[[Sequence[Text]], np.ndarray]
 _WORD = re.compile(r"\w")  # LIME's words are the runs between its split pattern, \W+
 NO_KNOWN_WORD = "holds no word the model knows, so its label and probability are the model's prior"
+BATCH_SIZE = 256  # texts classified at once: a file of any length streams in bounded memory
 
 
 @dataclass(frozen=True)
@@ -89,34 +93,94 @@ def read_texts(
     file: str | None,
     pairs: list[list[str]] | None = None,
     pair_task: bool = False,
-) -> list[Text]:
+) -> Iterator[Text]:
     """Texts from the arguments (``pairs``: sentence pairs), else from ``file`` (one per line),
     else from stdin. For a pair task (``prepare.pair_column`` set) every line is a pair,
-    premise<TAB>hypothesis; otherwise a line is one text, tabs and all."""
+    premise<TAB>hypothesis; otherwise a line is one text, tabs and all.
+
+    Lines are read one at a time, so a long file needs memory for a batch, not for the file. A
+    file that is not UTF-8 text is refused, never decoded with replacement characters: a
+    replaced "très" is a word no model knows, which would shift the prediction without a
+    sign. A file is checked whole before its first text is given, so a bad line leaves no
+    output; stdin is read once, so the texts before a bad line are classified.
+    """
     if texts and pairs:
         raise UserError("pass texts or --pair pairs, not both: a model reads one or the other")
+    if pairs and not pair_task:
+        raise UserError(
+            "--pair classifies sentence pairs, but this model reads single texts "
+            "(prepare.pair_column is not set): pass the texts instead"
+        )
+    if texts and pair_task:
+        raise UserError(
+            "this model reads sentence pairs (prepare.pair_column): pass --pair PREMISE "
+            "HYPOTHESIS, or a file of premise<TAB>hypothesis lines"
+        )
+    for number, text in enumerate(texts or [part for pair in pairs or [] for part in pair], 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # the shell passed bytes that are not UTF-8
+            raise UserError(f"text argument {number} is not UTF-8: pass UTF-8 text") from None
     if texts or pairs:
-        return texts or [tuple(pair) for pair in pairs]
+        return iter(texts or [tuple(pair) for pair in pairs])
     if file:
         path = Path(file)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise UserError(f"cannot read {path} as UTF-8 text ({error})") from None
+        for _ in _file_texts(path, pair_task):  # check it whole before any output
+            pass
+        lines = _file_texts(path, pair_task)
     else:
-        lines = sys.stdin.read().splitlines()
-    texts = [line for line in lines if line.strip()]
-    if not texts:
+        lines = _texts(sys.stdin.buffer, "stdin", pair_task)
+    first = next(lines, None)
+    if first is None:
         raise UserError("no text to classify: pass texts as arguments, --file FILE, or on stdin")
-    if not pair_task:
-        return texts
-    untabbed = next((number for number, line in enumerate(texts, 1) if "\t" not in line), None)
-    if untabbed is not None:
-        raise UserError(
-            f"text line {untabbed} has no tab: this model reads sentence pairs "
-            f"(prepare.pair_column), one premise<TAB>hypothesis per line"
-        )
-    return [tuple(line.split("\t", 1)) for line in texts]
+    return itertools.chain([first], lines)
+
+
+def _file_texts(path: Path, pair_task: bool) -> Iterator[Text]:
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: pass a text file with one text per line")
+    try:
+        with path.open("rb") as stream:
+            yield from _texts(stream, path, pair_task)
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _texts(stream: BinaryIO, name: object, pair_task: bool) -> Iterator[Text]:
+    """The non-blank lines of ``stream`` (a pair task: split at the first tab), read one at a
+    time; a byte that is not UTF-8 or a NUL byte (a binary file) is one error naming where."""
+    offset = 0
+    for number, raw in enumerate(stream, 1):
+        start = offset
+        offset += len(raw)
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):  # as Windows editors save UTF-8
+            raw, start = raw[len(codecs.BOM_UTF8) :], start + len(codecs.BOM_UTF8)
+        if (nul := raw.find(b"\0")) >= 0:
+            raise UserError(
+                f"{name} holds a NUL byte at offset {start + nul}: it is binary, not text: "
+                f"pass a UTF-8 text file"
+            )
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as error:
+            raise not_utf8(name, error, start) from None
+        if not line.strip():
+            continue
+        if not pair_task:
+            yield line
+        elif "\t" in line:
+            yield tuple(line.split("\t", 1))
+        else:
+            raise UserError(
+                f"{name} line {number} has no tab: this model reads sentence pairs "
+                f"(prepare.pair_column), one premise<TAB>hypothesis per line"
+            )
+
+
+def batches(texts: Iterable[Text], size: int = BATCH_SIZE) -> Iterator[list[Text]]:
+    texts = iter(texts)
+    while batch := list(itertools.islice(texts, size)):
+        yield batch
 
 
 def predictions(
@@ -178,7 +242,7 @@ def format_row(row: dict, width: int = 70) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="bertdistill-predict",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -208,10 +272,12 @@ def main() -> None:
     classes = task.names
     explain = load_section(params, "explain", ExplainParams) if args.explain else None
     model = load_model(args.model, Path(args.models_dir), params)
-    for row in predictions(model, texts, explain, load_seed(params), classes):
-        if "warning" in row:
-            print(f"warning: {row['warning']}", file=sys.stderr)
-        print(json.dumps(row, ensure_ascii=False) if args.json else format_row(row))
+    seed = load_seed(params)
+    for batch in batches(texts):
+        for row in predictions(model, batch, explain, seed, classes):
+            if "warning" in row:
+                print(f"warning: {row['warning']}", file=sys.stderr)
+            print(json.dumps(row, ensure_ascii=False) if args.json else format_row(row))
 
 
 def cli() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from bertdistill.core.errors import run_cli
-from bertdistill.core.files import atomic_path, write_csv, write_json, write_json_folder
+from bertdistill.core.files import atomic_folder, write_csv, write_json, write_json_folder
 from bertdistill.core.params import (
     ClassesParams,
     ExplainMeasureParams,
@@ -69,8 +69,7 @@ def main() -> None:
     )
     shown = reviews.iloc[: max(settings["occlusion_reviews"], settings["lime_reviews"])]
     records = report_records(shown, result.original, result.attributions, classes, result.targets)
-    with atomic_path(args.out) as tmp:
-        tmp.mkdir()
+    with atomic_folder(args.out) as tmp:
         write_json(tmp / "explanations.json", records)
         write_json(tmp / "global.json", views)
         page = render(records, views, result.metrics, settings, titles)

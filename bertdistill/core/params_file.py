@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 
-from bertdistill.core.errors import UserError
+from bertdistill.core.errors import UserError, not_utf8
 
 Section = TypeVar("Section", bound=BaseModel)
 
@@ -30,12 +31,30 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     lr=2e-5` stores `2e-05`, a float there but a string under PyYAML's 1.1 rules); a malformed
     file is a one-line user error."""
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        data = YAML(typ="safe", pure=True).load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise not_utf8(path, error) from None
     except YAMLError as error:
-        raise UserError(f"{path} is not valid YAML: {error}") from None
+        raise UserError(yaml_error(path, error)) from None
     if not isinstance(data, dict):
         raise UserError(f"{path} must be a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def yaml_error(path: Path, error: YAMLError) -> str:
+    """ruamel's multi-line complaint as one line: the file, where, the problem and what it was
+    reading there (a list that is never closed is found at the end of the file)."""
+    if not isinstance(error, MarkedYAMLError) or error.problem_mark is None:
+        return f"{path} is not valid YAML: {' '.join(str(error).split())}"
+    mark = error.problem_mark
+    message = (
+        f"{path} is not valid YAML at line {mark.line + 1}, column {mark.column + 1}: "
+        f"{error.problem}"
+    )
+    if error.context and error.context_mark is not None:
+        start = error.context_mark
+        message += f" ({error.context} at line {start.line + 1})"
+    return message
 
 
 def load_seed(params: dict[str, Any]) -> int:

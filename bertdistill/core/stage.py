@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from bertdistill.core.errors import UserError
+from bertdistill.core.errors import ArgumentParser, UserError
 from bertdistill.core.files import write_json
 from bertdistill.core.params_file import load_params, load_seed
 from bertdistill.core.runtime import seed_everything, setup_logging
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def parser(description: str) -> argparse.ArgumentParser:
     """A stage's command line: its params file and its timing file, which every stage writes;
     the stage adds its own inputs and outputs."""
-    result = argparse.ArgumentParser(description=description)
+    result = ArgumentParser(description=description)
     result.add_argument(
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
@@ -53,9 +53,18 @@ def read_frame(
 ) -> pd.DataFrame:
     """A split or logits table, with ``columns``."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a parquet table: pass the table's file")
     if not path.is_file():
         raise UserError(f"{path} not found: run the stage that writes it (`dvc repro`)")
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        reason = str(error).splitlines()[0].rsplit("': ", 1)[-1]  # without arrow's path prefix
+        raise UserError(
+            f"{path} is not a parquet table ({reason}): run the stage that writes it "
+            f"(`dvc repro -f`)"
+        ) from None
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise UserError(f"{path} has no '{missing[0]}' column: re-run `dvc repro -f` on its stage")

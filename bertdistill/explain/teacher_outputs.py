@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bertdistill.core.errors import UserError
-from bertdistill.core.files import atomic_path, read_json, write_json
+from bertdistill.core.files import atomic_folder, read_json, write_json
 from bertdistill.core.tables import PAIR, frame_logits
 from bertdistill.core.texts import Text
 from bertdistill.explain.attributions import Attribution
@@ -84,8 +84,7 @@ def write_teacher_explanations(folder: str | Path, explained: TeacherExplanation
             for method, measures in explained.eraser.items()
         },
     }
-    with atomic_path(folder) as tmp:
-        tmp.mkdir()
+    with atomic_folder(folder) as tmp:
         explained.reviews.to_parquet(tmp / REVIEWS_FILE, index=False)
         explained.deleted.to_parquet(tmp / DELETIONS_FILE, index=False)
         write_json(tmp / EXPLAINED_FILE, stored)

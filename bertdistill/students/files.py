@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bertdistill.core.errors import UserError
-from bertdistill.core.files import atomic_path
+from bertdistill.core.files import atomic_folder
 from bertdistill.core.registry import LINEAR_STUDENTS, STUDENT_NAMES
 from bertdistill.students.models import Students
 from bertdistill.students.numpy_linear import export_linear, exportable
@@ -33,8 +33,7 @@ SEEDS_FILE = "seeds.json"
 
 def save_students(folder: str | Path, students: Students) -> None:
     """One skops file per model plus the featuriser and a small JSON of how to read them."""
-    with atomic_path(folder) as tmp:
-        tmp.mkdir()
+    with atomic_folder(folder) as tmp:
         save_featurizer(tmp, students.featurizer)
         for name, model in students.models.items():
             dump_skops(model, tmp / f"{name}.skops")
@@ -59,8 +58,7 @@ def save_students(folder: str | Path, students: Students) -> None:
 
 def save_replicates(folder: str | Path, replicates: dict[int, dict[str, BaseEstimator]]) -> None:
     """The students re-fitted with further seeds: ``<seed>/<name>.skops`` and the seed list."""
-    with atomic_path(folder) as tmp:
-        tmp.mkdir()
+    with atomic_folder(folder) as tmp:
         for seed, models in replicates.items():
             (tmp / str(seed)).mkdir()
             for name, model in models.items():

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from bertdistill.core.errors import UserError
-from bertdistill.core.files import atomic_path
+from bertdistill.core.files import atomic_folder
 from bertdistill.teacher.batching import collate
 from bertdistill.teacher.model import encode_texts
 
@@ -84,8 +84,7 @@ def export_int8(teacher: Teacher, out: str | Path) -> Path:
             finally:
                 logging.disable(logging.NOTSET)
         onnx.checker.check_model(str(quantized))
-        with atomic_path(out) as folder:
-            folder.mkdir()
+        with atomic_folder(out) as folder:
             (folder / ONNX_FILE).write_bytes(quantized.read_bytes())
     return Path(out) / ONNX_FILE
 

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
-from bertdistill.core.files import atomic_path
+from bertdistill.core.files import atomic_folder
 from bertdistill.core.logits import predicted_classes
 from bertdistill.core.params import SENTIMENT_CLASSES, BatchingParams, TeacherParams
 from bertdistill.teacher.batching import (
@@ -302,8 +302,7 @@ def save_teacher(
     """Write weights (safetensors), encoder config, tokenizer and encoding spec, atomically. The
     config names the classes as transformers does (``id2label``, ``label2id``), which the
     :mod:`~bertdistill.teacher.hf_pipeline` labels its scores with."""
-    with atomic_path(folder) as tmp:
-        tmp.mkdir()
+    with atomic_folder(folder) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
         config = copy.deepcopy(model.encoder.config)

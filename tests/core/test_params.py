@@ -199,6 +199,36 @@ def test_bad_seed_and_bad_file(tmp_path):
         load_params(broken)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "seed: 1\nprepare:\n  source: x\n   bad: 2\n",
+            "is not valid YAML at line 4, column 7: mapping values are not allowed here",
+        ),
+        (
+            "seed: [1, 2\n",
+            "is not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>' "
+            "(while parsing a flow sequence at line 1)",
+        ),
+        (
+            "seed: 1\nseed: 2\n",
+            'is not valid YAML at line 2, column 1: found duplicate key "seed" with value "2" '
+            '(original value: "1") (while constructing a mapping at line 1)',
+        ),
+        ("seed: 1\n# caf\xe9\n", "is not UTF-8 text: byte 0xe9 at offset 13: convert it"),
+    ],
+    ids=["indent", "unclosed", "duplicate", "latin1"],
+)
+def test_a_broken_params_file_is_one_line_naming_file_line_and_column(tmp_path, text, message):
+    broken = tmp_path / "params.yaml"
+    broken.write_bytes(text.encode("latin-1"))
+    with pytest.raises(UserError) as error:
+        load_params(broken)
+    assert str(error.value).startswith(f"{broken} {message}")
+    assert "\n" not in str(error.value)
+
+
 def test_candidate_lists_accept_a_scalar_or_a_list(params):
     params["distill_students"]["lr_C"] = 2
     params["distill_students"]["tree_max_depth"] = [5, 10]

@@ -102,11 +102,16 @@ def test_predict_with_a_linear_student_imports_neither_scikit_learn_nor_torch(tm
 def test_a_tab_splits_a_line_into_a_pair_only_for_a_pair_task(tmp_path):
     lines = tmp_path / "lines.txt"
     lines.write_text("A film\\tthat bores.\nA man sleeps.\tA man is awake.\n", encoding="utf-8")
-    assert read_texts([], str(lines)) == ["A film\\tthat bores.", "A man sleeps.\tA man is awake."]
+    assert list(read_texts([], str(lines))) == [
+        "A film\\tthat bores.",
+        "A man sleeps.\tA man is awake.",
+    ]
     with pytest.raises(UserError, match="line 1 has no tab"):
         read_texts([], str(lines), pair_task=True)
     lines.write_text("A man sleeps.\tA man is awake.\n", encoding="utf-8")
-    assert read_texts([], str(lines), pair_task=True) == [("A man sleeps.", "A man is awake.")]
-    assert read_texts([], None, [["a", "b"]], pair_task=True) == [("a", "b")]
+    assert list(read_texts([], str(lines), pair_task=True)) == [
+        ("A man sleeps.", "A man is awake.")
+    ]
+    assert list(read_texts([], None, [["a", "b"]], pair_task=True)) == [("a", "b")]
     with pytest.raises(UserError, match="not both"):
-        read_texts(["a text"], None, [["a", "b"]])
+        read_texts(["a text"], None, [["a", "b"]], pair_task=True)
