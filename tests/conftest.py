@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import make_repo, tiny_params, write_tiny_bert, write_tiny_imdb
+from support import copy_run, make_repo, tiny_params, write_tiny_bert, write_tiny_imdb
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +26,9 @@ def tiny_run(tmp_path_factory, tiny_imdb, tiny_bert) -> Path:
     run a stage in a folder of their own that links its outputs."""
     folder = tmp_path_factory.mktemp("tiny_run")
     return make_repo(folder, tiny_imdb, tiny_params(tiny_imdb, tiny_bert))
+
+
+@pytest.fixture
+def repo(tiny_run, tmp_path) -> Path:
+    """This test's own copy of the tiny run (git history, DVC cache and outputs)."""
+    return copy_run(tiny_run, tmp_path / "repo")

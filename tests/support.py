@@ -39,6 +39,7 @@ from bertdistill.students.transfer_set import TransferSet
 from bertdistill.teacher.model import EncodingSpec
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
+STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])  # in pipeline order
 POSITIVE = ["great", "excellent", "wonderful", "loved", "best", "superb"]
 NEGATIVE = ["awful", "terrible", "boring", "worst", "hated", "dull"]
 NEUTRAL = ["the", "movie", "film", "plot", "acting", "was", "a", "and", "story", "it"]
@@ -251,11 +252,26 @@ NOT_COPIED = ("metrics/", "plots/", "dvc.lock", "data/imdb.dvc", "data/snli.dvc"
 
 def run(*command: str, cwd: Path) -> str:
     """A command with this Python's environment first on PATH; a failure shows its output."""
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    result = run_captured(*command, cwd=cwd)
+    return result.stdout + result.stderr
+
+
+def run_json(*command: str, cwd: Path) -> object:
+    """What a command (`dvc status --json`, say) prints on stdout, as JSON; DVC's warnings go to
+    stderr."""
+    return json.loads(run_captured(*command, cwd=cwd).stdout)
+
+
+def tool_env() -> dict[str, str]:
+    """This environment with this Python's tools (dvc, python) first on PATH."""
+    return os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def run_captured(*command: str, cwd: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, env=tool_env(), capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr}")
-    return result.stdout + result.stderr
+    return result
 
 
 def make_repo(folder: Path, source: Path, params: dict) -> Path:
@@ -270,6 +286,32 @@ def make_repo(folder: Path, source: Path, params: dict) -> Path:
     run("dvc", "repro", cwd=folder)
     commit(folder, "tiny run")
     return folder
+
+
+def copy_run(built: Path, folder: Path) -> Path:
+    """A copy of a repo built by :func:`make_repo`: git history, DVC cache and outputs, without
+    DVC's temp folder (its locks and queue)."""
+
+    def skip_dvc_tmp(parent: str, names: list[str]) -> list[str]:
+        return ["tmp"] if parent.endswith(".dvc") else []
+
+    return Path(shutil.copytree(built, folder, symlinks=True, ignore=skip_dvc_tmp))
+
+
+def output_hashes(folder: Path) -> dict[str, str]:
+    """Every output's hash in dvc.lock, timing files (which vary run to run) left out."""
+    lock = yaml.safe_load((folder / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if "timings/" not in out["path"]
+    }
+
+
+def ran_stages(output: str) -> list[str]:
+    """The stages a `dvc repro` or `dvc exp run` printed as run, in pipeline order."""
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
 def copy_project(folder: Path, skip: tuple[str, ...] = NOT_COPIED) -> Path:

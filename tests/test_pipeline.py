@@ -18,8 +18,11 @@ import yaml
 from support import (
     NLI_CLASSES,
     ROOT,
+    STAGES,
     make_repo,
+    output_hashes,
     pair_task,
+    ran_stages,
     run,
     run_predict,
     tiny_params,
@@ -31,8 +34,6 @@ from bertdistill.core.registry import KINDS, MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.core.tables import frame_texts
 from bertdistill.students.files import load_students
 
-STAGES = ["prepare", "finetune_teacher", "quantize_teacher", "label_with_teacher"]
-STAGES += ["distill_students", "distill_trees", "evaluate", "explain_teacher", "explain"]
 GAIN = ["gain", "gain_ci_low", "gain_ci_high"]  # the headline rows' distilled minus gold-label
 METRICS = {
     "metrics/prepare.json": ["train_size", "validation_size", "test_size", "unlabeled_size"],
@@ -66,31 +67,6 @@ pytestmark = pytest.mark.slow
 def built(tiny_run) -> Path:
     """The tiny pipeline, run once per session (conftest's ``tiny_run``)."""
     return tiny_run
-
-
-@pytest.fixture
-def repo(built, tmp_path) -> Path:
-    """This test's own copy of the built repo (git history, DVC cache and outputs)."""
-
-    def skip_dvc_tmp(folder: str, names: list[str]) -> list[str]:
-        return ["tmp"] if folder.endswith(".dvc") else []
-
-    return Path(shutil.copytree(built, tmp_path / "repo", symlinks=True, ignore=skip_dvc_tmp))
-
-
-def output_hashes(folder: Path) -> dict[str, str]:
-    """Every output's hash in dvc.lock, timing files (which vary run to run) left out."""
-    lock = yaml.safe_load((folder / "dvc.lock").read_text())
-    return {
-        out["path"]: out["md5"]
-        for stage in lock["stages"].values()
-        for out in stage.get("outs", [])
-        if "timings/" not in out["path"]
-    }
-
-
-def ran_stages(output: str) -> list[str]:
-    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
 def test_every_stage_run_again_gives_identical_outputs(built, tmp_path):
