@@ -29,6 +29,7 @@ from bertdistill.core.registry import MODEL_NAMES, STUDENT_NAMES
 from bertdistill.data.splits import clean_text
 from bertdistill.evaluation.statistics import with_intervals
 from bertdistill.explain.attributions import student_attribution
+from bertdistill.students.cards import card_path
 from bertdistill.students.files import (
     FEATURIZER_FILE,
     META_FILE,
@@ -253,8 +254,13 @@ def test_the_student_stages_save_six_students_beside_one_featurizer(workdir):
     # and the numpy export `predict` uses for the linear students
     shared = {FEATURIZER_FILE, VOCABULARY_FILE, META_FILE}
     students, trees = (workdir / folder for folder in STUDENT_DIRS)
-    assert {path.name for path in students.iterdir()} == linear | shared | {LINEAR_DIR}
-    assert {path.name for path in trees.iterdir()} == files - linear | shared
+    # and each student's model card beside its skops file
+    cards = {card_path("", name).name for name in STUDENT_NAMES}
+    linear_cards = {name for name in cards if not name.startswith("tree")}
+    assert {path.name for path in students.iterdir()} == (
+        linear | linear_cards | shared | {LINEAR_DIR}
+    )
+    assert {path.name for path in trees.iterdir()} == files - linear | cards - linear_cards | shared
     for name in shared:
         assert (students / name).read_bytes() == (trees / name).read_bytes(), name
     params = yaml.safe_load((workdir / "params.yaml").read_text())
