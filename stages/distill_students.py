@@ -8,19 +8,17 @@ from __future__ import annotations
 import argparse
 import logging
 
-import pandas as pd
-
-from bertdistill.core.errors import UserError, run_cli
+from bertdistill.core.errors import run_cli
 from bertdistill.core.files import write_json
 from bertdistill.core.params import StudentParams
 from bertdistill.core.params_file import load_section
 from bertdistill.core.registry import KINDS
-from bertdistill.core.stage import begin, parser, read_frame, read_with_logits, write_timing
-from bertdistill.core.tables import frame_logits, frame_texts
+from bertdistill.core.stage import begin, parser, read_frame, write_timing
+from bertdistill.core.tables import frame_texts
 from bertdistill.students.cards import write_cards
 from bertdistill.students.files import save_replicates, save_students
 from bertdistill.students.fitting import fit_students
-from bertdistill.students.transfer_set import TransferSet, unlabeled_subset
+from bertdistill.students.transfer_set import read_transfer_set
 
 logger = logging.getLogger("distill_students")
 
@@ -53,26 +51,10 @@ def main() -> None:
     config = load_section(params, "distill_students", StudentParams)
     logger.info("config: %s", config)
 
-    train = read_with_logits(*args.train)
-    unlabeled = read_with_logits(*args.unlabeled)
-    if config.unlabeled_limit is not None and config.unlabeled_limit > len(unlabeled):
-        raise UserError(
-            f"params key 'distill_students.unlabeled_limit' is {config.unlabeled_limit} but "
-            f"{args.unlabeled[0]} has {len(unlabeled)} reviews: lower it, or raise "
-            f"prepare.unlabeled_size"
-        )
-    unlabeled = unlabeled.iloc[unlabeled_subset(len(unlabeled), config.unlabeled_limit, seed)]
-    augmented = (
-        read_frame(args.augmented, columns=("id", "student_text"))
-        if args.augmented
-        else pd.DataFrame({"student_text": [], "teacher_logit": []})
+    transfer = read_transfer_set(
+        args.train, args.unlabeled, args.augmented, config.unlabeled_limit, seed
     )
     validation = read_frame(args.validation)
-    transfer = TransferSet.build(
-        (frame_texts(train), train["label"].to_numpy(), frame_logits(train)),
-        (frame_texts(unlabeled), frame_logits(unlabeled)),
-        (augmented["student_text"].tolist(), frame_logits(augmented)),
-    )
     students, selections = fit_students(
         transfer, frame_texts(validation), validation["label"].to_numpy(), config, seed, args.kinds
     )

@@ -27,6 +27,7 @@ from bertdistill.core.params import (
     AugmentParams,
     EvaluateParams,
     ExplainParams,
+    FrontierParams,
     InferenceParams,
     PrepareParams,
     StudentParams,
@@ -64,6 +65,16 @@ TINY_EXPLAIN = {
     "top_k": 3,
     "deletions": 2,
     "min_interval_reviews": 2,
+}
+
+
+# The size budgets of the tiny runs: their vocabulary holds a few dozen n-grams.
+TINY_FRONTIER = {
+    "weight_budgets": [3, 10],
+    "leaf_budgets": [2, 4],
+    "path_points": 30,
+    "shown_weights": [3],
+    "shown_leaves": 2,
 }
 
 
@@ -236,6 +247,7 @@ def tiny_params(source: Path, model: Path) -> dict:
     params["distill_students"]["tfidf"] |= {"min_df": 1, "max_df": 1.0}
     params["distill_students"] |= {"tree_max_depth": 4, "tree_min_samples_leaf": 1}
     params["evaluate"] |= {"throughput_texts": 10, "throughput_repeats": 1}
+    params["size_frontier"] |= TINY_FRONTIER
     params["explain"] |= TINY_EXPLAIN
     return params
 
@@ -424,6 +436,7 @@ SECTIONS = {
     "augment": AugmentParams,
     "distill_students": StudentParams,
     "evaluate": EvaluateParams,
+    "size_frontier": FrontierParams,
     "explain": ExplainParams,
 }
 

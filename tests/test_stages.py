@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -382,6 +383,64 @@ def test_evaluate_writes_metrics_report_and_plots(workdir):
     assert timing["throughput_texts"] == 10
     assert timing["lr_distilled_texts_per_second"] > 0
     assert "accuracy" not in json.dumps(timing)
+
+
+def test_size_frontier_scores_every_student_within_each_budget_and_prints_the_small_ones(
+    workdir,
+):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())["size_frontier"]
+    metrics = read_json(workdir / "metrics/size_frontier.json")
+    evaluated = read_json(workdir / "metrics/evaluate.json")
+    budgets = {"lr": params["weight_budgets"], "svm": params["weight_budgets"]}
+    budgets["tree"] = params["leaf_budgets"]
+    for name in STUDENT_NAMES:
+        kind, variant = name.split("_")
+        for budget in budgets[kind]:
+            assert 0 < metrics[f"{name}_{budget}_size"] <= budget, (name, budget)
+            low, high = (metrics[f"{name}_{budget}_accuracy_ci_{end}"] for end in ("low", "high"))
+            assert low <= metrics[f"{name}_{budget}_accuracy"] <= high
+        # without a budget: the student distill_students fitted, scored as evaluate scores it
+        assert metrics[f"{name}_all_accuracy"] == evaluated[f"{name}_accuracy"], name
+        if variant == "distilled":
+            for budget in [*budgets[kind], "all"]:
+                gain = metrics[f"{kind}_{budget}_gain"]
+                twins = (
+                    metrics[f"{kind}_{side}_{budget}_accuracy"]
+                    for side in ("distilled", "baseline")
+                )
+                assert gain == pytest.approx(np.subtract(*twins), abs=2e-6)
+                assert metrics[f"{name}_{budget}_vs_teacher"] == pytest.approx(
+                    metrics[f"{name}_{budget}_accuracy"] - metrics["teacher_accuracy"], abs=2e-6
+                )
+    assert metrics["teacher_accuracy"] == evaluated["teacher_accuracy"]
+    linear = pd.read_csv(workdir / "plots/size_frontier/linear.csv")
+    assert set(linear["student"]) == {
+        "LR, gold labels",
+        "LR, distilled",
+        "SVM, gold labels",
+        "SVM, distilled",
+    }
+    assert len(linear) == 4 * (len(params["weight_budgets"]) + 1)
+    assert (linear["ci_low"] <= linear["accuracy"]).all() and (
+        linear["accuracy"] <= linear["ci_high"]
+    ).all()
+    trees = pd.read_csv(workdir / "plots/size_frontier/tree.csv")
+    assert list(trees["budget"].astype(str)) == [*map(str, params["leaf_budgets"]), "all"] * 2
+    report = (workdir / "metrics/size_frontier.md").read_text()
+    students = load_students([workdir / folder for folder in STUDENT_DIRS])
+    terms = students.featurizer.get_feature_names_out()
+    for budget in params["shown_weights"]:
+        for kind in ("LR", "SVM"):
+            size = metrics[f"{kind.lower()}_distilled_{budget}_size"]
+            heading = f"## {kind}, distilled, {size} n-gram weights, whole"
+            assert heading in report
+            shown = report.split(heading)[1].split("\n## ")[0]
+            cells = [cell for line in shown.splitlines() for cell in line.split(" | ")[::2]]
+            shown_terms = [cell.strip("| ") for cell in cells if cell.strip("| ") in terms]
+            assert len(set(shown_terms)) == len(shown_terms) == size
+    leaves = metrics[f"tree_distilled_{params['shown_leaves']}_size"]
+    rules = report.split(f"## Tree, distilled, {leaves} leaves, as rules")[1]
+    assert len([line for line in rules.splitlines() if re.match(r"\| \d+ \|", line)]) == leaves
 
 
 def test_evaluate_scores_stored_logits_without_torch(workdir, tmp_path):

@@ -192,11 +192,11 @@ class TfidfParams(Section):
     sublinear_tf: bool
 
 
-class StudentParams(Section):
-    """Student settings. Hyperparameters are candidate lists: each candidate is fitted and the
-    one with the best validation accuracy is kept (a single value means no search)."""
+class StudentFitParams(Section):
+    """The ``distill_students`` keys a student's fit reads once the texts are features: the
+    targets, the hyperparameter grids, the pool's size and the worker count (the featuriser's
+    keys and the seed count aside). The ``size_frontier`` stage's re-fits read these alone."""
 
-    tfidf: TfidfParams
     target: Literal["logits", "probabilities"]
     temperature: float = Field(gt=0)
     gold_alpha: float = Field(ge=0, le=1)
@@ -208,9 +208,54 @@ class StudentParams(Section):
     tree_max_depth: IntCandidates
     tree_min_samples_leaf: IntCandidates
     max_iter: int = Field(gt=0)
-    seeds: int = Field(gt=0)
     unlabeled_limit: int | None = Field(ge=0)
     n_jobs: JobCount
+
+
+class StudentParams(StudentFitParams):
+    """Student settings. Hyperparameters are candidate lists: each candidate is fitted and the
+    one with the best validation accuracy is kept (a single value means no search)."""
+
+    tfidf: TfidfParams
+    seeds: int = Field(gt=0)
+
+
+def _ascending(budgets: tuple[int, ...]) -> tuple[int, ...]:
+    if list(budgets) != sorted(set(budgets)):
+        raise ValueError("list distinct budgets, smallest first")
+    return budgets
+
+
+Budgets = Annotated[_list_of(Annotated[int, Field(gt=0)]), AfterValidator(_ascending)]
+
+
+class FrontierParams(Section):
+    """Accuracy at a size a person can read (stage ``size_frontier``): the budgets, the L1 path
+    that picks a linear student's n-grams, and what the report prints whole."""
+
+    weight_budgets: Budgets
+    leaf_budgets: Budgets
+    path_steps_per_decade: int = Field(gt=0)
+    path_points: int = Field(gt=0)
+    path_candidates: int = Field(gt=0)
+    shown_weights: _list_of(Annotated[int, Field(gt=0)])
+    shown_leaves: int = Field(gt=0)
+    bootstrap_resamples: Resamples
+
+    @model_validator(mode="after")
+    def _shown_are_budgets(self) -> FrontierParams:
+        for key, shown, budgets in (
+            ("shown_weights", self.shown_weights, "weight_budgets"),
+            ("shown_leaves", (self.shown_leaves,), "leaf_budgets"),
+        ):
+            missing = sorted(set(shown) - set(getattr(self, budgets)))
+            if missing:
+                raise UserError(
+                    f"params key 'size_frontier.{key}' names {missing}, which "
+                    f"size_frontier.{budgets} does not list: the report prints fitted models "
+                    f"only, add them there or remove them here"
+                )
+        return self
 
 
 class DatasetNameParams(Section):

@@ -22,7 +22,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
 from bertdistill.core.logits import predicted_classes
-from bertdistill.core.params import StudentParams, TfidfParams
+from bertdistill.core.params import StudentFitParams, StudentParams, TfidfParams
 from bertdistill.core.registry import KINDS, STUDENTS, Student
 from bertdistill.core.texts import Text
 from bertdistill.students.models import Students, student_logits
@@ -72,7 +72,7 @@ def fit_featurizer(
     return featurizer, features
 
 
-def search_space(kind: str, variant: str, params: StudentParams) -> dict[str, tuple]:
+def search_space(kind: str, variant: str, params: StudentFitParams) -> dict[str, tuple]:
     """Candidate hyperparameters of one student. Twins get grids of the same size, so neither
     side of the baseline-versus-distilled comparison is tuned harder than the other."""
     if kind == "lr":
@@ -91,7 +91,7 @@ def build_student(
     kind: str,
     variant: str,
     hyperparameters: dict,
-    params: StudentParams,
+    params: StudentFitParams,
     seed: int,
     outputs: int = 1,
 ) -> BaseEstimator:
@@ -153,7 +153,7 @@ def fit_candidate(
     kind: str,
     variant: str,
     hyperparameters: dict,
-    params: StudentParams,
+    params: StudentFitParams,
     seed: int,
     outputs: int,
     data: FitData,
@@ -194,30 +194,14 @@ def fit_students(
     featurizer, transfer_features = fit_featurizer(
         params.tfidf, [student_text(text) for text in transfer.texts]
     )
-    labelled = np.flatnonzero(transfer.source == "labelled")
     val_features = featurizer.transform([student_text(text) for text in val_texts])
-    outputs = 1 if transfer.teacher_logits.ndim == 1 else transfer.teacher_logits.shape[1]
-    targets = distillation_targets(
-        transfer.teacher_logits,
-        params.target,
-        params.temperature,
-        transfer.gold,
-        params.gold_alpha,
-    )
+    outputs = transfer.outputs
     logger.info(
         "transfer set: %s texts, %d TF-IDF features",
         ", ".join(f"{count} {name}" for name, count in transfer.counts().items()),
         transfer_features.shape[1],
     )
-    data = {
-        "baseline": (
-            transfer_features[labelled],
-            transfer.gold[labelled],
-            val_features,
-            val_labels,
-        ),
-        "distilled": (transfer_features, targets, val_features, val_labels),
-    }
+    data = fit_data(transfer, transfer_features, val_features, val_labels, params)
     parallel = Parallel(n_jobs=params.n_jobs)
     students = [student for student in STUDENTS if student.kind in kinds]
     models, selections = search(parallel, students, data, params, seed, outputs)
@@ -229,11 +213,36 @@ def fit_students(
 FitData = tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]
 
 
+def fit_data(
+    transfer: TransferSet,
+    transfer_features: sp.csr_matrix,
+    val_features: sp.csr_matrix,
+    val_labels: np.ndarray,
+    params: StudentFitParams,
+) -> dict[str, FitData]:
+    """What each variant fits (features, targets) and is chosen on (validation features and
+    labels): the baselines the labelled rows' gold labels, the distilled twins the teacher's
+    targets (:func:`distillation_targets`) on every row."""
+    labelled = np.flatnonzero(transfer.source == "labelled")
+    targets = distillation_targets(
+        transfer.teacher_logits, params.target, params.temperature, transfer.gold, params.gold_alpha
+    )
+    return {
+        "baseline": (
+            transfer_features[labelled],
+            transfer.gold[labelled],
+            val_features,
+            val_labels,
+        ),
+        "distilled": (transfer_features, targets, val_features, val_labels),
+    }
+
+
 def search(
     parallel: Parallel,
     students: Sequence[Student],
     data: dict[str, FitData],
-    params: StudentParams,
+    params: StudentFitParams,
     seed: int,
     outputs: int,
 ) -> tuple[dict[str, BaseEstimator], dict[str, Selection]]:

@@ -4,12 +4,17 @@ each, and the targets the distilled regressors fit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.logits import sigmoid, softmax
+from bertdistill.core.stage import read_frame, read_with_logits
+from bertdistill.core.tables import frame_logits, frame_texts
 from bertdistill.core.texts import Text
 
 SOURCES = ("labelled", "unlabelled", "augmented")
@@ -51,9 +56,44 @@ class TransferSet:
             source=np.concatenate([np.full(len(p[0]), p[3]) for p in parts]),
         )
 
+    @property
+    def outputs(self) -> int:
+        """Teacher logits per text: 1 for two classes, K beyond."""
+        return 1 if self.teacher_logits.ndim == 1 else self.teacher_logits.shape[1]
+
     def counts(self) -> dict[str, int]:
         """Rows per source, every source named (0 when absent)."""
         return {name: int(np.sum(self.source == name)) for name in SOURCES}
+
+
+def read_transfer_set(
+    train: Sequence[str | Path],
+    unlabeled: Sequence[str | Path],
+    augmented: str | Path | None,
+    unlabeled_limit: int | None,
+    seed: int,
+) -> TransferSet:
+    """The transfer set from label_with_teacher's tables: ``train`` and ``unlabeled`` are
+    (texts, logits) table pairs, ``augmented`` the synthetic variants' table (or none), the
+    pool cut to a seeded ``unlabeled_limit`` (``distill_students.unlabeled_limit``)."""
+    labelled = read_with_logits(*train)
+    pool = read_with_logits(*unlabeled)
+    if unlabeled_limit is not None and unlabeled_limit > len(pool):
+        raise UserError(
+            f"params key 'distill_students.unlabeled_limit' is {unlabeled_limit} but "
+            f"{unlabeled[0]} has {len(pool)} reviews: lower it, or raise prepare.unlabeled_size"
+        )
+    pool = pool.iloc[unlabeled_subset(len(pool), unlabeled_limit, seed)]
+    variants = (
+        read_frame(augmented, columns=("id", "student_text"))
+        if augmented
+        else pd.DataFrame({"student_text": [], "teacher_logit": []})
+    )
+    return TransferSet.build(
+        (frame_texts(labelled), labelled["label"].to_numpy(), frame_logits(labelled)),
+        (frame_texts(pool), frame_logits(pool)),
+        (variants["student_text"].tolist(), frame_logits(variants)),
+    )
 
 
 def unlabeled_subset(size: int, limit: int | None, seed: int) -> np.ndarray:
