@@ -19,6 +19,7 @@ from support import (
     ROOT,
     default_sigint,
     dropout_free_copy,
+    run,
     run_predict,
     synthetic_reviews,
     tiny_params,
@@ -441,6 +442,22 @@ def test_size_frontier_scores_every_student_within_each_budget_and_prints_the_sm
     leaves = metrics[f"tree_distilled_{params['shown_leaves']}_size"]
     rules = report.split(f"## Tree, distilled, {leaves} leaves, as rules")[1]
     assert len([line for line in rules.splitlines() if re.match(r"\| \d+ \|", line)]) == leaves
+
+
+def test_dvc_draws_the_size_frontier_with_its_intervals(workdir):
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    ids = [next(iter(plot)) for plot in plots if "size_frontier" in json.dumps(plot)]
+    assert len(ids) == 2
+    for plot_id in ids:
+        shown = json.loads(run("dvc", "plots", "show", "--json", plot_id, cwd=workdir))
+        content = shown["data"][plot_id][0]["content"]
+        marks = [layer["mark"]["type"] for layer in content["layer"]]
+        assert marks == ["line", "errorbar"]
+        rows = content["data"]["values"]
+        assert rows and all(
+            float(row["ci_low"]) <= float(row["accuracy"]) <= float(row["ci_high"]) for row in rows
+        )
+        assert content["encoding"]["x"]["field"] == "size"
 
 
 def test_evaluate_scores_stored_logits_without_torch(workdir, tmp_path):
