@@ -61,6 +61,64 @@ def test_the_readme_results_are_the_committed_metrics(start):
     assert f"{metrics['test_size']:,} test reviews" in results
 
 
+RESULTS = ROOT / "docs/results.md"
+FRONTIER_HEADING = "Students a person can read"
+FRONTIER_TITLES = {"LR": "lr", "SVM": "svm", "tree": "tree"}
+
+
+def frontier_tables(text: str) -> list[list[list[str]]]:
+    """The size tables of ``text``: those whose header's first cell is "n-gram weights" or
+    "leaves", each as rows of cells."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.startswith("| n-gram weights |") or line.startswith("| leaves |"):
+            current = [[cell.strip() for cell in line.split("|")[1:-1]]]
+            tables.append(current)
+        elif current is not None and line.startswith("|"):
+            if not line.startswith("|---"):
+                current.append([cell.strip() for cell in line.split("|")[1:-1]])
+        else:
+            current = None
+    return tables
+
+
+def frontier_cell(metrics: dict, title: str, budget: str) -> str:
+    """What a size table's cell must read: row ``title``, column ``budget``."""
+    name, _, what = title.strip("*").partition(", ")
+    if name.startswith("distilled - "):  # "distilled - gold, LR": the kind is after the comma
+        name, what = what, name
+    kind = FRONTIER_TITLES[name]
+    if what == "gold labels":
+        return interval(metrics, f"{kind}_baseline_{budget}_accuracy")
+    if what == "distilled":
+        return interval(metrics, f"{kind}_distilled_{budget}_accuracy")
+    if what == "size (gold / distilled)":
+        sizes = (
+            metrics[f"{kind}_{variant}_{budget}_size"] for variant in ("baseline", "distilled")
+        )
+        return " / ".join(f"{size:,}" for size in sizes)
+    if what == "distilled - gold":
+        return interval(metrics, f"{kind}_{budget}_gain", "+")
+    assert what == "distilled - teacher", title
+    return interval(metrics, f"{kind}_distilled_{budget}_vs_teacher", "+")
+
+
+@pytest.mark.parametrize(
+    ("path", "heading", "count"),
+    [(README, f"### {FRONTIER_HEADING}", 1), (RESULTS, f"## {FRONTIER_HEADING}", 2)],
+)
+def test_the_size_tables_are_the_committed_metrics(path, heading, count):
+    metrics = json.loads((ROOT / "metrics/size_frontier.json").read_text())
+    tables = frontier_tables(section(path, heading))
+    assert len(tables) == count
+    for header, *rows in tables:
+        budgets = [cell.replace(",", "") for cell in header[1:]]
+        assert budgets[-1] == "all" and len(rows) >= 5
+        for cells in rows:
+            expected = [frontier_cell(metrics, cells[0], budget) for budget in budgets]
+            assert cells[1:] == expected, cells[0]
+
+
 EXPLAIN_SECTION = "## Explanations of the committed run"
 # Row start -> its figures' keys in metrics/explain.json, cell by cell from the third
 FAITHFULNESS_ROWS = {

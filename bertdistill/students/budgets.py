@@ -21,6 +21,7 @@ A tree at a budget is grown best-first to at most that many leaves (``max_leaf_n
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LogisticRegression
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.svm import LinearSVC, l1_min_c
@@ -149,8 +151,9 @@ def l1_path(
     features, targets = data[0], data[1]
     start = path_start(student, features, targets)
     step = 10 ** (1 / config.path_steps_per_decade)
-    model, supports, entry = None, [], []
-    with threadpool_limits(limits=1, user_api="blas"):
+    model, supports, entry, unconverged = None, [], [], 0
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # counted below, logged once
         for point in range(1, config.path_points + 1):
             value = start / step**point if student.variant == "distilled" else start * step**point
             if model is None or not isinstance(model, Lasso):
@@ -158,6 +161,7 @@ def l1_path(
             else:
                 model.set_params(alpha=value)  # warm start from the previous point
             model.fit(features, targets)
+            unconverged += int(np.max(model.n_iter_) >= params.max_iter)
             strength = np.abs(linear_weights(model)[0]).max(axis=0)
             support = np.flatnonzero(strength)
             seen = set(entry)
@@ -167,9 +171,10 @@ def l1_path(
             if len(support) > max(budgets):
                 break
     logger.info(
-        "%s: L1 path of %d fits, supports %s",
+        "%s: L1 path of %d fits (%d stopped at max_iter unconverged), supports %s",
         student.name,
         len(supports),
+        unconverged,
         [len(support) for support in supports],
     )
     return L1Path(supports, np.array(entry, dtype=np.int64))
