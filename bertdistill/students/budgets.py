@@ -118,11 +118,13 @@ def path_start(student: Student, features: sp.csr_matrix, targets: np.ndarray) -
 
 @dataclass(frozen=True)
 class L1Path:
-    """What a student's L1 path found: the support (sorted columns) at each point, and the
-    columns in the order they entered it (those entering together: the larger weight first)."""
+    """What a student's L1 path found: the support (sorted columns) at each point, the columns
+    in the order they entered it (those entering together: the larger weight first), and how
+    many of its fits stopped unconverged."""
 
     supports: list[np.ndarray]
     entry: np.ndarray
+    unconverged: int = 0  # fits that stopped at max_iter before converging
 
     def candidates(self, budget: int, keep: int) -> list[np.ndarray]:
         """A budget's candidate supports, smallest first: the ``keep`` largest distinct
@@ -170,14 +172,7 @@ def l1_path(
             supports.append(support)
             if len(support) > max(budgets):
                 break
-    logger.info(
-        "%s: L1 path of %d fits (%d stopped at max_iter unconverged), supports %s",
-        student.name,
-        len(supports),
-        unconverged,
-        [len(support) for support in supports],
-    )
-    return L1Path(supports, np.array(entry, dtype=np.int64))
+    return L1Path(supports, np.array(entry, dtype=np.int64), unconverged)
 
 
 def linear_at_budgets(
@@ -278,6 +273,14 @@ def fit_at_budgets(
             strict=True,
         )
     )
+    for name, path in found.items():  # logged here: the paths ran in worker processes
+        logger.info(
+            "%s: L1 path of %d fits (%d stopped at max_iter unconverged), supports %s",
+            name,
+            len(path.supports),
+            path.unconverged,
+            [len(support) for support in path.supports],
+        )
     fitted = []
     for student in linear:
         path = found["lasso" if student.variant == "distilled" else student.name]
