@@ -84,9 +84,7 @@ def frontier_tables(text: str) -> list[list[list[str]]]:
 
 def frontier_cell(metrics: dict, title: str, budget: str) -> str:
     """What a size table's cell must read: row ``title``, column ``budget``."""
-    name, _, what = title.strip("*").partition(", ")
-    if name.startswith("distilled - "):  # "distilled - gold, LR": the kind is after the comma
-        name, what = what, name
+    name, _, what = title.partition(", ")  # "LR, gold labels", "tree, distilled - teacher"
     kind = FRONTIER_TITLES[name]
     if what == "gold labels":
         return interval(metrics, f"{kind}_baseline_{budget}_accuracy")
