@@ -123,6 +123,8 @@ def main() -> None:
         classes=classes,
         teacher_title=teacher_model_title(teacher_model),
         target=students.target,
+        temperature=students.temperature,
+        gold_alpha=student_params.gold_alpha,
     )
     terms = students.featurizer.get_feature_names_out()
     report = report_markdown(teacher, points, shown_linear, shown_tree, terms, run)

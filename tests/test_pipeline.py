@@ -286,6 +286,13 @@ def test_a_tiny_pair_task_of_three_classes_runs_end_to_end_and_predicts(tmp_path
     coefficients = pd.read_csv(repo / "plots/explain/coefficients/svm_distilled.csv")
     named = {ngram.split(": ")[0] for ngram in coefficients["ngram"]}
     assert named == set(NLI_CLASSES)  # each class's strongest n-grams, named by class
+    frontier = json.loads((repo / "metrics/size_frontier.json").read_text())
+    for name in STUDENT_NAMES:
+        assert frontier[f"{name}_all_accuracy"] == pytest.approx(evaluated[f"{name}_accuracy"]), (
+            name
+        )
+    shown = (repo / "metrics/size_frontier.md").read_text()
+    assert f"| n-gram | {' | '.join(NLI_CLASSES)} |" in shown  # a weight per class
     assert_predict_reads_pairs(repo, frame_texts(test.head(4)))
 
 

@@ -164,8 +164,8 @@ def tree_rules(
                 boundary = 0.0 if target == "logits" else 0.5
                 predicted = int(value[0] > boundary) if len(value) == 1 else int(np.argmax(value))
                 shown = ", ".join(f"{v:+.2f}" for v in value)
-            else:
-                predicted = int(np.argmax(value))
+            else:  # the tree's classes are the label ids it saw, in order
+                predicted = int(fitted.model.classes_[int(np.argmax(value))])
                 shown = ", ".join(f"{v:.2f}" for v in value / value.sum())
             rules.append(
                 Rule(list(conditions), classes[predicted], shown, int(tree.n_node_samples[node]))
@@ -188,7 +188,19 @@ class FrontierRun:
     resamples: int
     classes: tuple[str, ...]
     teacher_title: str
-    target: str
+    target: str  # distill_students.target: logits | probabilities
+    temperature: float = 1.0
+    gold_alpha: float = 0.0
+
+    @property
+    def target_text(self) -> str:
+        """What the distilled students regress, in words: ``the teacher's logit``."""
+        text = "the teacher's " + ("logit" if self.target == "logits" else "probability")
+        if self.temperature != 1:
+            text += f" at temperature {self.temperature:g}"
+        if self.gold_alpha:
+            text += f", the gold label blended in with weight {self.gold_alpha:g}"
+        return text
 
 
 def report_markdown(

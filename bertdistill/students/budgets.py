@@ -107,11 +107,18 @@ def l1_model(
 
 def path_start(student: Student, features: sp.csr_matrix, targets: np.ndarray) -> float:
     """The penalty at which the first n-gram enters the L1 path: the smallest C of the
-    classifiers, the largest alpha of the lasso (max |X'(y - mean y)| / n over outputs)."""
+    classifiers (scikit-learn's ``l1_min_c``; for the multinomial LR, whose intercepts are not
+    penalised, 1 / max |X'(Y - class shares)|), the largest alpha of the lasso
+    (max |X'(y - mean y)| / n over outputs)."""
     if student.variant == "distilled":
         centred = np.asarray(targets, dtype=np.float64)
         centred = (centred - centred.mean(axis=0)).reshape(len(centred), -1)
         return float(np.max(np.abs(features.T @ centred)) / features.shape[0])
+    classes = np.unique(targets)
+    if student.kind == "lr" and len(classes) > 2:
+        # multinomial, its intercepts unpenalised: the gradient at zero weights is X'(Y - priors)
+        onehot = (np.asarray(targets)[:, None] == classes).astype(np.float64)
+        return float(1 / np.max(np.abs(features.T @ (onehot - onehot.mean(axis=0)))))
     loss = "log" if student.kind == "lr" else "squared_hinge"
     return float(l1_min_c(features, targets, loss=loss))
 
@@ -137,6 +144,14 @@ class L1Path:
             chosen.append(first)
         return sorted(chosen, key=len)
 
+    def origin(self, support: np.ndarray) -> str:
+        """How a candidate support was found: a point of the path, or its first n-grams in."""
+        return (
+            "path point"
+            if any(np.array_equal(support, s) for s in self.supports)
+            else ("first entered")
+        )
+
 
 def l1_path(
     student: Student,
@@ -152,6 +167,8 @@ def l1_path(
     10 ** (1 / ``config.path_steps_per_decade``)."""
     features, targets = data[0], data[1]
     start = path_start(student, features, targets)
+    if student.variant == "distilled":
+        features = features.tocsc()  # the lasso's coordinate descent reads columns
     step = 10 ** (1 / config.path_steps_per_decade)
     model, supports, entry, unconverged = None, [], [], 0
     with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
@@ -172,6 +189,15 @@ def l1_path(
             supports.append(support)
             if len(support) > max(budgets):
                 break
+    if len(supports[-1]) <= max(budgets):
+        logger.warning(
+            "%s: the L1 path's %d fits end at %d n-grams, within the largest budget (%d): "
+            "raise size_frontier.path_points or path_steps_per_decade",
+            student.name,
+            len(supports),
+            len(supports[-1]),
+            max(budgets),
+        )
     return L1Path(supports, np.array(entry, dtype=np.int64), unconverged)
 
 
@@ -205,9 +231,13 @@ def linear_at_budgets(
     best: dict[int, Budgeted] = {}
     for (budget, support, hyperparameters), (model, accuracy) in zip(jobs, fitted, strict=True):
         if budget not in best or accuracy > best[budget].val_accuracy:
+            chosen = {"n-grams": path.origin(support)} | hyperparameters
             best[budget] = Budgeted(
-                student, budget, model, support, model_size(model), accuracy, hyperparameters
+                student, budget, model, support, model_size(model), accuracy, chosen
             )
+    missing = [budget for budget in config.weight_budgets if budget not in best]
+    if missing:
+        logger.warning("%s: no L1 support within the budgets %s", student.name, missing)
     return [best[budget] for budget in config.weight_budgets if budget in best]
 
 

@@ -21,6 +21,7 @@ from bertdistill.students.budgets import Budgeted
 BY_NAME = {student.name: student for student in STUDENTS}
 TERMS = ["bad", "great", "plot", "awful", "loved", "dull"]
 CLASSES = ("negative", "positive")
+NLI = ("entailment", "neutral", "contradiction")
 
 
 def data(rows: int = 300, seed: int = 0):
@@ -137,3 +138,21 @@ def test_the_report_tables_each_budget_and_prints_the_shown_models_whole(scored)
     assert "| bad |" in report and "| great |" in report  # the distilled LR's two n-grams
     assert "2 leaves, as rules" in report
     assert report.count(" | positive | ") + report.count(" | negative | ") == 2
+
+
+def test_a_classifier_trees_rules_name_the_label_ids_it_saw():
+    """A tree fitted on classes 0 and 2 of three: its leaves name those, not 0 and 1."""
+    features, labels = data()
+    tree = DecisionTreeClassifier(max_leaf_nodes=3, random_state=0).fit(features, labels * 2)
+    rules = tree_rules(budgeted("tree_baseline", tree, range(len(TERMS)), 3), TERMS, NLI)
+    assert {rule.prediction for rule in rules} == {"entailment", "contradiction"}
+
+
+def test_the_report_names_the_distilled_target_it_was_given():
+    run = FrontierRun("IMDB", 1, 1000, CLASSES, "T", "logits", temperature=2.0, gold_alpha=0.3)
+    assert run.target_text == (
+        "the teacher's logit at temperature 2, the gold label blended in with weight 0.3"
+    )
+    assert FrontierRun("X", 1, 1000, CLASSES, "T", "probabilities").target_text == (
+        "the teacher's probability"
+    )

@@ -1,17 +1,20 @@
 import numpy as np
 import pytest
-from sklearn.linear_model import Lasso, Ridge
+from sklearn.linear_model import Ridge
 from support import fit, student_params, synthetic_reviews, transfer_set
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.params import FrontierParams
 from bertdistill.core.registry import STUDENTS
+from bertdistill.students import budgets
 from bertdistill.students.budgets import (
     L1Path,
     fit_at_budgets,
+    l1_model,
     l1_path,
     linear_weights,
     model_size,
+    path_start,
 )
 from bertdistill.students.fitting import fit_data
 
@@ -85,32 +88,28 @@ def test_each_budget_keeps_the_best_candidate_on_validation(fitted_data, points)
             assert kept.val_accuracy >= np.mean(predicted == val_labels)
 
 
-def test_the_refit_undoes_the_lassos_shrinkage(fitted_data):
-    """On the same n-grams an L1 fit shrinks the weights; the re-fit's are larger."""
+def test_the_distilled_twins_share_one_lasso_path(fitted_data, monkeypatch):
     params, data = fitted_data
-    features, targets = data["distilled"][:2]
-    lasso = Lasso(alpha=0.05).fit(features, targets)
-    support = np.flatnonzero(lasso.coef_)
-    refit = Ridge(alpha=min(params.ridge_alpha)).fit(features[:, support], targets)
-    assert np.abs(refit.coef_).sum() > np.abs(lasso.coef_[support]).sum()
+    walked = []
 
+    def counted(student, *args, **kwargs):
+        walked.append(student.name)
+        return budgets.l1_path.__wrapped__(student, *args, **kwargs)
 
-def test_the_distilled_twins_share_one_lasso_path(fitted_data):
-    params, data = fitted_data
-    config = frontier_params()
-    paths = [
-        l1_path(BY_NAME[name], data["distilled"], (3, 10), config, params, 0)
-        for name in ("lr_distilled", "svm_distilled")
-    ]
-    assert [list(s) for s in paths[0].supports] == [list(s) for s in paths[1].supports]
-    assert list(paths[0].entry) == list(paths[1].entry)
+    counted.__wrapped__ = budgets.l1_path
+    monkeypatch.setattr(budgets, "l1_path", counted)
+    linear = [student for student in STUDENTS if student.linear]
+    points = fit_at_budgets(linear, data, frontier_params(), params, seed=0, outputs=1)
+    assert sorted(walked) == ["lr_baseline", "lr_distilled", "svm_baseline"]
+    assert {point.student.name for point in points} == {student.name for student in linear}
 
 
 def test_a_path_stops_past_the_largest_budget(fitted_data):
     params, data = fitted_data
-    path = l1_path(BY_NAME["lr_baseline"], data["baseline"], (3,), frontier_params(), params, 0)
+    path = l1_path(BY_NAME["lr_baseline"], data["baseline"], (10,), frontier_params(), params, 0)
     sizes = [len(support) for support in path.supports]
-    assert sizes[-1] > 3 and all(size <= 3 for size in sizes[:-1])
+    assert len(sizes) > 1 and 0 < sizes[0] <= 10  # an L1 path: it starts sparse
+    assert sizes[-1] > 10 and all(size <= 10 for size in sizes[:-1])
     assert len(set(path.entry)) == len(path.entry) >= sizes[-1]
 
 
@@ -146,6 +145,32 @@ def test_three_classes_fit_at_budgets(fitted_data):
     for point in points:
         assert linear_weights(point.model)[0].shape[0] == 3
         assert point.size <= point.budget
+
+
+@pytest.mark.parametrize("name", ["lr_baseline", "svm_baseline", "lr_distilled"])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_path_starts_where_the_first_ngram_enters(fitted_data, name, classes):
+    params, data = fitted_data
+    student = BY_NAME[name]
+    features, labels = data[student.variant][0], data["baseline"][1]
+    if student.variant == "baseline":
+        targets = np.where(np.arange(len(labels)) % 3 == 2, 2, labels) if classes == 3 else labels
+    else:
+        targets = (
+            data["distilled"][1]
+            if classes == 2
+            else np.eye(3)[np.arange(len(data["distilled"][1])) % 3]
+        )
+    start = path_start(student, features, targets)
+    outputs = 1 if classes == 2 else 3
+    # l1_min_c bounds liblinear's penalised intercept too: one-vs-rest SVMs over unbalanced
+    # classes take their first n-gram later than the bound (the path starts early, not late)
+    exact = not (name == "svm_baseline" and classes == 3)
+    for factor, entered in ((0.9, False), (1.1, True)):
+        value = start * factor if student.variant == "baseline" else start / factor
+        model = l1_model(student, value, params, seed=0, outputs=outputs).fit(features, targets)
+        if exact or not entered:
+            assert np.any(linear_weights(model)[0] != 0) == entered, factor
 
 
 def test_the_params_name_a_shown_model_that_is_not_fitted():
