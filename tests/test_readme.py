@@ -117,6 +117,23 @@ def test_the_size_tables_are_the_committed_metrics(path, heading, count):
             assert cells[1:] == expected, cells[0]
 
 
+AUGMENT_ROWS = {"| 1, minus none |": 1, "| 4, minus none |": 4}
+
+
+@pytest.mark.parametrize("start", AUGMENT_ROWS)
+def test_the_readme_snli_augmentation_rows_are_the_committed_comparisons(start):
+    path = ROOT / f"metrics/snli/augment/n_augment_{AUGMENT_ROWS[start]}_vs_0.json"
+    models = json.loads(path.read_text())["models"]
+    cells = table_cells(section(README, "## Results of the committed default run"), start)
+    for cell, model in zip(
+        cells[1:], ("lr_distilled", "svm_distilled", "tree_distilled"), strict=True
+    ):
+        row = models[model]
+        low, high = row["accuracy_difference_ci"]
+        shown = f"{row['accuracy_difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        assert cell == shown + (" (tie)" if row["accuracy_tie"] else ""), model
+
+
 EXPLAIN_SECTION = "## Explanations of the committed run"
 # Row start -> its figures' keys in metrics/explain.json, cell by cell from the third
 FAITHFULNESS_ROWS = {
