@@ -127,8 +127,15 @@ def test_second_repro_is_up_to_date(repo):
     [
         ("explain.top_k=2", ["explain"]),
         ("explain.ig_steps=2", ["explain_teacher", "explain"]),
-        ("distill_students.lr_C=0.01", ["distill_students", "evaluate", "explain"]),
-        ("distill_students.tree_max_depth=3", ["distill_trees", "evaluate", "explain"]),
+        ("size_frontier.shown_leaves=4", ["size_frontier"]),
+        (
+            "distill_students.lr_C=0.01",
+            ["distill_students", "evaluate", "size_frontier", "explain"],
+        ),
+        (
+            "distill_students.tree_max_depth=3",
+            ["distill_trees", "evaluate", "size_frontier", "explain"],
+        ),
         ("inference.precision=int8", STAGES[3:]),
     ],
 )
