@@ -22,7 +22,8 @@ from bertdistill.evaluation.statistics import (
     mean_intervals,
     paired_difference,
 )
-from bertdistill.students.budgets import Budgeted, budget_label, linear_weights
+from bertdistill.students.budgets import Budgeted, budget_label
+from bertdistill.students.l1_path import linear_weights
 from bertdistill.students.models import student_logits
 
 SIZE_UNITS = {"lr": "n-gram weights", "svm": "n-gram weights", "tree": "leaves"}

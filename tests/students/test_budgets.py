@@ -7,16 +7,9 @@ from bertdistill.core.errors import UserError
 from bertdistill.core.params import FrontierParams
 from bertdistill.core.registry import STUDENTS
 from bertdistill.students import budgets
-from bertdistill.students.budgets import (
-    L1Path,
-    fit_at_budgets,
-    l1_model,
-    l1_path,
-    linear_weights,
-    model_size,
-    path_start,
-)
+from bertdistill.students.budgets import fit_at_budgets, model_size
 from bertdistill.students.fitting import fit_data
+from bertdistill.students.l1_path import L1Path, l1_model, l1_path, linear_weights, path_start
 
 BY_NAME = {student.name: student for student in STUDENTS}
 
