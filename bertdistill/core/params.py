@@ -6,63 +6,23 @@ naming the key). Ranges and choices are declared on the fields; a rule across ke
 from __future__ import annotations
 
 import itertools
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from bertdistill.core.errors import UserError
+from bertdistill.core.param_types import (
+    Budgets,
+    Classes,
+    FloatCandidates,
+    IntCandidates,
+    JobCount,
+    Name,
+    Resamples,
+    Section,
+)
 
-MIN_RESAMPLES = 1000  # fewer leave the 2.5% tails of a bootstrap to a handful of resamples
 SENTIMENT_CLASSES = ("negative", "positive")  # the binary default's classes, in id order
-
-
-def _listed(value: object) -> tuple:
-    return tuple(value) if isinstance(value, list | tuple) else (value,)
-
-
-def _list_of(item: object) -> object:
-    """A key listing ``item`` values: a YAML list, or one value (a candidate list: no search)."""
-    return Annotated[tuple[item, ...], BeforeValidator(_listed), Field(min_length=1)]
-
-
-def _distinct_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    keys = {name.strip().lower() for name in names}
-    if len(names) < 2 or len(keys) < len(names) or not all(name.strip() for name in names):
-        raise ValueError(
-            "list two or more distinct class names in id order, or leave it empty for "
-            "negative/positive"
-        )
-    return names
-
-
-def _enough_resamples(resamples: int) -> int:
-    if resamples < MIN_RESAMPLES:
-        fix = f"a 95% percentile interval needs at least {MIN_RESAMPLES:,} resamples, raise it"
-        raise ValueError(fix)
-    return resamples
-
-
-def _job_count(n_jobs: int) -> int:
-    if n_jobs == 0 or n_jobs < -1:
-        raise ValueError("give a count of processes (1 or more), or -1 for one per core")
-    return n_jobs
-
-
-# Types of keys; a key's own rule that is no range raises ValueError with the fix, which
-# load_section words as "params key 'section.key' is <value>: <fix>".
-Name = Annotated[str, Field(pattern=r"\S")]  # a name or column: not empty or blank
-Classes = Annotated[_list_of(str), AfterValidator(_distinct_names)]
-FloatCandidates = _list_of(Annotated[float, Field(gt=0)])
-IntCandidates = _list_of(Annotated[int, Field(gt=0)])
-Resamples = Annotated[int, AfterValidator(_enough_resamples)]
-JobCount = Annotated[int, AfterValidator(_job_count)]
-
-
-class Section(BaseModel):
-    """A section of ``params.yaml`` or the part a stage reads: read-only, unknown keys fail, values
-    are taken as written (strict: no "5" or 5.0 or true for 5; an int is a float)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PrepareParams(Section):
@@ -220,15 +180,6 @@ class StudentParams(StudentFitParams):
     seeds: int = Field(gt=0)
 
 
-def _ascending(budgets: tuple[int, ...]) -> tuple[int, ...]:
-    if list(budgets) != sorted(set(budgets)):
-        raise ValueError("list distinct budgets, smallest first")
-    return budgets
-
-
-Budgets = Annotated[_list_of(Annotated[int, Field(gt=0)]), AfterValidator(_ascending)]
-
-
 class FrontierParams(Section):
     """Accuracy at a size a person can read (stage ``size_frontier``): the budgets, the L1 path
     that picks a linear student's n-grams, and what the report prints whole."""
@@ -238,7 +189,7 @@ class FrontierParams(Section):
     path_steps_per_decade: int = Field(gt=0)
     path_points: int = Field(gt=0)
     path_candidates: int = Field(gt=0)
-    shown_weights: _list_of(Annotated[int, Field(gt=0)])
+    shown_weights: IntCandidates
     shown_leaves: int = Field(gt=0)
     bootstrap_resamples: Resamples
 
