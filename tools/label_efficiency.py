@@ -9,8 +9,8 @@ Run after a sweep, from the project root:
     python tools/label_efficiency.py --merge
     dvc plots show                # the "Label efficiency" chart
 
-    # one labelling pass over 50,000 unlabelled reviews, students on nested subsets of it
-    dvc exp run -S prepare.unlabeled_size=50000
+    # one labelling pass over the whole unlabelled pool, students on nested subsets of it
+    dvc exp run -S prepare.unlabeled_size=null
     dvc exp run --queue -S 'distill_students.unlabeled_limit=0,5000,10000,20000'
     python tools/label_efficiency.py --by unlabeled_size --merge
 

@@ -31,7 +31,7 @@ class PrepareParams(Section):
     train_size: int = Field(gt=0)
     val_size: int = Field(gt=0)
     test_size: int | None = Field(gt=0)  # None: the whole test split
-    unlabeled_size: int = Field(ge=0)
+    unlabeled_size: int | None = Field(ge=0)  # None: the whole unlabelled pool
     min_chars: int = Field(default=1, ge=0)
     drop_test_duplicates: bool = False
     text_column: Name = "text"

@@ -69,7 +69,7 @@ def make_splits(
     train_size: int,
     val_size: int,
     test_size: int | None,
-    unlabeled_size: int,
+    unlabeled_size: int | None,
     seed: int,
     min_chars: int = 1,
     drop_test_duplicates: bool = False,
@@ -82,7 +82,8 @@ def make_splits(
     that are also train texts are left out; then :mod:`bertdistill.data.checks` refuses pools
     missing a class (``classes`` names them; none: negative/positive) and sizes that do not fit.
     The unlabelled texts come from the unsup pool or, with ``unlabeled_from_train``, from the
-    train pool's rows that train and validation left (their labels hidden). Test texts (pairs)
+    train pool's rows that train and validation left (their labels hidden); ``unlabeled_size``
+    None takes all of them. Test texts (pairs)
     that also occur in the train or unsup pool are counted, and with ``drop_test_duplicates``
     left out of the test pool before it is sampled. The report counts every row dropped.
     """
@@ -127,13 +128,14 @@ def make_splits(
     check_size(sizes, train_size + val_size, train_pool, origins["train"], dropped["train"])
     if test_size is not None:
         check_size("prepare.test_size", test_size, test_pool, origins["test"], dropped["test"])
-    if unsup is None and not unlabeled_from_train and unlabeled_size:
+    if unsup is None and not unlabeled_from_train and unlabeled_size != 0:
+        asked = "all" if unlabeled_size is None else str(unlabeled_size)
         raise UserError(
-            f"params key 'prepare.unlabeled_size' asks for {unlabeled_size} rows but there is no "
+            f"params key 'prepare.unlabeled_size' asks for {asked} rows but there is no "
             f"unlabelled table beside {origins['train']} (prepare.unlabeled_split names its "
             f"stem, unsup by default): add one, or set prepare.unlabeled_size to 0"
         )
-    if not unlabeled_from_train:
+    if not unlabeled_from_train and unlabeled_size is not None:
         check_size(
             "prepare.unlabeled_size", unlabeled_size, unsup_pool, origins["unsup"], dropped["unsup"]
         )
@@ -152,8 +154,10 @@ def make_splits(
     if unlabeled_from_train:
         unsup_pool = left
         what = f"what train and validation leave of {origins['train']}"
-        check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, what, {})
-    unlabeled = unsup_pool.sample(n=unlabeled_size, random_state=seed).assign(label=UNLABELED)
+        if unlabeled_size is not None:
+            check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, what, {})
+    wanted = len(unsup_pool) if unlabeled_size is None else unlabeled_size
+    unlabeled = unsup_pool.sample(n=wanted, random_state=seed).assign(label=UNLABELED)
     used = set(_keys(train)) | set(_keys(validation)) | set(_keys(unlabeled))
     report["test_duplicates_of_used_texts"] = int(_keys(test).isin(used).sum())
     return Splits(

@@ -273,6 +273,27 @@ def test_splits_are_stratified_disjoint_and_seeded(tiny_imdb):
     assert len(make_splits(raw, 20, 10, None, 0, seed=7).test) == 40
 
 
+def test_unlabeled_size_null_takes_the_whole_pool_and_leaves_the_other_splits_alone(
+    tiny_imdb, tmp_path
+):
+    raw = load_raw(tiny_imdb)
+    raw["unsup"].loc[0, "text"] = raw["unsup"]["text"][1]  # a repeat, kept once
+    raw["unsup"].loc[2, "text"] = raw["train"]["text"][5]  # a labelled review, left out
+    every = make_splits(raw, 20, 10, None, None, seed=7)
+    assert len(every.unlabeled) == 60 - 2
+    assert every.unlabeled["id"].is_unique and set(every.unlabeled["label"]) == {-1}
+    assert not every.unlabeled["text"].isin(set(raw["train"]["text"])).any()
+    some = make_splits(raw, 20, 10, 20, 30, seed=7)
+    assert set(some.unlabeled["id"]) < set(every.unlabeled["id"])
+    for name in ("train", "validation"):
+        pd.testing.assert_frame_equal(getattr(some, name), getattr(every, name))
+    pairs = load_pairs(write_tiny_snli(tmp_path / "snli"))
+    rest = make_splits(
+        pairs, 30, 15, None, None, seed=0, unlabeled_from_train=True, classes=NLI_CLASSES
+    )
+    assert len(rest.unlabeled) == 90 - 30 - 15
+
+
 def test_sizes_larger_than_the_data_name_the_param(tiny_imdb):
     raw = load_raw(tiny_imdb)
     with pytest.raises(UserError, match="prepare.train_size \\+ prepare.val_size"):
