@@ -1,6 +1,7 @@
 """The README and docs/ say what the repository holds: their result tables are the committed
-run's (one home per figure: metrics/), the README's tree names every module of the package, and
-every relative link leads somewhere."""
+run's (one home per figure: metrics/), the README's tree names every top-level folder and
+subpackage, docs/development.md's every module of the package, and every relative link leads
+somewhere."""
 
 import ast
 import json
@@ -15,6 +16,8 @@ from support import ROOT
 from bertdistill.core.registry import PAPER_TABLE
 
 README = ROOT / "README.md"
+DEVELOPMENT = ROOT / "docs/development.md"
+USAGE = ROOT / "docs/usage.md"
 EXPLANATIONS = ROOT / "docs/explanations.md"
 ROWS = {
     "| Teacher (MiniLM": ("teacher",),
@@ -199,16 +202,16 @@ def test_distilled_minus_gold_agreement_is_the_committed_metrics_and_ties_say_so
         assert cell == interval(metrics, key, "+") + (" (tie)" if tie else ""), key
 
 
-def readme_tree() -> set[str]:
-    """Every path the README's repository tree names: two spaces of indent per folder level."""
-    layout = section(README, "## Repository layout")
+def tree(path: Path, heading: str) -> set[str]:
+    """Every path the tree under ``heading`` names: two spaces of indent per folder level."""
+    layout = section(path, heading)
     block = layout.split("```text\n", 1)[1].split("```", 1)[0]
     folders: list[str] = []
     paths = set()
     for line in block.splitlines():
         name = line.split()[0]
         depth, indent = divmod(len(line) - len(line.lstrip(" ")), 2)
-        assert not indent and depth <= len(folders), f"README tree: misplaced line {line!r}"
+        assert not indent and depth <= len(folders), f"{path.name} tree: misplaced line {line!r}"
         folders = folders[:depth]
         paths.add("/".join([*folders, name.rstrip("/")]))
         if name.endswith("/"):
@@ -216,7 +219,7 @@ def readme_tree() -> set[str]:
     return paths
 
 
-def test_the_readme_tree_names_every_module_of_the_package_and_no_other():
+def test_the_package_tree_names_every_module_of_the_package_and_no_other():
     package = ROOT / "bertdistill"
     modules = {
         str(path.relative_to(ROOT)) for path in package.rglob("*.py") if path.name != "__init__.py"
@@ -226,14 +229,22 @@ def test_the_readme_tree_names_every_module_of_the_package_and_no_other():
         for path in package.rglob("*")
         if path.is_dir() and path.name != "__pycache__"
     }
-    named = {path for path in readme_tree() if path.startswith("bertdistill/")}
-    assert named == modules | folders
+    named = tree(DEVELOPMENT, "## Package layout")
+    assert named == modules | folders | {"bertdistill"}
 
 
-def test_the_readme_tree_names_every_top_level_folder():
-    top = {path.split("/")[0] for path in readme_tree()}
+def test_the_readme_tree_names_every_top_level_folder_and_subpackage():
+    named = tree(README, "## Repository layout")
+    top = {path.split("/")[0] for path in named}
     wanted = {"bertdistill", "stages", "tests", "tools", "bench", "conf", "data", "metrics"}
     assert wanted | {"plots", "reports", "docs", "dvc.yaml", "params.yaml"} <= top
+    package = ROOT / "bertdistill"
+    subpackages = {
+        f"bertdistill/{path.name}"
+        for path in package.iterdir()
+        if (path / "__init__.py").exists() or path.suffix == ".py" and path.stem != "__init__"
+    }
+    assert {path for path in named if path.startswith("bertdistill/")} == subpackages
 
 
 def heading_anchors(path: Path) -> set[str]:
@@ -266,10 +277,10 @@ def test_the_readme_links_every_page_of_the_docs():
 
 
 @pytest.mark.slow
-def test_the_readme_python_example_runs_on_a_built_pipeline(tiny_run):
-    """The README's Python block, run as written in a folder the pipeline has built: it prints
-    two rows of class probabilities and the five strongest words of the first text."""
-    block = section(README, "## Classify your own text").split("```python\n", 1)[1]
+def test_the_usage_python_example_runs_on_a_built_pipeline(tiny_run):
+    """The usage page's first Python block, run as written in a folder the pipeline has built:
+    it prints two rows of class probabilities and the five strongest words of the first text."""
+    block = section(USAGE, "## From Python").split("```python\n", 1)[1]
     code = block.split("```", 1)[0]
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tiny_run, capture_output=True, text=True, check=False
