@@ -15,16 +15,17 @@ NOT_DEPENDENCIES = {"bertdistill/core/errors.py"}
 
 
 def templates_loaded(tree: ast.AST) -> set[Path]:
-    """Every file in each folder a module loads Jinja2 templates from with a literal
-    ``PackageLoader("<package>", "<folder>")``: the templates, and the CSS and JS they include,
-    count as imported with that module. The package reads no other file of its own (it writes
-    and reads data only at paths a stage is given), which this relies on."""
+    """Every file in each templates folder a module loads with a literal
+    ``template_environment("<package>", ...)`` (:mod:`bertdistill.core.templates`, which loads
+    ``<package>/templates/``): the templates, and the CSS and JS they include, count as imported
+    with that module. The package reads no other file of its own (it writes and reads data only
+    at paths a stage is given), which this relies on."""
     files = set()
     for node in ast.walk(tree):
         called = node.func if isinstance(node, ast.Call) else None
-        if "PackageLoader" in (getattr(called, "id", None), getattr(called, "attr", None)):
-            package, folder = (argument.value for argument in node.args)  # literal, positional
-            files |= set((ROOT / package.replace(".", "/") / folder).rglob("*"))
+        if "template_environment" in (getattr(called, "id", None), getattr(called, "attr", None)):
+            package = node.args[0].value  # a literal, positional
+            files |= set((ROOT / package.replace(".", "/") / "templates").rglob("*"))
     return {path for path in files if path.is_file()}
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bertdistill.core.registry import KIND_TITLES, KINDS, TEACHER, VARIANTS
+from bertdistill.core.templates import template_environment
 from bertdistill.evaluation.statistics import (
     Interval,
     hits,
@@ -214,13 +214,6 @@ def report_markdown(
 ) -> str:
     """The frontier's tables per kind, then the shown models whole (the template
     ``templates/size_frontier.md.j2``)."""
-    environment = Environment(
-        loader=PackageLoader("bertdistill.evaluation", "templates"),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
     tables = []
     for kind in KINDS:
         rows: dict[str, dict[str, Point]] = {}
@@ -231,7 +224,8 @@ def report_markdown(
                 row[point.fitted.student.variant] = point
         if rows:
             tables.append((KIND_TITLES[kind], SIZE_UNITS[kind], list(rows.items())))
-    return environment.get_template("size_frontier.md.j2").render(
+    templates = template_environment("bertdistill.evaluation", html=False)
+    return templates.get_template("size_frontier.md.j2").render(
         run=run,
         teacher=teacher,
         tables=tables,

@@ -11,10 +11,11 @@ import functools
 import re
 from collections.abc import Collection, Iterable
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 
 from bertdistill.core.registry import KIND_TITLES, MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.core.tables import PAIR
+from bertdistill.core.templates import template_environment
 from bertdistill.evaluation.statistics import INTERVAL_SUFFIXES, Interval, comparison_key, twins
 from bertdistill.explain.erasure import PERCENTS
 from bertdistill.explain.global_views import PER_CLASS
@@ -41,14 +42,7 @@ def templates() -> Environment:
     """The page's templates, loaded on first use. Escapes every value it prints. ``fmt``
     formats a number by a format spec: {{ n|fmt(",") }}. ``tojson`` keeps the keys' order and
     escapes <, >, & and ': no word can end its <script>."""
-    environment = Environment(
-        loader=PackageLoader("bertdistill.explain", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    environment = template_environment("bertdistill.explain", html=True)
     environment.filters["fmt"] = format
     environment.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":")}
     return environment

@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from scipy.stats import binomtest
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.files import write_text
 from bertdistill.core.params import SENTIMENT_CLASSES, TeacherParams
+from bertdistill.core.templates import template_environment
 from bertdistill.teacher.files import CARD_FILE, CONFIG_FILE
 from bertdistill.teacher.model import MINILM_HUB_ID, MINILM_PACKAGE
 
@@ -107,33 +107,29 @@ def card_text(
     else:
         batch = f"up to {params.batch_tokens:,} padded tokens per optimiser step"
     accuracy, validation = metrics["val_accuracy"], metrics["validation_size"]
-    environment = Environment(
-        loader=PackageLoader("bertdistill.teacher", "templates"),
-        autoescape=False,  # Markdown, not HTML
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    text = environment.get_template("model_card.md.j2").render(
-        card_data=card_data.to_yaml(),
-        title=f"{dataset} teacher: {base or 'a BERT encoder'} fine-tuned by bertdistill",
-        base_name=f"`{base}`" if base else "a local BERT-style encoder",
-        dataset=dataset,
-        classes=list(classes),
-        encoder=encoder,
-        params=params,
-        metrics=metrics,
-        seed=seed,
-        head=head,
-        pooling=POOLING[params.pooling][0],
-        pooling_short=POOLING[params.pooling][1],
-        truncation=truncation,
-        truncation_short=truncation_short,
-        batch=batch,
-        correct=round(accuracy * validation),
-        interval=wilson_interval(accuracy, validation),
-        license=license_,
+    text = (
+        template_environment("bertdistill.teacher", html=False)
+        .get_template("model_card.md.j2")
+        .render(
+            card_data=card_data.to_yaml(),
+            title=f"{dataset} teacher: {base or 'a BERT encoder'} fine-tuned by bertdistill",
+            base_name=f"`{base}`" if base else "a local BERT-style encoder",
+            dataset=dataset,
+            classes=list(classes),
+            encoder=encoder,
+            params=params,
+            metrics=metrics,
+            seed=seed,
+            head=head,
+            pooling=POOLING[params.pooling][0],
+            pooling_short=POOLING[params.pooling][1],
+            truncation=truncation,
+            truncation_short=truncation_short,
+            batch=batch,
+            correct=round(accuracy * validation),
+            interval=wilson_interval(accuracy, validation),
+            license=license_,
+        )
     )
     return ModelCard(text, ignore_metadata_errors=False).content  # a malformed header fails here
 
