@@ -44,6 +44,7 @@ from bertdistill.core.runtime import setup_logging
 from bertdistill.teacher.inference import load_teacher
 
 ROOT = Path(__file__).resolve().parent.parent
+IMDB_TEST_REVIEWS, IMDB_UNLABELED_REVIEWS = 24_799, 49_151  # what prepare keeps of each split
 
 
 def synchronize() -> None:
@@ -200,12 +201,15 @@ def main() -> None:
     epochs = load_params(args.paper_params)["finetune_teacher"]["epochs"]
     # label_with_teacher labels every split plus n_augment variants of each labelled review
     # (evaluate reads the test logits it wrote).
-    test_size = prepare["test_size"] or 25_000
+    # null sizes take a whole split: IMDB keeps 24,799 test and 49,151 unlabelled reviews once
+    # repeats (and unlabelled copies of labelled reviews) are dropped (metrics/prepare.json)
+    test_size = prepare["test_size"] or IMDB_TEST_REVIEWS
+    unlabeled_size = prepare["unlabeled_size"]
     to_label = (
         prepare["train_size"] * (1 + paper["augment"]["n_augment"])
         + prepare["val_size"]
         + test_size
-        + prepare["unlabeled_size"]
+        + (IMDB_UNLABELED_REVIEWS if unlabeled_size is None else unlabeled_size)
     )
     result["paper_profile_on_this_gpu"] = {
         "measured_train_sequences_per_second": train_rate,

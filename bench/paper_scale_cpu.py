@@ -1,9 +1,10 @@
 """Benchmark: the CPU stages (prepare, the two student stages, evaluate) at the paper's data scale.
 
 params.yaml with the paper profile (conf/profiles/paper.yaml) applied: 24,000 labelled and 1,000
-validation reviews, all 25,000 test reviews, 50,000 unlabelled ones, so the students' transfer set
-holds about 98,000 texts with the synthetic variants. The real stage commands from dvc.yaml run in
-a work folder; per stage it records wall time, peak memory, the sizes and the machine.
+validation reviews, every test review (24,799 once repeats are dropped) and every unlabelled one
+(49,151), so the students' transfer set holds about 97,000 texts with the synthetic variants. The
+real stage commands from dvc.yaml run in a work folder; per stage it records wall time, peak
+memory, the sizes and the machine.
 
 No teacher runs (fine-tuning bert-base on this data is not affordable on a CPU): its logits are
 STAND-INS, seeded noise around the gold label (+-2 plus N(0, 1)) where a review has one and

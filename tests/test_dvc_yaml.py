@@ -9,6 +9,8 @@ import pytest
 import yaml
 from support import ROOT
 
+from bertdistill.core.templates import TEMPLATES
+
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # The error type and the CLI wrapper: they shape messages and exit codes, never an output.
 NOT_DEPENDENCIES = {"bertdistill/core/errors.py"}
@@ -25,7 +27,7 @@ def templates_loaded(tree: ast.AST) -> set[Path]:
         called = node.func if isinstance(node, ast.Call) else None
         if "template_environment" in (getattr(called, "id", None), getattr(called, "attr", None)):
             package = node.args[0].value  # a literal, positional
-            files |= set((ROOT / package.replace(".", "/") / "templates").rglob("*"))
+            files |= set((ROOT / package.replace(".", "/") / TEMPLATES).rglob("*"))
     return {path for path in files if path.is_file()}
 
 

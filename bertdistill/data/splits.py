@@ -83,9 +83,9 @@ def make_splits(
     missing a class (``classes`` names them; none: negative/positive) and sizes that do not fit.
     The unlabelled texts come from the unsup pool or, with ``unlabeled_from_train``, from the
     train pool's rows that train and validation left (their labels hidden); ``unlabeled_size``
-    None takes all of them. Test texts (pairs)
-    that also occur in the train or unsup pool are counted, and with ``drop_test_duplicates``
-    left out of the test pool before it is sampled. The report counts every row dropped.
+    None takes all of them. Test texts (pairs) that also occur in the train or unsup pool are
+    counted, and with ``drop_test_duplicates`` left out of the test pool before it is sampled.
+    The report counts every row dropped.
     """
     names = class_names(classes)
     unsup = raw.get("unsup")
@@ -129,9 +129,13 @@ def make_splits(
     if test_size is not None:
         check_size("prepare.test_size", test_size, test_pool, origins["test"], dropped["test"])
     if unsup is None and not unlabeled_from_train and unlabeled_size != 0:
-        asked = "all" if unlabeled_size is None else str(unlabeled_size)
+        asked = (
+            "is null (the whole pool)"
+            if unlabeled_size is None
+            else (f"asks for {unlabeled_size} rows")
+        )
         raise UserError(
-            f"params key 'prepare.unlabeled_size' asks for {asked} rows but there is no "
+            f"params key 'prepare.unlabeled_size' {asked} but there is no "
             f"unlabelled table beside {origins['train']} (prepare.unlabeled_split names its "
             f"stem, unsup by default): add one, or set prepare.unlabeled_size to 0"
         )
@@ -157,6 +161,8 @@ def make_splits(
         if unlabeled_size is not None:
             check_size("prepare.unlabeled_size", unlabeled_size, unsup_pool, what, {})
     wanted = len(unsup_pool) if unlabeled_size is None else unlabeled_size
+    if not wanted and unlabeled_size is None:
+        logger.warning("prepare.unlabeled_size is null but no unlabelled text is left to take")
     unlabeled = unsup_pool.sample(n=wanted, random_state=seed).assign(label=UNLABELED)
     used = set(_keys(train)) | set(_keys(validation)) | set(_keys(unlabeled))
     report["test_duplicates_of_used_texts"] = int(_keys(test).isin(used).sum())

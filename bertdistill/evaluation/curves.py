@@ -17,7 +17,13 @@ import pandas as pd
 
 from bertdistill.core.errors import UserError
 from bertdistill.core.registry import MODEL_NAMES
-from bertdistill.evaluation.experiments import EVALUATE_METRICS, STUDENTS_METRICS, WORKSPACE, Run
+from bertdistill.evaluation.experiments import (
+    EVALUATE_METRICS,
+    PREPARE_METRICS,
+    STUDENTS_METRICS,
+    WORKSPACE,
+    Run,
+)
 from bertdistill.evaluation.statistics import (
     INTERVAL_SUFFIXES,
     gain_keys,
@@ -93,7 +99,10 @@ def _row(run: Run, swept: tuple[str, str]) -> dict | None:
     setting = {
         "train_size": prepare["train_size"],
         "unlabeled_size": students.get("unlabeled_size"),
-        "unlabeled_pool": prepare.get("unlabeled_size"),
+        # the count prepare wrote: the param is null where it took the whole pool
+        "unlabeled_pool": (run.metrics.get(PREPARE_METRICS) or {}).get(
+            "unlabeled_size", prepare.get("unlabeled_size")
+        ),
         "test_size": evaluate.get("test_size"),
         "seeds": evaluate.get("seeds"),
         "setting": setting_digest(run.params, swept),

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 EVALUATE_METRICS = "metrics/evaluate.json"
 STUDENTS_METRICS = "metrics/students.json"
-DETAIL = (EVALUATE_METRICS, STUDENTS_METRICS)  # outputs beside the declared metrics
+PREPARE_METRICS = "metrics/prepare.json"
+DETAIL = (EVALUATE_METRICS, STUDENTS_METRICS, PREPARE_METRICS)  # beside the declared metrics
 
 
 CONFUSION = "plots/evaluate/confusion/{model}.csv"  # one row per test text, in the same order

@@ -107,29 +107,28 @@ def card_text(
     else:
         batch = f"up to {params.batch_tokens:,} padded tokens per optimiser step"
     accuracy, validation = metrics["val_accuracy"], metrics["validation_size"]
-    text = (
-        template_environment("bertdistill.teacher", html=False)
-        .get_template("model_card.md.j2")
-        .render(
-            card_data=card_data.to_yaml(),
-            title=f"{dataset} teacher: {base or 'a BERT encoder'} fine-tuned by bertdistill",
-            base_name=f"`{base}`" if base else "a local BERT-style encoder",
-            dataset=dataset,
-            classes=list(classes),
-            encoder=encoder,
-            params=params,
-            metrics=metrics,
-            seed=seed,
-            head=head,
-            pooling=POOLING[params.pooling][0],
-            pooling_short=POOLING[params.pooling][1],
-            truncation=truncation,
-            truncation_short=truncation_short,
-            batch=batch,
-            correct=round(accuracy * validation),
-            interval=wilson_interval(accuracy, validation),
-            license=license_,
-        )
+    template = template_environment("bertdistill.teacher", html=False).get_template(
+        "model_card.md.j2"
+    )
+    text = template.render(
+        card_data=card_data.to_yaml(),
+        title=f"{dataset} teacher: {base or 'a BERT encoder'} fine-tuned by bertdistill",
+        base_name=f"`{base}`" if base else "a local BERT-style encoder",
+        dataset=dataset,
+        classes=list(classes),
+        encoder=encoder,
+        params=params,
+        metrics=metrics,
+        seed=seed,
+        head=head,
+        pooling=POOLING[params.pooling][0],
+        pooling_short=POOLING[params.pooling][1],
+        truncation=truncation,
+        truncation_short=truncation_short,
+        batch=batch,
+        correct=round(accuracy * validation),
+        interval=wilson_interval(accuracy, validation),
+        license=license_,
     )
     return ModelCard(text, ignore_metadata_errors=False).content  # a malformed header fails here
 

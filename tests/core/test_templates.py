@@ -17,8 +17,12 @@ def test_a_page_escapes_what_it_prints_and_markdown_prints_it_as_it_is():
 def test_an_undefined_name_fails_and_block_tags_leave_no_blank_lines():
     with pytest.raises(jinja2.UndefinedError):
         render(False, "{{ missing }}")
-    rows = "{% for row in rows %}\n  {{ row }}\n{% endfor %}\n"
+    rows = "  {% for row in rows %}\n  {{ row }}\n  {% endfor %}\n"
     assert render(False, rows, rows=[1, 2]) == "  1\n  2\n"
+
+
+def test_a_templates_last_newline_stays():
+    assert render(False, "{{ word }}\n", word="end") == "end\n"
 
 
 PACKAGES = {

@@ -226,7 +226,7 @@ def test_class_names_that_are_numbers_are_names_not_ids(tmp_path):
 def test_a_missing_unsup_table_is_named_not_a_size_to_lower(tmp_path):
     folder = reviews_folder(tmp_path)
     refused(tmp_path, folder, "no unlabelled table beside", "unlabeled_size to 0", unlabeled_size=5)
-    refused(tmp_path, folder, "asks for all rows but there is no", "to 0", unlabeled_size=None)
+    refused(tmp_path, folder, "is null (the whole pool) but there is no", unlabeled_size=None)
 
 
 def test_integral_float_labels_are_read(tmp_path):

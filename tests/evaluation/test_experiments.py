@@ -30,7 +30,9 @@ def evaluate_metrics(accuracy: float) -> dict:
     return metrics
 
 
-def run(name, train_size, accuracy, unlabeled=20, rev=None, limit=None, pool=20, **extra):
+def run(
+    name, train_size, accuracy, unlabeled=20, rev=None, limit=None, pool=20, prepared=None, **extra
+):
     params = {
         "prepare": {"train_size": train_size, "unlabeled_size": pool},
         "distill_students": {"unlabeled_limit": limit, "seeds": 3},
@@ -44,6 +46,8 @@ def run(name, train_size, accuracy, unlabeled=20, rev=None, limit=None, pool=20,
             "metrics/students.json": {"data": {"unlabeled_size": unlabeled}},
         },
     }
+    if prepared is not None:  # the unlabelled texts prepare wrote
+        data["metrics"]["metrics/prepare.json"] = {"data": {"unlabeled_size": prepared}}
     return {"rev": rev or name, "name": name, "data": data, **extra}
 
 
@@ -156,6 +160,19 @@ def test_the_pool_curve_takes_the_subsets_of_one_pool_not_the_default_run():
     # the default run (pool 20) is the curve's only point when it is the reference
     default = curve(runs(pool_output()), x="unlabeled_size", reference="main")
     assert default["experiment"].tolist() == ["main"]
+
+
+def test_a_whole_pool_run_counts_the_unlabelled_texts_prepare_wrote():
+    subsets = [
+        experiment(run(f"exp-{limit}", 2000, 0.8, rev=f"p{limit}", limit=limit, pool=None,
+                       prepared=47, unlabeled=limit or 47))
+        for limit in (None, 10)
+    ]  # fmt: skip
+    table = curve(
+        runs([run("main", 2000, 0.80, rev="abc", experiments=subsets)]), x="unlabeled_size"
+    )
+    assert table["unlabeled_size"].tolist() == [10, 47]
+    assert set(table["unlabeled_pool"]) == {47}
 
 
 def test_steps_give_each_change_a_paired_interval():
