@@ -137,6 +137,73 @@ def test_the_readme_snli_augmentation_rows_are_the_committed_comparisons(start):
         assert cell == shown + (" (tie)" if row["accuracy_tie"] else ""), model
 
 
+POOL_HEADING = "### Every unlabelled review, against the teacher"
+POOL_ROWS = {"| Teacher": "teacher", "| LR, distilled": "lr_distilled"}
+POOL_ROWS |= {"| SVM, distilled": "svm_distilled", "| tree, distilled": "tree_distilled"}
+
+
+def tie_marked(metrics: dict, key: str) -> str:
+    tie = metrics[f"{key}_ci_low"] <= 0 <= metrics[f"{key}_ci_high"]
+    return interval(metrics, key, "+") + (" (tie)" if tie else "")
+
+
+@pytest.mark.parametrize("start", POOL_ROWS)
+def test_the_readme_whole_pool_rows_are_the_committed_experiment(start):
+    """Accuracy, minus the teacher with McNemar's p on every test review, and minus the teacher
+    on the reviews it cuts: metrics/pool/evaluate.json and metrics/pool/truncation.json."""
+    metrics = json.loads((ROOT / "metrics/pool/evaluate.json").read_text())
+    cut = json.loads((ROOT / "metrics/pool/truncation.json").read_text())
+    text = section(README, "## Results of the committed default run").split(POOL_HEADING)[1]
+    model = POOL_ROWS[start]
+    cells = table_cells(text.split("\n### ")[0], f"{start} ")
+    assert cells[1] == interval(metrics, f"{model}_accuracy"), model
+    if model == "teacher":
+        assert cells[2:] == [""] * 3
+    else:
+        assert cells[2] == tie_marked(metrics, f"{model}_vs_teacher_accuracy_diff"), model
+        p_value = metrics[f"{model}_vs_teacher_mcnemar_p"]
+        assert cells[3] == ("<0.0001" if p_value < 0.0001 else f"{p_value:.4f}"), model
+        assert cells[4] == tie_marked(cut, f"cut_{model}_vs_teacher_accuracy_diff"), model
+    assert f"all {metrics['test_size']:,} test reviews" in text
+    assert f"{cut['cut_texts']:,} reviews the teacher cuts" in text
+
+
+POOL_TITLES = {"teacher": "teacher", "LR, gold labels": "lr_baseline"}
+POOL_TITLES |= {"LR, distilled": "lr_distilled", "SVM, gold labels": "svm_baseline"}
+POOL_TITLES |= {"SVM, distilled": "svm_distilled", "tree, gold labels": "tree_baseline"}
+POOL_TITLES |= {"tree, distilled": "tree_distilled"}
+
+
+@pytest.mark.parametrize(("title", "model"), POOL_TITLES.items())
+def test_the_whole_pool_table_of_the_results_page_is_the_committed_experiment(title, model):
+    """All reviews (evaluate.json), then those the teacher read whole and those it cut
+    (truncation.json): accuracy, and minus the teacher."""
+    metrics = json.loads((ROOT / "metrics/pool/evaluate.json").read_text())
+    cut = json.loads((ROOT / "metrics/pool/truncation.json").read_text())
+    text = section(RESULTS, f"## {POOL_HEADING.removeprefix('### ')}")
+    expected = [interval(metrics, f"{model}_accuracy")]
+    expected.append(
+        "" if model == "teacher" else tie_marked(metrics, f"{model}_vs_teacher_accuracy_diff")
+    )
+    for group in ("whole", "cut"):
+        expected.append(interval(cut, f"{group}_{model}_accuracy"))
+        key = f"{group}_{model}_vs_teacher_accuracy_diff"
+        expected.append("" if model == "teacher" else tie_marked(cut, key))
+    assert table_cells(text, f"| {title} |")[1:] == expected
+    assert f"read whole ({cut['whole_texts']:,})" in text and f"cut ({cut['cut_texts']:,})" in text
+
+
+def test_the_default_runs_truncation_figures_are_its_committed_metrics():
+    metrics = json.loads((ROOT / "metrics/truncation.json").read_text())
+    text = section(RESULTS, f"## {POOL_HEADING.removeprefix('### ')}")
+    assert f"cuts {metrics['cut_texts']:,} of them" in text
+    assert (
+        f"leads it by {interval(metrics, 'cut_lr_distilled_vs_teacher_accuracy_diff', '+')}" in text
+    )
+    assert f"on the {metrics['whole_texts']:,} it reads whole the two tie" in text
+    assert f"({interval(metrics, 'whole_lr_distilled_vs_teacher_accuracy_diff', '+')})" in text
+
+
 EXPLAIN_SECTION = "## Explanations of the committed run"
 # Row start -> its figures' keys in metrics/explain.json, cell by cell from the third
 FAITHFULNESS_ROWS = {
