@@ -54,7 +54,7 @@ snli: setup
 	$(RUN) dvc checkout -q data/snli.dvc 2>/dev/null || $(RUN) dvc update data/snli.dvc || { \
 	  echo "data/snli.dvc imports ../shared/data/snli, which is not here: import your copy with" \
 	    "'dvc import-url --force /path/to/snli data/snli'" >&2; exit 2; }
-	$(RUN) python tools/profile.py snli --apply
+	$(RUN) python tools/profile_args.py snli --apply
 	$(RUN) dvc exp run
 
 # Experiments in a table a terminal holds (`dvc exp show` alone lists every param and dependency,

@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument(
         "--paper-params",
         help="the paper profile's params file (default: --params with conf/profiles/paper.yaml "
-        "applied, as `python tools/profile.py paper --apply` does)",
+        "applied, as `python tools/profile_args.py paper --apply` does)",
     )
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--test", required=True)

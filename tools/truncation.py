@@ -2,18 +2,23 @@
 token limit (`finetune_teacher.max_len`), and each student minus the teacher within each group,
 with paired 95% bootstrap intervals and McNemar's exact test. A student reads every word of a
 text; the teacher reads at most max_len tokens of it: this says where a student's lead over its
-teacher, or its gap, comes from.
+teacher, or its gap, comes from. With `--reread N` the same teacher (same weights, head and tail
+as trained) labels the cut texts again reading up to N tokens, and the cut group gains its
+accuracy (`cut_teacher_N_accuracy`), its change from the teacher's own (`cut_teacher_N_vs_teacher`)
+and each student minus it (`cut_<student>_vs_teacher_N`): does reading more close the gap?
 
 Run from the root of a run that `evaluate` has finished (its test split, teacher folder and
 per-text confusion rows in the working tree):
 
     python tools/truncation.py                                  # prints the table
     python tools/truncation.py --out metrics/truncation.json    # and writes it as JSON
+    python tools/truncation.py --reread 512 --out metrics/truncation.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -23,7 +28,8 @@ import pandas as pd
 
 from bertdistill.core.errors import UserError, run_cli
 from bertdistill.core.files import write_json
-from bertdistill.core.params import ClassesParams
+from bertdistill.core.logits import predicted_classes
+from bertdistill.core.params import BatchingParams, ClassesParams
 from bertdistill.core.params_file import load_params, load_section
 from bertdistill.core.registry import MODEL_NAMES, STUDENT_NAMES, TEACHER
 from bertdistill.core.runtime import setup_logging
@@ -77,6 +83,42 @@ def group_metrics(hits: dict[str, np.ndarray], cut: np.ndarray, resamples: int, 
     return metrics
 
 
+def reread_metrics(
+    hits: dict[str, np.ndarray],
+    reread: np.ndarray,
+    cut: np.ndarray,
+    name: str,
+    resamples: int,
+    seed: int,
+) -> dict:
+    """On the cut texts: the teacher's accuracy when it read more (``reread``, its hits there),
+    that minus its accuracy as it ran, and each student minus it; keys ``cut_<name>_...``."""
+    values = {model: hits[model][cut] for model in MODEL_NAMES} | {name: reread}
+    accuracy, samples = mean_intervals(values, resamples, seed)
+    metrics = accuracy[name].keyed(f"cut_{name}_accuracy")
+    change = paired_difference(accuracy, samples, name, TEACHER)
+    metrics |= change.keyed(f"cut_{name}_vs_teacher_accuracy_diff")
+    metrics[f"cut_{name}_vs_teacher_mcnemar_p"] = mcnemar_exact(reread, values[TEACHER])
+    for model in STUDENT_NAMES:
+        difference = paired_difference(accuracy, samples, model, name)
+        metrics |= difference.keyed(f"cut_{model}_vs_{name}_accuracy_diff")
+        metrics[f"cut_{model}_vs_{name}_mcnemar_p"] = mcnemar_exact(values[model], reread)
+    return metrics
+
+
+def reread_hits(teacher_dir: Path, texts: list[Text], labels: np.ndarray, max_len: int, batching):
+    """Hits of the teacher on ``texts`` when it reads up to ``max_len`` tokens of each."""
+    from bertdistill.teacher.inference import load_teacher
+
+    teacher = load_teacher(teacher_dir)
+    teacher = dataclasses.replace(teacher, spec=dataclasses.replace(teacher.spec, max_len=max_len))
+    positions = teacher.model.encoder.config.max_position_embeddings
+    if max_len > positions:
+        raise UserError(f"--reread {max_len} is beyond the teacher's {positions} positions")
+    logits = teacher.logits(texts, batching, description=f"teacher at {max_len} tokens")
+    return predicted_classes(logits) == labels
+
+
 def model_hits(confusion_dir: Path, labels: np.ndarray) -> dict[str, np.ndarray]:
     """Each model's per-text hits from its confusion rows, checked to be the test split's rows."""
     hits = {}
@@ -102,6 +144,9 @@ def main() -> None:
     parser.add_argument("--confusion-dir", default="plots/evaluate/confusion")
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--reread", type=int, metavar="N", help="label the cut texts again reading N tokens"
+    )
     parser.add_argument("--out", help="JSON file for the table")
     args = parser.parse_args()
     setup_logging()
@@ -119,6 +164,15 @@ def main() -> None:
     cut = cut_texts(tokens, max_len, pairs=bool(texts) and isinstance(texts[0], tuple))
     metrics = {"max_len": max_len, "texts": len(texts), "median_tokens": float(np.median(tokens))}
     metrics |= group_metrics(hits, cut, args.resamples, args.seed)
+    if args.reread and cut.any():
+        params = load_params(args.params)
+        batching = load_section(params, "inference", BatchingParams, only=True)
+        long_texts = [text for text, is_cut in zip(texts, cut, strict=True) if is_cut]
+        labels = test["label"].to_numpy()[cut]
+        reread = reread_hits(teacher, long_texts, labels, args.reread, batching)
+        name = f"teacher_{args.reread}"
+        metrics |= reread_metrics(hits, reread, cut, name, args.resamples, args.seed)
+        print(f"cut, teacher reading {args.reread} tokens: {metrics[f'cut_{name}_accuracy']:.4f}")
     print(f"teacher's limit: {max_len} tokens; median text: {np.median(tokens):.0f} tokens")
     for group in GROUPS:
         print(f"{group}: {metrics[f'{group}_texts']:,} texts")

@@ -51,7 +51,7 @@ def shell_flags(settings: list[str]) -> str:
         if re.search(r"[\s'\"*?\[\]$`\\]", setting):
             raise UserError(
                 f"profile setting {setting!r} does not survive the shell as a flag: apply the "
-                f"profile with `python tools/profile.py NAME --apply`, then `dvc exp run`"
+                f"profile with `python tools/profile_args.py NAME --apply`, then `dvc exp run`"
             )
     return " ".join(f"-S {setting}" for setting in settings)
 

@@ -74,7 +74,7 @@ def test_overrides_are_the_flags_dvc_takes():
 
 def test_the_cli_prints_dvc_exp_run_flags():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools/profile.py"), "paper"],
+        [sys.executable, str(ROOT / "tools/profile_args.py"), "paper"],
         capture_output=True,
         text=True,
         check=True,

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -67,3 +68,37 @@ def test_confusion_rows_of_another_test_split_are_one_clear_error(tmp_path, tiny
     result = subprocess.run(TOOL, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "does not hold the test split's texts in its order" in result.stderr.strip()
+
+
+def test_reread_labels_the_cut_texts_again_with_a_longer_window(tmp_path, tiny_bert):
+    from support import tiny_teacher
+
+    from bertdistill.core.logits import predicted_classes
+    from bertdistill.core.params import BatchingParams
+    from bertdistill.teacher.inference import load_teacher
+    from bertdistill.teacher.training import save_teacher
+
+    words = [5] * 30 + [30] * 30
+    actual = [index % 2 for index in range(60)]
+    write_run(tmp_path, tiny_bert, words, actual, {"lr_distilled": set(range(30, 60, 3))})
+    teacher = tiny_teacher(tiny_bert, max_len=MAX_LEN)
+    save_teacher(tmp_path / "models/teacher", teacher.model, teacher.tokenizer, teacher.spec)
+    subprocess.run([*TOOL, "--reread", "64", "--out", "re.json"], cwd=tmp_path, check=True)
+    metrics = json.loads((tmp_path / "re.json").read_text())
+    # the same teacher, loaded as the tool loads it, reading 64 tokens of the 30 cut texts
+    reread = load_teacher(tmp_path / "models/teacher")
+    reread.spec = dataclasses.replace(reread.spec, max_len=64)
+    texts = [" ".join(["good"] * 30)] * 30
+    batching = BatchingParams(batch_tokens=4096, max_batch_size=64)
+    right = predicted_classes(reread.logits(texts, batching, progress=False)) == actual[30:]
+    assert metrics["cut_texts"] == 30
+    assert metrics["cut_teacher_64_accuracy"] == pytest.approx(right.mean(), abs=1e-6)
+    student = 1 - 10 / 30  # lr_distilled misses every third cut text
+    key = "cut_lr_distilled_vs_teacher_64_accuracy_diff"
+    assert metrics[key] == pytest.approx(student - right.mean(), abs=1e-6)
+    change = metrics["cut_teacher_64_vs_teacher_accuracy_diff"]
+    assert change == pytest.approx(right.mean() - 1, abs=1e-6)
+    result = subprocess.run(
+        [*TOOL, "--reread", "1000"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "beyond the teacher's 128 positions" in result.stderr

@@ -1,8 +1,8 @@
 """Print a profile as `dvc exp run` flags, or apply it to params.yaml.
 
-    dvc exp run $(python tools/profile.py paper)            # an experiment with the paper's setting
-    dvc exp run --queue $(python tools/profile.py paper)    # the same, queued
-    python tools/profile.py paper --apply && dvc repro     # edit params.yaml in place instead
+    dvc exp run $(python tools/profile_args.py paper)          # an experiment, the paper's setting
+    dvc exp run --queue $(python tools/profile_args.py paper)  # the same, queued
+    python tools/profile_args.py paper --apply && dvc repro    # edit params.yaml in place instead
 
 A profile (conf/profiles/<name>.yaml) holds the keys it changes; params.yaml holds the rest.
 """
