@@ -195,7 +195,7 @@ def test_the_whole_pool_table_of_the_results_page_is_the_committed_experiment(ti
 
 def test_the_default_runs_truncation_figures_are_its_committed_metrics():
     metrics = json.loads((ROOT / "metrics/truncation.json").read_text())
-    text = section(RESULTS, f"## {POOL_HEADING.removeprefix('### ')}")
+    text = " ".join(section(RESULTS, f"## {POOL_HEADING.removeprefix('### ')}").split())
     assert f"cuts {metrics['cut_texts']:,} of them" in text
     assert (
         f"leads it by {interval(metrics, 'cut_lr_distilled_vs_teacher_accuracy_diff', '+')}" in text
