@@ -202,6 +202,23 @@ def test_the_default_runs_truncation_figures_are_its_committed_metrics():
     )
     assert f"on the {metrics['whole_texts']:,} it reads whole the two tie" in text
     assert f"({interval(metrics, 'whole_lr_distilled_vs_teacher_accuracy_diff', '+')})" in text
+    reread = interval(metrics, "cut_teacher_512_vs_teacher_accuracy_diff", "+")
+    assert f"the teacher changes by {reread}, a tie" in text
+    lead = interval(metrics, "cut_lr_distilled_vs_teacher_512_accuracy_diff", "+")
+    assert f"the distilled LR still leads it by {lead}." in text
+
+
+def test_the_whole_pool_reread_figures_are_the_committed_metrics():
+    """The teacher reading 512 tokens of the reviews it cut, in the README and the results."""
+    cut = json.loads((ROOT / "metrics/pool/truncation.json").read_text())
+    change = interval(cut, "cut_teacher_512_vs_teacher_accuracy_diff", "+")
+    lead = interval(cut, "cut_lr_distilled_vs_teacher_512_accuracy_diff", "+")
+    readme = " ".join(section(README, "## Results of the committed default run").split())
+    assert f"does not help it ({change};" in readme
+    results = " ".join(section(RESULTS, f"## {POOL_HEADING.removeprefix('### ')}").split())
+    assert f"scores {cut['cut_teacher_512_accuracy']:.3f}, no better than its own" in results
+    assert f"{cut['cut_teacher_accuracy']:.3f} ({change})" in results
+    assert f"the distilled LR still leads it by {lead}." in results
 
 
 EXPLAIN_SECTION = "## Explanations of the committed run"
