@@ -214,7 +214,7 @@ def test_the_whole_pool_reread_figures_are_the_committed_metrics():
     change = interval(cut, "cut_teacher_512_vs_teacher_accuracy_diff", "+")
     lead = interval(cut, "cut_lr_distilled_vs_teacher_512_accuracy_diff", "+")
     readme = " ".join(section(README, "## Results of the committed default run").split())
-    assert f"does not help it ({change};" in readme
+    assert f"does not help it ({change})" in readme
     results = " ".join(section(RESULTS, f"## {POOL_HEADING.removeprefix('### ')}").split())
     assert f"scores {cut['cut_teacher_512_accuracy']:.3f}, no better than its own" in results
     assert f"{cut['cut_teacher_accuracy']:.3f} ({change})" in results

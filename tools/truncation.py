@@ -38,7 +38,7 @@ from bertdistill.core.tables import frame_texts
 from bertdistill.core.texts import Text
 from bertdistill.evaluation.experiments import CONFUSION
 from bertdistill.evaluation.statistics import mcnemar_exact, mean_intervals, paired_difference
-from bertdistill.teacher.files import SPEC_FILE
+from bertdistill.teacher.files import CONFIG_FILE, SPEC_FILE
 
 logger = logging.getLogger("truncation")
 GROUPS = ("whole", "cut")  # texts within the teacher's token limit, and texts beyond it
@@ -110,11 +110,8 @@ def reread_hits(teacher_dir: Path, texts: list[Text], labels: np.ndarray, max_le
     """Hits of the teacher on ``texts`` when it reads up to ``max_len`` tokens of each."""
     from bertdistill.teacher.inference import load_teacher
 
-    teacher = load_teacher(teacher_dir)
+    teacher = load_teacher(teacher_dir)  # fp32, as the committed runs label
     teacher = dataclasses.replace(teacher, spec=dataclasses.replace(teacher.spec, max_len=max_len))
-    positions = teacher.model.encoder.config.max_position_embeddings
-    if max_len > positions:
-        raise UserError(f"--reread {max_len} is beyond the teacher's {positions} positions")
     logits = teacher.logits(texts, batching, description=f"teacher at {max_len} tokens")
     return predicted_classes(logits) == labels
 
@@ -156,15 +153,30 @@ def main() -> None:
     if not (teacher / SPEC_FILE).is_file():
         raise UserError(f"{teacher} is not a saved teacher (no {SPEC_FILE}): give --teacher")
     max_len = json.loads((teacher / SPEC_FILE).read_text())["max_len"]
+    if args.reread is not None:
+        config = json.loads((teacher / CONFIG_FILE).read_text())
+        positions = config.get("max_position_embeddings", 512)
+        if not max_len < args.reread <= positions:
+            raise UserError(
+                f"--reread {args.reread}: give a window longer than the teacher's {max_len} "
+                f"tokens and at most its {positions} positions"
+            )
     classes = load_section(load_params(args.params), "prepare", ClassesParams, only=True).names
     test = read_frame(args.test)
     texts = frame_texts(test)
     hits = model_hits(Path(args.confusion_dir), np.array(classes)[test["label"].to_numpy()])
-    tokens = token_counts(AutoTokenizer.from_pretrained(teacher), texts)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(teacher)
+    except (OSError, ValueError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{teacher}: its tokenizer cannot be read ({message})") from None
+    tokens = token_counts(tokenizer, texts)
     cut = cut_texts(tokens, max_len, pairs=bool(texts) and isinstance(texts[0], tuple))
     metrics = {"max_len": max_len, "texts": len(texts), "median_tokens": float(np.median(tokens))}
     metrics |= group_metrics(hits, cut, args.resamples, args.seed)
-    if args.reread and cut.any():
+    if args.reread is not None and not cut.any():
+        logger.info("no test text is cut: nothing to read again")
+    if args.reread is not None and cut.any():
         params = load_params(args.params)
         batching = load_section(params, "inference", BatchingParams, only=True)
         long_texts = [text for text, is_cut in zip(texts, cut, strict=True) if is_cut]

@@ -1,9 +1,9 @@
-import dataclasses
 import json
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from support import ROOT
@@ -71,34 +71,48 @@ def test_confusion_rows_of_another_test_split_are_one_clear_error(tmp_path, tiny
 
 
 def test_reread_labels_the_cut_texts_again_with_a_longer_window(tmp_path, tiny_bert):
-    from support import tiny_teacher
+    import torch
+    from support import NEGATIVE, POSITIVE, tiny_teacher
 
     from bertdistill.core.logits import predicted_classes
     from bertdistill.core.params import BatchingParams
-    from bertdistill.teacher.inference import load_teacher
+    from bertdistill.teacher.model import EncodingSpec
     from bertdistill.teacher.training import save_teacher
 
-    words = [5] * 30 + [30] * 30
-    actual = [index % 2 for index in range(60)]
-    write_run(tmp_path, tiny_bert, words, actual, {"lr_distilled": set(range(30, 60, 3))})
-    teacher = tiny_teacher(tiny_bert, max_len=MAX_LEN)
+    # 30 short texts, and 30 of 80 varied words: longer than the 64 the teacher reads again
+    rng = np.random.default_rng(0)
+    long_texts = [" ".join(rng.choice(POSITIVE + NEGATIVE, size=80)) for _ in range(30)]
+    teacher = tiny_teacher(tiny_bert, max_len=MAX_LEN)  # head_tail, 8 head tokens
+    batching = BatchingParams(batch_tokens=4096, max_batch_size=64)
+
+    def predicted(max_len: int) -> np.ndarray:  # the in-memory teacher, its window set here
+        teacher.spec = EncodingSpec(max_len, "head_tail", head_tokens=8, pooling="mean")
+        return predicted_classes(teacher.logits(long_texts, batching, progress=False))
+
+    with torch.no_grad():  # centre the random head so its predictions split at 64 tokens
+        teacher.spec = EncodingSpec(64, "head_tail", head_tokens=8, pooling="mean")
+        teacher.model.classifier.bias -= float(
+            np.median(teacher.logits(long_texts, batching, progress=False))
+        )
+    at_64, at_12 = predicted(64), predicted(MAX_LEN)
+    assert (at_64 != at_12).any() and 0 < at_64.mean() < 1  # the window changes what it says
+    teacher.spec = EncodingSpec(MAX_LEN, "head_tail", head_tokens=8, pooling="mean")
+    actual = [index % 2 for index in range(30)] + at_64.tolist()  # right on all cut ones at 64
+    wrong = {"lr_distilled": set(range(30, 60, 3))}
+    write_run(tmp_path, tiny_bert, [5] * 30 + [80] * 30, actual, wrong)
+    test = pd.read_parquet(tmp_path / "data/prepared/test.parquet")
+    test.loc[30:, "text"] = long_texts
+    test.to_parquet(tmp_path / "data/prepared/test.parquet")
     save_teacher(tmp_path / "models/teacher", teacher.model, teacher.tokenizer, teacher.spec)
     subprocess.run([*TOOL, "--reread", "64", "--out", "re.json"], cwd=tmp_path, check=True)
     metrics = json.loads((tmp_path / "re.json").read_text())
-    # the same teacher, loaded as the tool loads it, reading 64 tokens of the 30 cut texts
-    reread = load_teacher(tmp_path / "models/teacher")
-    reread.spec = dataclasses.replace(reread.spec, max_len=64)
-    texts = [" ".join(["good"] * 30)] * 30
-    batching = BatchingParams(batch_tokens=4096, max_batch_size=64)
-    right = predicted_classes(reread.logits(texts, batching, progress=False)) == actual[30:]
-    assert metrics["cut_texts"] == 30
-    assert metrics["cut_teacher_64_accuracy"] == pytest.approx(right.mean(), abs=1e-6)
-    student = 1 - 10 / 30  # lr_distilled misses every third cut text
+    assert metrics["cut_texts"] == 30 and metrics["cut_teacher_64_accuracy"] == 1.0
     key = "cut_lr_distilled_vs_teacher_64_accuracy_diff"
-    assert metrics[key] == pytest.approx(student - right.mean(), abs=1e-6)
-    change = metrics["cut_teacher_64_vs_teacher_accuracy_diff"]
-    assert change == pytest.approx(right.mean() - 1, abs=1e-6)
-    result = subprocess.run(
-        [*TOOL, "--reread", "1000"], cwd=tmp_path, capture_output=True, text=True
-    )
-    assert result.returncode == 2 and "beyond the teacher's 128 positions" in result.stderr
+    assert metrics[key] == pytest.approx(-10 / 30, abs=1e-6)  # misses every third cut text
+    assert metrics["cut_teacher_64_vs_teacher_accuracy_diff"] == 0.0  # right on all at 12 too
+    for window in ("1000", "5"):
+        result = subprocess.run(
+            [*TOOL, "--reread", window], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "longer than the teacher's 12 tokens and at most its 128" in result.stderr
