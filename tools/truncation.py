@@ -62,6 +62,16 @@ def cut_texts(tokens: np.ndarray, max_len: int, pairs: bool) -> np.ndarray:
     return tokens + (3 if pairs else 2) > max_len
 
 
+def versus(prefix: str, values: dict, accuracy: dict, samples: dict, model: str, reference: str):
+    """``model`` minus ``reference`` on the same texts: the paired interval and McNemar's p,
+    keyed ``<prefix>_<model>_vs_<reference>_...``."""
+    key = f"{prefix}_{model}_vs_{reference}"
+    difference = paired_difference(accuracy, samples, model, reference)
+    return difference.keyed(f"{key}_accuracy_diff") | {
+        f"{key}_mcnemar_p": mcnemar_exact(values[model], values[reference])
+    }
+
+
 def group_metrics(hits: dict[str, np.ndarray], cut: np.ndarray, resamples: int, seed: int) -> dict:
     """Flat keys per group (``whole_``, ``cut_``): its size, each model's accuracy and each
     student minus the teacher, with intervals (evaluate.json's key names)."""
@@ -75,11 +85,7 @@ def group_metrics(hits: dict[str, np.ndarray], cut: np.ndarray, resamples: int, 
         for model in MODEL_NAMES:
             metrics |= accuracy[model].keyed(f"{group}_{model}_accuracy")
         for model in STUDENT_NAMES:
-            difference = paired_difference(accuracy, samples, model, TEACHER)
-            metrics |= difference.keyed(f"{group}_{model}_vs_teacher_accuracy_diff")
-            metrics[f"{group}_{model}_vs_teacher_mcnemar_p"] = mcnemar_exact(
-                values[model], values[TEACHER]
-            )
+            metrics |= versus(group, values, accuracy, samples, model, TEACHER)
     return metrics
 
 
@@ -96,13 +102,9 @@ def reread_metrics(
     values = {model: hits[model][cut] for model in MODEL_NAMES} | {name: reread}
     accuracy, samples = mean_intervals(values, resamples, seed)
     metrics = accuracy[name].keyed(f"cut_{name}_accuracy")
-    change = paired_difference(accuracy, samples, name, TEACHER)
-    metrics |= change.keyed(f"cut_{name}_vs_teacher_accuracy_diff")
-    metrics[f"cut_{name}_vs_teacher_mcnemar_p"] = mcnemar_exact(reread, values[TEACHER])
+    metrics |= versus("cut", values, accuracy, samples, name, TEACHER)
     for model in STUDENT_NAMES:
-        difference = paired_difference(accuracy, samples, model, name)
-        metrics |= difference.keyed(f"cut_{model}_vs_{name}_accuracy_diff")
-        metrics[f"cut_{model}_vs_{name}_mcnemar_p"] = mcnemar_exact(values[model], reread)
+        metrics |= versus("cut", values, accuracy, samples, model, name)
     return metrics
 
 
